@@ -1,0 +1,27 @@
+//! Chronicle's schema migrations.
+//!
+//! # Layout
+//! - [`columns`]: column helpers that pick the right type per backend (microsecond timestamps on MySQL).
+//! - [`shadow`]: the one helper that creates a shadow history table with its indexes; adding a
+//!   historized entity adds one call to it.
+//! - `mYYYYMMDD_NNNNNN_*`: the migrations, in order.
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod columns;
+mod m20261123_000001_create_domain_tables;
+mod m20261123_000002_create_history_tables;
+pub mod shadow;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_domain_tables::Migration),
+            Box::new(m20261123_000002_create_history_tables::Migration),
+        ]
+    }
+}

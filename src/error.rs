@@ -1,0 +1,132 @@
+//! The one error type of the server, [`AppError`], and its mapping to the API's `extensions.code`.
+//! Internal and database details are logged here and never sent to the client.
+
+use async_graphql::ErrorExtensions;
+use sea_orm::{DbErr, SqlErr};
+use serde::Serialize;
+
+/// A later change that blocks a revert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    /// `TASK`, `PROJECT`, …
+    pub entity: String,
+    /// The object changed since.
+    pub object_id: String,
+    /// The assignation that changed it (for a unique clash: the one that holds the value now).
+    pub assignation_id: String,
+}
+
+/// Everything that can go wrong in a request, by what the client should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input breaks a rule of the API; the message says which.
+    #[error("{0}")]
+    BadInput(String),
+    /// The object named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Credentials are missing or invalid.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// `X-Assignation-Id` is malformed.
+    #[error(
+        "X-Assignation-Id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"
+    )]
+    BadAssignationId,
+    /// Objects were changed since the assignation being reverted.
+    #[error("objects of this assignation were changed since; revert with force: true to override")]
+    RevertConflict(Vec<Conflict>),
+    /// The assignation was reverted already.
+    #[error("the assignation was already reverted")]
+    AlreadyReverted,
+    /// A limit was exceeded; the message says which.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Anything else: logged in full, reported as `INTERNAL`.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The `extensions.code` of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadInput(_) => "BAD_INPUT",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::BadAssignationId => "BAD_ASSIGNATION_ID",
+            Self::RevertConflict(_) => "REVERT_CONFLICT",
+            Self::AlreadyReverted => "ALREADY_REVERTED",
+            Self::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// An `INTERNAL` error; `detail` is logged, not returned.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        if let DbErr::Custom(message) = &err
+            && message == entity::history::FOREIGN_ASSIGNATION
+        {
+            return Self::Forbidden(
+                "this assignation was started by another user; use your own X-Assignation-Id".into(),
+            );
+        }
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return Self::BadInput("a value that must be unique is already taken".into());
+        }
+        if let Some(SqlErr::ForeignKeyConstraintViolation(_)) = err.sql_err() {
+            return Self::BadInput("a referenced object does not exist".into());
+        }
+        Self::Internal(err.to_string())
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        if let Self::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            if let Self::RevertConflict(conflicts) = self {
+                let list: Vec<async_graphql::Value> = conflicts
+                    .iter()
+                    .map(|c| {
+                        async_graphql::Value::from_json(serde_json::json!(c))
+                            .unwrap_or(async_graphql::Value::Null)
+                    })
+                    .collect();
+                ext.set("conflicts", list);
+            }
+        })
+    }
+}
+
+/// The result of a service call.
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Turns a service result into a resolver result, with `extensions.code` set.
+pub trait IntoGraphql<T> {
+    /// Converts the error with [`ErrorExtensions::extend`].
+    ///
+    /// # Errors
+    /// The converted error.
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T> IntoGraphql<T> for AppResult<T> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|e| e.extend())
+    }
+}

@@ -1,0 +1,159 @@
+//! `Comment`: its type, `comment`, and the comment mutations.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::context::with_reason;
+use entity::history::HistoryEntity as Entity;
+use entity::{comment, task};
+use sea_orm::EntityTrait;
+
+use super::history::{HistoryRecord, object_history};
+use super::pagination::ListConnection;
+use super::task::Task;
+use super::{check_reason, state};
+use crate::error::{AppError, IntoGraphql};
+use crate::service::{self, comment as svc, validate};
+
+/// Text attached to a task.
+pub struct Comment(pub comment::Model);
+
+/// Text attached to a task.
+#[Object]
+impl Comment {
+    /// UUIDv7.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The task commented on.
+    async fn task(&self, ctx: &Context<'_>) -> async_graphql::Result<Task> {
+        let (db, _) = state(ctx).gql()?;
+        task::Entity::find_by_id(self.0.task_id)
+            .one(db)
+            .await
+            .map_err(AppError::from)
+            .and_then(|t| t.ok_or_else(|| AppError::NotFound("task".into())))
+            .map(Task)
+            .gql()
+    }
+    /// 1–10,000 characters.
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// When it was written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the body last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// This comment's history records, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
+        object_history(ctx, Entity::Comment, &self.0.id.to_string(), first, after)
+            .await
+            .gql()
+    }
+}
+
+/// A new comment.
+#[derive(InputObject)]
+pub struct CreateCommentInput {
+    /// The task to comment on.
+    pub task_id: ID,
+    /// 1–10,000 characters.
+    pub body: String,
+}
+
+/// Changes to a comment.
+#[derive(InputObject)]
+pub struct UpdateCommentInput {
+    /// 1–10,000 characters.
+    pub body: Option<String>,
+}
+
+/// Comment queries.
+#[derive(Default)]
+pub struct CommentQuery;
+
+#[Object]
+impl CommentQuery {
+    /// One comment; with `asOf`, as it was at that instant (null if it did not exist then).
+    async fn comment(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<Comment>> {
+        let (db, _) = state(ctx).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let model = match as_of {
+            Some(at) => service::as_of::<comment::Entity, _>(db, &id.to_string(), at).await,
+            None => comment::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(Into::into),
+        };
+        model.map(|m| m.map(Comment)).gql()
+    }
+}
+
+/// Comment mutations.
+#[derive(Default)]
+pub struct CommentMutation;
+
+#[Object]
+impl CommentMutation {
+    /// Comments on a task.
+    async fn create_comment(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCommentInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Comment> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let task_id = validate::uuid("taskId", &input.task_id).gql()?;
+        with_reason(reason, svc::create_comment(db, task_id, input.body))
+            .await
+            .map(Comment)
+            .gql()
+    }
+
+    /// Changes a comment's body; the same body writes no history.
+    async fn update_comment(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCommentInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Comment> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        with_reason(reason, svc::update_comment(db, id, input.body))
+            .await
+            .map(Comment)
+            .gql()
+    }
+
+    /// Deletes a comment.
+    async fn delete_comment(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ID> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        with_reason(reason, svc::delete_comment(db, id))
+            .await
+            .map(|id| ID(id.to_string()))
+            .gql()
+    }
+}

@@ -1,0 +1,170 @@
+//! `Label`: its type, `label`/`labels`, and the label mutations.
+
+use async_graphql::{Context, ID, InputObject, Object};
+use entity::context::with_reason;
+use entity::history::HistoryEntity as Entity;
+use entity::label;
+use sea_orm::{Condition, EntityTrait};
+
+use super::history::{HistoryRecord, object_history};
+use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::{check_reason, state};
+use crate::error::IntoGraphql;
+use crate::service::{self, label as svc, validate};
+
+/// A named colour tasks can carry.
+pub struct Label(pub label::Model);
+
+/// A named colour tasks can carry.
+#[Object]
+impl Label {
+    /// UUIDv7.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Unique, 1–50 characters.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// `#rrggbb`.
+    async fn color(&self) -> &str {
+        &self.0.color
+    }
+    /// This label's history records, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
+        object_history(ctx, Entity::Label, &self.0.id.to_string(), first, after)
+            .await
+            .gql()
+    }
+}
+
+/// A new label.
+#[derive(InputObject)]
+pub struct CreateLabelInput {
+    /// Unique, 1–50 characters.
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+}
+
+/// Changes to a label: omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateLabelInput {
+    /// Unique, 1–50 characters.
+    pub name: Option<String>,
+    /// `#rrggbb`.
+    pub color: Option<String>,
+}
+
+/// Label queries.
+#[derive(Default)]
+pub struct LabelQuery;
+
+#[Object]
+impl LabelQuery {
+    /// One label; with `asOf`, as it was at that instant (null if it did not exist then).
+    async fn label(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> async_graphql::Result<Option<Label>> {
+        let (db, _) = state(ctx).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let model = match as_of {
+            Some(at) => service::as_of::<label::Entity, _>(db, &id.to_string(), at).await,
+            None => label::Entity::find_by_id(id).one(db).await.map_err(Into::into),
+        };
+        model.map(|m| m.map(Label)).gql()
+    }
+
+    /// Every label, in creation order.
+    async fn labels(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Label>> {
+        let (db, limits) = state(ctx).gql()?;
+        let first = page_size(limits, first).gql()?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let page = service::page_by_id::<label::Entity, _>(
+            db,
+            Condition::all(),
+            label::Column::Id,
+            first,
+            after,
+        )
+        .await
+        .gql()?;
+        Ok(connection(page, |m| m.id.to_string(), Label))
+    }
+}
+
+/// Label mutations.
+#[derive(Default)]
+pub struct LabelMutation;
+
+#[Object]
+impl LabelMutation {
+    /// Creates a label; its name must be unused.
+    async fn create_label(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLabelInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Label> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let input = svc::NewLabel {
+            name: input.name,
+            color: input.color,
+        };
+        with_reason(reason, svc::create_label(db, input))
+            .await
+            .map(Label)
+            .gql()
+    }
+
+    /// Changes a label; an update that changes no value writes no history.
+    async fn update_label(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateLabelInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Label> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let changes = svc::LabelChanges {
+            name: input.name,
+            color: input.color,
+        };
+        with_reason(reason, svc::update_label(db, id, changes))
+            .await
+            .map(Label)
+            .gql()
+    }
+
+    /// Deletes a label and its task links, each historized.
+    async fn delete_label(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ID> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        with_reason(reason, svc::delete_label(db, id))
+            .await
+            .map(|id| ID(id.to_string()))
+            .gql()
+    }
+}

@@ -1,0 +1,92 @@
+//! The GraphQL schema: query and mutation roots merged from one file per entity, the history types,
+//! the extension that carries the request's change context to the history hooks, and the SDL export.
+//!
+//! - [`project`], [`task`], [`label`], [`comment`]: object types, queries and mutations per entity.
+//! - [`history`]: `HistoryRecord`, `Assignation`, and the history queries.
+//! - [`extension`]: opens the change-context scope around each request's execution.
+//! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` scalar.
+
+pub mod comment;
+pub mod extension;
+pub mod history;
+pub mod label;
+pub mod pagination;
+pub mod project;
+pub mod scalars;
+pub mod task;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+use crate::config::Limits;
+use crate::error::{AppError, AppResult};
+
+/// Every query field.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    project::ProjectQuery,
+    task::TaskQuery,
+    label::LabelQuery,
+    comment::CommentQuery,
+    history::HistoryQuery,
+);
+
+/// Every mutation field.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    project::ProjectMutation,
+    task::TaskMutation,
+    label::LabelMutation,
+    comment::CommentMutation,
+);
+
+/// The executable schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// The schema with its data (database, limits) and the change-context extension.
+pub fn build_schema(db: DatabaseConnection, limits: Limits) -> AppSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(limits.max_query_depth)
+    .limit_complexity(limits.max_query_complexity)
+    .extension(extension::ChangeContextExtension)
+    .data(db)
+    .data(limits)
+    .finish()
+}
+
+/// The schema's SDL, as `chronicle schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
+}
+
+/// The database and limits of the running server.
+///
+/// # Errors
+/// `INTERNAL` if the schema was built without them (a programming error).
+pub fn state<'a>(ctx: &Context<'a>) -> AppResult<(&'a DatabaseConnection, &'a Limits)> {
+    let db = ctx
+        .data::<DatabaseConnection>()
+        .map_err(|e| AppError::internal(e.message))?;
+    let limits = ctx
+        .data::<Limits>()
+        .map_err(|e| AppError::internal(e.message))?;
+    Ok((db, limits))
+}
+
+/// Checks a mutation's `reason` against its limit.
+///
+/// # Errors
+/// `BAD_INPUT` when it is too long.
+pub fn check_reason(limits: &Limits, reason: Option<&str>) -> AppResult<()> {
+    crate::service::validate::optional_text("reason", reason, limits.max_reason_chars)
+}

@@ -1,0 +1,222 @@
+//! `Project`: its type, `project`/`projects`, and `createProject`/`updateProject`/`deleteProject`.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use entity::context::with_reason;
+use entity::history::HistoryEntity as Entity;
+use entity::{project, task};
+use sea_orm::{ColumnTrait, Condition, EntityTrait};
+
+use super::history::{HistoryRecord, object_history};
+use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::task::{Task, TaskStatus};
+use super::{check_reason, state};
+use crate::error::IntoGraphql;
+use crate::service::{self, project as svc, validate};
+
+/// A named group of tasks.
+pub struct Project(pub project::Model);
+
+/// A named group of tasks.
+#[Object]
+impl Project {
+    /// UUIDv7.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// 1–200 characters.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Free text.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// Archived projects stay readable.
+    async fn archived(&self) -> bool {
+        self.0.archived
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When a value last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The project's tasks (as they are now), in creation order, optionally by status.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<TaskStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Task>> {
+        super::task::list_tasks(ctx, Some(self.0.id), status, first, after).await
+    }
+    /// This project's history records, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
+        object_history(ctx, Entity::Project, &self.0.id.to_string(), first, after)
+            .await
+            .gql()
+    }
+}
+
+/// A new project.
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    /// 1–200 characters.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Changes to a project: omitted fields stay as they are; `description: null` clears it.
+#[derive(InputObject)]
+pub struct UpdateProjectInput {
+    /// 1–200 characters.
+    pub name: Option<String>,
+    /// Free text; null clears it.
+    pub description: MaybeUndefined<String>,
+    /// Archive or unarchive.
+    pub archived: Option<bool>,
+}
+
+/// Project queries.
+#[derive(Default)]
+pub struct ProjectQuery;
+
+#[Object]
+impl ProjectQuery {
+    /// One project; with `asOf`, as it was at that instant (null if it did not exist then).
+    async fn project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<Project>> {
+        let (db, _) = state(ctx).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let model = match as_of {
+            Some(at) => service::as_of::<project::Entity, _>(db, &id.to_string(), at).await,
+            None => project::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(Into::into),
+        };
+        model.map(|m| m.map(Project)).gql()
+    }
+
+    /// Every project, in creation order.
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Project>> {
+        let (db, limits) = state(ctx).gql()?;
+        let first = page_size(limits, first).gql()?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let page = service::page_by_id::<project::Entity, _>(
+            db,
+            Condition::all(),
+            project::Column::Id,
+            first,
+            after,
+        )
+        .await
+        .gql()?;
+        Ok(connection(page, |m| m.id.to_string(), Project))
+    }
+}
+
+/// Project mutations.
+#[derive(Default)]
+pub struct ProjectMutation;
+
+#[Object]
+impl ProjectMutation {
+    /// Creates a project.
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Project> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let input = svc::NewProject {
+            name: input.name,
+            description: input.description,
+        };
+        with_reason(reason, svc::create_project(db, limits, input))
+            .await
+            .map(Project)
+            .gql()
+    }
+
+    /// Changes a project; an update that changes no value writes no history.
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateProjectInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Project> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let changes = svc::ProjectChanges {
+            name: input.name,
+            description: maybe(input.description),
+            archived: input.archived,
+        };
+        with_reason(reason, svc::update_project(db, limits, id, changes))
+            .await
+            .map(Project)
+            .gql()
+    }
+
+    /// Deletes a project with its tasks, their comments and label links, each historized in one
+    /// assignation, so that one revert brings all of it back.
+    async fn delete_project(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ID> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        with_reason(reason, svc::delete_project(db, id))
+            .await
+            .map(|id| ID(id.to_string()))
+            .gql()
+    }
+}
+
+/// An optional nullable input as the services take it: `None` leaves it, `Some(None)` clears it.
+pub fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// Tasks of a project, for [`Project::tasks`] and `tasks(projectId)`.
+pub fn tasks_condition(project_id: Option<uuid::Uuid>, status: Option<TaskStatus>) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(project_id) = project_id {
+        condition = condition.add(task::Column::ProjectId.eq(project_id));
+    }
+    if let Some(status) = status {
+        condition = condition.add(task::Column::Status.eq(entity::task::TaskStatus::from(status)));
+    }
+    condition
+}

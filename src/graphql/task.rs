@@ -1,0 +1,340 @@
+//! `Task`: its type, `task`/`tasks`, and the task and label-link mutations.
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+use entity::context::with_reason;
+use entity::history::HistoryEntity as Entity;
+use entity::{comment, label, project, task, task_label};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::comment::Comment;
+use super::history::{HistoryRecord, object_history};
+use super::label::Label;
+use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::project::{Project, maybe, tasks_condition};
+use super::scalars::Date;
+use super::{check_reason, state};
+use crate::error::{AppError, IntoGraphql};
+use crate::service::{self, task as svc, validate};
+
+/// Where a task stands.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::task::TaskStatus")]
+pub enum TaskStatus {
+    /// Not started.
+    Todo,
+    /// In progress.
+    Doing,
+    /// Finished.
+    Done,
+}
+
+/// A unit of work in a project.
+pub struct Task(pub task::Model);
+
+/// A unit of work in a project.
+#[Object]
+impl Task {
+    /// UUIDv7.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The project the task belongs to.
+    async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Project> {
+        let (db, _) = state(ctx).gql()?;
+        project::Entity::find_by_id(self.0.project_id)
+            .one(db)
+            .await
+            .map_err(AppError::from)
+            .and_then(|p| p.ok_or_else(|| AppError::NotFound("project".into())))
+            .map(Project)
+            .gql()
+    }
+    /// 1–500 characters.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    /// Free text.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// TODO, DOING or DONE.
+    async fn status(&self) -> TaskStatus {
+        self.0.status.into()
+    }
+    /// 0–5.
+    async fn priority(&self) -> i32 {
+        self.0.priority
+    }
+    /// When the task is due.
+    async fn due_date(&self) -> Option<Date> {
+        self.0.due_date.map(Date)
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When a value last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// The task's labels (as they are now), by name.
+    async fn labels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Label>> {
+        let (db, _) = state(ctx).gql()?;
+        let ids: Vec<uuid::Uuid> = task_label::Entity::find()
+            .select_only()
+            .column(task_label::Column::LabelId)
+            .filter(task_label::Column::TaskId.eq(self.0.id))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(AppError::from)
+            .gql()?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        label::Entity::find()
+            .filter(label::Column::Id.is_in(ids))
+            .order_by_asc(label::Column::Name)
+            .all(db)
+            .await
+            .map(|labels| labels.into_iter().map(Label).collect())
+            .map_err(AppError::from)
+            .gql()
+    }
+    /// The task's comments (as they are now), oldest first.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Comment>> {
+        let (db, limits) = state(ctx).gql()?;
+        let first = page_size(limits, first).gql()?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let page = service::page_by_id::<comment::Entity, _>(
+            db,
+            Condition::all().add(comment::Column::TaskId.eq(self.0.id)),
+            comment::Column::Id,
+            first,
+            after,
+        )
+        .await
+        .gql()?;
+        Ok(connection(page, |m| m.id.to_string(), Comment))
+    }
+    /// This task's history records, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
+        object_history(ctx, Entity::Task, &self.0.id.to_string(), first, after)
+            .await
+            .gql()
+    }
+}
+
+/// Tasks by project and status, in creation order.
+///
+/// # Errors
+/// `BAD_INPUT`, `LIMIT_EXCEEDED`; database errors.
+pub async fn list_tasks(
+    ctx: &Context<'_>,
+    project_id: Option<uuid::Uuid>,
+    status: Option<TaskStatus>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<ListConnection<Task>> {
+    let (db, limits) = state(ctx).gql()?;
+    let first = page_size(limits, first).gql()?;
+    let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+    let page = service::page_by_id::<task::Entity, _>(
+        db,
+        tasks_condition(project_id, status),
+        task::Column::Id,
+        first,
+        after,
+    )
+    .await
+    .gql()?;
+    Ok(connection(page, |m| m.id.to_string(), Task))
+}
+
+/// A new task. `status` defaults to TODO and `priority` to 0.
+#[derive(InputObject)]
+pub struct CreateTaskInput {
+    /// The project it belongs to.
+    pub project_id: ID,
+    /// 1–500 characters.
+    pub title: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Defaults to TODO.
+    pub status: Option<TaskStatus>,
+    /// 0–5, defaults to 0.
+    pub priority: Option<i32>,
+    /// When it is due.
+    pub due_date: Option<Date>,
+}
+
+/// Changes to a task: omitted fields stay as they are; null clears `description` and `dueDate`.
+#[derive(InputObject)]
+pub struct UpdateTaskInput {
+    /// 1–500 characters.
+    pub title: Option<String>,
+    /// Free text; null clears it.
+    pub description: MaybeUndefined<String>,
+    /// New status.
+    pub status: Option<TaskStatus>,
+    /// 0–5.
+    pub priority: Option<i32>,
+    /// New due date; null clears it.
+    pub due_date: MaybeUndefined<Date>,
+}
+
+/// Task queries.
+#[derive(Default)]
+pub struct TaskQuery;
+
+#[Object]
+impl TaskQuery {
+    /// One task; with `asOf`, as it was at that instant (null if it did not exist then).
+    async fn task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<Task>> {
+        let (db, _) = state(ctx).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let model = match as_of {
+            Some(at) => service::as_of::<task::Entity, _>(db, &id.to_string(), at).await,
+            None => task::Entity::find_by_id(id).one(db).await.map_err(Into::into),
+        };
+        model.map(|m| m.map(Task)).gql()
+    }
+
+    /// Tasks, in creation order, optionally of one project and one status.
+    async fn tasks(
+        &self,
+        ctx: &Context<'_>,
+        project_id: Option<ID>,
+        status: Option<TaskStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Task>> {
+        let project_id = project_id
+            .map(|id| validate::uuid("projectId", &id))
+            .transpose()
+            .gql()?;
+        list_tasks(ctx, project_id, status, first, after).await
+    }
+}
+
+/// Task mutations.
+#[derive(Default)]
+pub struct TaskMutation;
+
+#[Object]
+impl TaskMutation {
+    /// Creates a task in a project.
+    async fn create_task(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTaskInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Task> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let input = svc::NewTask {
+            project_id: validate::uuid("projectId", &input.project_id).gql()?,
+            title: input.title,
+            description: input.description,
+            status: input.status.map(Into::into),
+            priority: input.priority,
+            due_date: input.due_date.map(|d| d.0),
+        };
+        with_reason(reason, svc::create_task(db, limits, input))
+            .await
+            .map(Task)
+            .gql()
+    }
+
+    /// Changes a task; an update that changes no value writes no history.
+    async fn update_task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateTaskInput,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Task> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        let changes = svc::TaskChanges {
+            title: input.title,
+            description: maybe(input.description),
+            status: input.status.map(Into::into),
+            priority: input.priority,
+            due_date: maybe(input.due_date).map(|d| d.map(|d| d.0)),
+        };
+        with_reason(reason, svc::update_task(db, limits, id, changes))
+            .await
+            .map(Task)
+            .gql()
+    }
+
+    /// Deletes a task with its comments and label links, each historized.
+    async fn delete_task(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<ID> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let id = validate::uuid("id", &id).gql()?;
+        with_reason(reason, svc::delete_task(db, id))
+            .await
+            .map(|id| ID(id.to_string()))
+            .gql()
+    }
+
+    /// Puts a label on a task (a TASK_LABEL record); a label already there changes nothing.
+    async fn add_label(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        label_id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Task> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let task_id = validate::uuid("taskId", &task_id).gql()?;
+        let label_id = validate::uuid("labelId", &label_id).gql()?;
+        with_reason(reason, svc::add_label(db, task_id, label_id))
+            .await
+            .map(Task)
+            .gql()
+    }
+
+    /// Takes a label off a task (a TASK_LABEL DELETE record); a label not there changes nothing.
+    async fn remove_label(
+        &self,
+        ctx: &Context<'_>,
+        task_id: ID,
+        label_id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Task> {
+        let (db, limits) = state(ctx).gql()?;
+        check_reason(limits, reason.as_deref()).gql()?;
+        let task_id = validate::uuid("taskId", &task_id).gql()?;
+        let label_id = validate::uuid("labelId", &label_id).gql()?;
+        with_reason(reason, svc::remove_label(db, task_id, label_id))
+            .await
+            .map(Task)
+            .gql()
+    }
+}

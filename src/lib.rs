@@ -1,0 +1,21 @@
+//! Chronicle: a GraphQL server whose every change is history that can be listed and reverted.
+//!
+//! # Layout
+//! - [`config`]: typed settings from CLI flags and `CHRONICLE_*` environment variables.
+//! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve), the router, shutdown.
+//! - [`error`]: [`error::AppError`], the one error type, mapped to the API's `extensions.code`.
+//! - [`context`]: who, which app and which assignation a request acts as, read from its headers.
+//! - [`graphql`]: the schema, one file per entity, history types, the context extension.
+//! - [`service`]: the work behind the resolvers, each mutation in one transaction.
+//! - [`history`]: reading history back: per object, per assignation, as of an instant.
+//!
+//! The entities, their shadow tables and the history writer live in the `entity` crate; the schema's
+//! migrations in `migration`.
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod graphql;
+pub mod history;
+pub mod service;
+pub mod startup;

@@ -1,0 +1,52 @@
+//! The `chronicle` binary: parse the command line, set up logging, then serve, migrate or print the
+//! schema.
+
+use std::process::ExitCode;
+
+use chronicle::config::{Cli, Command};
+use chronicle::startup::{Application, connect_and_migrate};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Serve(cli.settings)) {
+        Command::Schema => {
+            print!("{}", chronicle::graphql::sdl());
+            ExitCode::SUCCESS
+        }
+        Command::Migrate(database) => match connect_and_migrate(&database).await {
+            Ok(_) => {
+                tracing::info!("migrations applied");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "migration failed");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(settings) => {
+            let app = match Application::build(settings).await {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match app.run_until_stopped().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "server failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Labels: create, update (names stay unique), delete (with their task links).
+
+use entity::history::delete_with_history;
+use entity::{label, task_label};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, Set,
+};
+use uuid::Uuid;
+
+use super::{begin_change, commit, find_for_update, validate};
+use crate::error::{AppError, AppResult};
+
+/// A new label.
+#[derive(Clone, Debug)]
+pub struct NewLabel {
+    /// Unique, 1–50 characters.
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+}
+
+/// Changes to a label; `None` leaves a value as it is.
+#[derive(Clone, Debug, Default)]
+pub struct LabelChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New colour.
+    pub color: Option<String>,
+}
+
+async fn ensure_name_free<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    except: Option<Uuid>,
+) -> AppResult<()> {
+    let mut query = label::Entity::find().filter(label::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(label::Column::Id.ne(id));
+    }
+    if query.one(db).await?.is_some() {
+        return Err(AppError::BadInput(format!(
+            "a label named {name:?} already exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a label.
+///
+/// # Errors
+/// `BAD_INPUT` (invalid or taken name, bad colour); database errors.
+#[tracing::instrument(skip(db))]
+pub async fn create_label(db: &DatabaseConnection, input: NewLabel) -> AppResult<label::Model> {
+    validate::text("name", &input.name, 1, 50)?;
+    validate::color(&input.color)?;
+    let txn = begin_change(db).await?;
+    ensure_name_free(&txn, &input.name, None).await?;
+    let model = label::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(input.name),
+        color: Set(input.color),
+    }
+    .insert(&txn)
+    .await?;
+    commit(txn).await?;
+    Ok(model)
+}
+
+/// Updates a label. An update that changes no value writes nothing.
+///
+/// # Errors
+/// `NOT_FOUND`, `BAD_INPUT`; database errors.
+#[tracing::instrument(skip(db))]
+pub async fn update_label(
+    db: &DatabaseConnection,
+    id: Uuid,
+    changes: LabelChanges,
+) -> AppResult<label::Model> {
+    if let Some(name) = &changes.name {
+        validate::text("name", name, 1, 50)?;
+    }
+    if let Some(color) = &changes.color {
+        validate::color(color)?;
+    }
+    let txn = begin_change(db).await?;
+    let current = find_for_update::<label::Entity, _>(&txn, id, "label").await?;
+    let mut next = current.clone();
+    if let Some(name) = changes.name {
+        ensure_name_free(&txn, &name, Some(id)).await?;
+        next.name = name;
+    }
+    if let Some(color) = changes.color {
+        next.color = color;
+    }
+    if next == current {
+        return Ok(current);
+    }
+    let model = next.into_active_model().reset_all().update(&txn).await?;
+    commit(txn).await?;
+    Ok(model)
+}
+
+/// Deletes a label and its task links, each historized.
+///
+/// # Errors
+/// `NOT_FOUND`; database errors.
+#[tracing::instrument(skip(db))]
+pub async fn delete_label(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
+    let txn = begin_change(db).await?;
+    let label = find_for_update::<label::Entity, _>(&txn, id, "label").await?;
+    delete_with_history::<task_label::Entity, _>(
+        &txn,
+        Condition::all().add(task_label::Column::LabelId.eq(id)),
+    )
+    .await?;
+    label.into_active_model().delete(&txn).await?;
+    commit(txn).await?;
+    Ok(id)
+}

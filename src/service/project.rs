@@ -1,0 +1,145 @@
+//! Projects: create, update, and delete with everything under them.
+
+use entity::history::{delete_with_history, now};
+use entity::{comment, project, task, task_label};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::{begin_change, commit, find_for_update, validate};
+use crate::config::Limits;
+use crate::error::AppResult;
+
+/// A new project.
+#[derive(Clone, Debug, Default)]
+pub struct NewProject {
+    /// 1–200 characters.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// Changes to a project; `None` leaves a value as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// Archive or unarchive.
+    pub archived: Option<bool>,
+}
+
+/// Creates a project.
+///
+/// # Errors
+/// `BAD_INPUT` for invalid input; database errors.
+#[tracing::instrument(skip(db, limits))]
+pub async fn create_project(
+    db: &DatabaseConnection,
+    limits: &Limits,
+    input: NewProject,
+) -> AppResult<project::Model> {
+    validate::text("name", &input.name, 1, 200)?;
+    validate::optional_text(
+        "description",
+        input.description.as_deref(),
+        limits.max_description_chars,
+    )?;
+    let txn = begin_change(db).await?;
+    let at = now();
+    let model = project::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(input.name),
+        description: Set(input.description),
+        archived: Set(false),
+        created_at: Set(at),
+        updated_at: Set(at),
+    }
+    .insert(&txn)
+    .await?;
+    commit(txn).await?;
+    Ok(model)
+}
+
+/// Updates a project. An update that changes no value writes nothing.
+///
+/// # Errors
+/// `NOT_FOUND`, `BAD_INPUT`; database errors.
+#[tracing::instrument(skip(db, limits))]
+pub async fn update_project(
+    db: &DatabaseConnection,
+    limits: &Limits,
+    id: Uuid,
+    changes: ProjectChanges,
+) -> AppResult<project::Model> {
+    if let Some(name) = &changes.name {
+        validate::text("name", name, 1, 200)?;
+    }
+    if let Some(description) = &changes.description {
+        validate::optional_text(
+            "description",
+            description.as_deref(),
+            limits.max_description_chars,
+        )?;
+    }
+    let txn = begin_change(db).await?;
+    let current = find_for_update::<project::Entity, _>(&txn, id, "project").await?;
+    let mut next = current.clone();
+    if let Some(name) = changes.name {
+        next.name = name;
+    }
+    if let Some(description) = changes.description {
+        next.description = description;
+    }
+    if let Some(archived) = changes.archived {
+        next.archived = archived;
+    }
+    if next == current {
+        return Ok(current);
+    }
+    next.updated_at = now();
+    let model = next.into_active_model().reset_all().update(&txn).await?;
+    commit(txn).await?;
+    Ok(model)
+}
+
+/// Deletes a project with its tasks, their comments and label links, each as its own history record
+/// (children first, so that a revert re-inserts parents first).
+///
+/// # Errors
+/// `NOT_FOUND`; database errors.
+#[tracing::instrument(skip(db))]
+pub async fn delete_project(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
+    let txn = begin_change(db).await?;
+    let project = find_for_update::<project::Entity, _>(&txn, id, "project").await?;
+    let task_ids: Vec<Uuid> = task::Entity::find()
+        .select_only()
+        .column(task::Column::Id)
+        .filter(task::Column::ProjectId.eq(id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for chunk in task_ids.chunks(200) {
+        delete_with_history::<comment::Entity, _>(
+            &txn,
+            Condition::all().add(comment::Column::TaskId.is_in(chunk.iter().copied())),
+        )
+        .await?;
+        delete_with_history::<task_label::Entity, _>(
+            &txn,
+            Condition::all().add(task_label::Column::TaskId.is_in(chunk.iter().copied())),
+        )
+        .await?;
+    }
+    delete_with_history::<task::Entity, _>(
+        &txn,
+        Condition::all().add(task::Column::ProjectId.eq(id)),
+    )
+    .await?;
+    project.into_active_model().delete(&txn).await?;
+    commit(txn).await?;
+    Ok(id)
+}
