@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "chronicle", version, about = "A GraphQL server whose every change is history")]
+#[command(
+    name = "chronicle",
+    version,
+    about = "A GraphQL server whose every change is history"
+)]
 pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
@@ -78,7 +82,11 @@ pub struct Limits {
     #[arg(long, env = "CHRONICLE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
     pub max_query_complexity: usize,
     /// Longest `description` of a project or task, in characters.
-    #[arg(long, env = "CHRONICLE_MAX_DESCRIPTION_CHARS", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "CHRONICLE_MAX_DESCRIPTION_CHARS",
+        default_value_t = 10_000
+    )]
     pub max_description_chars: usize,
     /// Longest change `reason`, in characters.
     #[arg(long, env = "CHRONICLE_MAX_REASON_CHARS", default_value_t = 1_000)]

@@ -33,9 +33,7 @@ pub enum AppError {
     #[error("{0}")]
     Forbidden(String),
     /// `X-Assignation-Id` is malformed.
-    #[error(
-        "X-Assignation-Id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -"
-    )]
+    #[error("X-Assignation-Id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")]
     BadAssignationId,
     /// Objects were changed since the assignation being reverted.
     #[error("objects of this assignation were changed since; revert with force: true to override")]
@@ -79,7 +77,8 @@ impl From<DbErr> for AppError {
             && message == entity::history::FOREIGN_ASSIGNATION
         {
             return Self::Forbidden(
-                "this assignation was started by another user; use your own X-Assignation-Id".into(),
+                "this assignation was started by another user; use your own X-Assignation-Id"
+                    .into(),
             );
         }
         if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {

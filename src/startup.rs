@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
@@ -91,18 +91,17 @@ impl Application {
     /// See [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = connect_and_migrate(&settings.database).await?;
-        let listener = TcpListener::bind(&settings.bind)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: settings.bind.clone(),
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: settings.bind.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&settings.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.bind.clone(),
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
         let schema = build_schema(db.clone(), settings.limits.clone());
         let state = AppState {
             schema,
@@ -175,7 +174,12 @@ fn refuse(status: StatusCode, error: &AppError) -> Response {
         "data": null,
         "errors": [{"message": error.to_string(), "extensions": {"code": error.code()}}],
     });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -69,7 +69,9 @@ impl HistoryKind {
 }
 
 /// Every historized entity. Its order is the order parents come before children.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HistoryEntity {
     /// `project`
@@ -387,8 +389,7 @@ async fn latest_rows<C: ConnectionTrait>(
             .expr(Expr::col((col("h2"), col("version"))).max())
             .from_as(table.clone(), col("h2"))
             .and_where(
-                Expr::col((col("h2"), col("object_id")))
-                    .equals((col("h"), col("object_id"))),
+                Expr::col((col("h2"), col("object_id"))).equals((col("h"), col("object_id"))),
             )
             .to_owned();
         let mut select: SelectStatement = Query::select();
@@ -616,10 +617,7 @@ where
 ///
 /// # Errors
 /// As [`record_changes`]; constraint violations of the delete.
-pub async fn delete_with_history<E, C>(
-    db: &C,
-    condition: Condition,
-) -> Result<Vec<E::Model>, DbErr>
+pub async fn delete_with_history<E, C>(db: &C, condition: Condition) -> Result<Vec<E::Model>, DbErr>
 where
     E: Historized,
     E::Model: Serialize + DeserializeOwned + sea_orm::IntoActiveModel<E::ActiveModel>,
@@ -642,10 +640,7 @@ where
     }
     record_changes(db, E::ENTITY, changes).await?;
     for chunk in keys.chunks(INSERT_CHUNK / 2) {
-        let any = chunk
-            .iter()
-            .cloned()
-            .fold(Condition::any(), Condition::add);
+        let any = chunk.iter().cloned().fold(Condition::any(), Condition::add);
         E::delete_many().filter(any).exec(db).await?;
     }
     Ok(models)

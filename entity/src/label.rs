@@ -3,7 +3,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{HistoryEntity, Historized};
+use crate::history::{Historized, HistoryEntity};
 
 /// A label row. Serialized (camelCase) as its history snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]

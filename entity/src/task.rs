@@ -4,7 +4,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::{HistoryEntity, Historized};
+use crate::history::{Historized, HistoryEntity};
 
 /// Where a task stands.
 #[derive(

@@ -16,7 +16,10 @@ pub fn uuid_key(name: &str) -> ColumnDef {
 
 /// A non-null UUID (a foreign key).
 pub fn uuid_ref(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).uuid().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .uuid()
+        .not_null()
+        .to_owned()
 }
 
 /// A non-null string of at most `len` characters.
@@ -29,7 +32,10 @@ pub fn string(name: &str, len: u32) -> ColumnDef {
 
 /// A nullable string of at most `len` characters.
 pub fn string_null(name: &str, len: u32) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string_len(len).null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .string_len(len)
+        .null()
+        .to_owned()
 }
 
 /// A nullable text.
@@ -39,7 +45,10 @@ pub fn text_null(name: &str) -> ColumnDef {
 
 /// A non-null integer.
 pub fn int(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).integer().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .integer()
+        .not_null()
+        .to_owned()
 }
 
 /// A non-null JSON document (`jsonb` on PostgreSQL).

@@ -78,7 +78,10 @@ impl LabelQuery {
         let id = validate::uuid("id", &id).gql()?;
         let model = match as_of {
             Some(at) => service::as_of::<label::Entity, _>(db, &id.to_string(), at).await,
-            None => label::Entity::find_by_id(id).one(db).await.map_err(Into::into),
+            None => label::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(Into::into),
         };
         model.map(|m| m.map(Label)).gql()
     }

@@ -55,11 +55,15 @@ pub fn decode_cursor(cursor: &str) -> AppResult<String> {
 ///
 /// # Errors
 /// `BAD_INPUT` when it does not decode or parse.
-pub fn parse_after<T>(after: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> AppResult<Option<T>> {
+pub fn parse_after<T>(
+    after: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+) -> AppResult<Option<T>> {
     after
         .map(|c| {
             let raw = decode_cursor(c)?;
-            parse(&raw).ok_or_else(|| AppError::BadInput("after is not a cursor of this list".into()))
+            parse(&raw)
+                .ok_or_else(|| AppError::BadInput("after is not a cursor of this list".into()))
         })
         .transpose()
 }
@@ -70,8 +74,13 @@ pub fn connection<K, T: OutputType>(
     cursor: impl Fn(&K) -> String,
     node: impl Fn(K) -> T,
 ) -> ListConnection<T> {
-    let mut connection =
-        Connection::with_additional_fields(false, page.has_next, TotalCount { total_count: page.total });
+    let mut connection = Connection::with_additional_fields(
+        false,
+        page.has_next,
+        TotalCount {
+            total_count: page.total,
+        },
+    );
     connection.edges.extend(
         page.items
             .into_iter()

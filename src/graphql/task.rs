@@ -211,7 +211,10 @@ impl TaskQuery {
         let id = validate::uuid("id", &id).gql()?;
         let model = match as_of {
             Some(at) => service::as_of::<task::Entity, _>(db, &id.to_string(), at).await,
-            None => task::Entity::find_by_id(id).one(db).await.map_err(Into::into),
+            None => task::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(Into::into),
         };
         model.map(|m| m.map(Task)).gql()
     }

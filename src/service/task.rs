@@ -201,7 +201,11 @@ pub async fn remove_label(
 ) -> AppResult<task::Model> {
     let txn = begin_change(db).await?;
     let task = find_for_update::<task::Entity, _>(&txn, task_id, "task").await?;
-    if label::Entity::find_by_id(label_id).one(&txn).await?.is_none() {
+    if label::Entity::find_by_id(label_id)
+        .one(&txn)
+        .await?
+        .is_none()
+    {
         return Err(AppError::NotFound("label".into()));
     }
     let existing = task_label::Entity::find_by_id((task_id, label_id))

@@ -1,0 +1,362 @@
+//! `spawn_app` and friends: a fresh database per test (a temporary SQLite file, or a new database on the
+//! PostgreSQL / MariaDB server named by the environment), the server on port 0, a GraphQL client, and
+//! [`assert_history_consistent`], the invariant every test ends with.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use chronicle::config::Settings;
+use chronicle::startup::Application;
+use entity::history::{HISTORY_COLUMNS, HistoryEntity, HistoryRow};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult};
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// A running server and a connection to its database.
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub backend: Backend,
+    client: reqwest::Client,
+}
+
+/// The server URL of `backend` from the environment, or `None` to skip it. In CI (`CI=true`) a missing
+/// variable fails the test instead: CI must test every database.
+fn server_url(backend: Backend) -> Option<String> {
+    let var = match backend {
+        Backend::Sqlite => return Some(String::new()),
+        Backend::Postgres => "CHRONICLE_TEST_POSTGRES_URL",
+        Backend::MySql => "CHRONICLE_TEST_MYSQL_URL",
+    };
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} must be set in CI")
+        }
+        _ => None,
+    }
+}
+
+/// Creates a fresh database for one test and returns its URL.
+async fn fresh_database(backend: Backend, server: &str) -> String {
+    let name = format!("chronicle_t_{}", uuid::Uuid::now_v7().simple());
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join("chronicle-tests");
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{name}.db")).display()
+            )
+        }
+        Backend::Postgres | Backend::MySql => {
+            let admin = Database::connect(server)
+                .await
+                .unwrap_or_else(|e| panic!("{backend:?} at {server} is unreachable: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let base = server
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .expect("database URL with a path");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+/// Spawns the server on a fresh database of `backend`, or returns `None` when that backend is not
+/// configured outside CI.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let server = server_url(backend)?;
+    let url = fresh_database(backend, &server).await;
+    let mut settings = Settings::for_database(&url);
+    settings.database.max_connections = 5;
+    let app = Application::build(settings).await.expect("server starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let db = chronicle::startup::connect(&chronicle::config::DatabaseSettings {
+        url,
+        max_connections: 2,
+        acquire_timeout_secs: 10,
+    })
+    .await
+    .expect("test connection");
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        db,
+        backend,
+        client: reqwest::Client::new(),
+    })
+}
+
+/// Who sends a request.
+#[derive(Clone, Debug, Default)]
+pub struct As<'a> {
+    pub user: Option<&'a str>,
+    pub app: Option<&'a str>,
+    pub assignation: Option<&'a str>,
+}
+
+impl<'a> As<'a> {
+    pub fn user(user: &'a str) -> Self {
+        Self {
+            user: Some(user),
+            app: Some("tests"),
+            assignation: None,
+        }
+    }
+    pub fn in_assignation(mut self, id: &'a str) -> Self {
+        self.assignation = Some(id);
+        self
+    }
+}
+
+/// A response: its status, its `X-Assignation-Id`, and its JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub assignation: Option<String>,
+    pub body: Value,
+}
+
+impl Reply {
+    /// `data`, asserting there is no error.
+    pub fn data(&self) -> &Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        &self.body["data"]
+    }
+    /// The first error's `extensions.code`.
+    pub fn code(&self) -> &str {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error, got {}", self.body))
+    }
+}
+
+impl TestApp {
+    /// Sends a GraphQL request as `who`.
+    pub async fn send(&self, who: &As<'_>, query: &str, variables: Value) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(user) = who.user {
+            request = request.header("X-User", user);
+        }
+        if let Some(app) = who.app {
+            request = request.header("X-App", app);
+        }
+        if let Some(id) = who.assignation {
+            request = request.header("X-Assignation-Id", id);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let assignation = response
+            .headers()
+            .get("x-assignation-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.json().await.expect("JSON body");
+        Reply {
+            status,
+            assignation,
+            body,
+        }
+    }
+
+    /// Sends a GraphQL request as user `alice`.
+    pub async fn gql(&self, query: &str, variables: Value) -> Reply {
+        self.send(&As::user("alice"), query, variables).await
+    }
+
+    /// Creates a project and returns its id.
+    pub async fn project(&self, name: &str) -> String {
+        let reply = self
+            .gql(
+                "mutation($n: String!) { createProject(input: {name: $n}) { id } }",
+                json!({"n": name}),
+            )
+            .await;
+        reply.data()["createProject"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Creates a task in `project` and returns its id.
+    pub async fn task(&self, project: &str, title: &str) -> String {
+        let reply = self
+            .gql(
+                "mutation($p: ID!, $t: String!) { createTask(input: {projectId: $p, title: $t}) { id } }",
+                json!({"p": project, "t": title}),
+            )
+            .await;
+        reply.data()["createTask"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Creates a label and returns its id.
+    pub async fn label(&self, name: &str) -> String {
+        let reply = self
+            .gql(
+                "mutation($n: String!) { createLabel(input: {name: $n, color: \"#aabbcc\"}) { id } }",
+                json!({"n": name}),
+            )
+            .await;
+        reply.data()["createLabel"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Every history row of `entity`, read straight from its shadow table.
+    pub async fn history_rows(&self, entity: HistoryEntity) -> Vec<HistoryRow> {
+        let select = Query::select()
+            .columns(HISTORY_COLUMNS.map(Alias::new))
+            .from(Alias::new(entity.history_table()))
+            .to_owned();
+        let stmt = self.db.get_database_backend().build(&select);
+        HistoryRow::find_by_statement(stmt)
+            .all(&self.db)
+            .await
+            .expect("history rows")
+    }
+
+    /// How many rows `table` holds.
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get("", "n").expect("n")
+    }
+}
+
+async fn live_snapshots<E>(db: &DatabaseConnection) -> BTreeMap<String, Value>
+where
+    E: entity::history::Historized,
+    E::Model: serde::Serialize + serde::de::DeserializeOwned,
+{
+    E::find()
+        .all(db)
+        .await
+        .expect("live rows")
+        .iter()
+        .map(|m| (E::object_id(m), serde_json::to_value(m).expect("snapshot")))
+        .collect()
+}
+
+/// The invariant of capture: every live row equals its latest snapshot, every object whose latest record
+/// is a DELETE is gone, versions run 1..n without gaps, and no two records share an assignation step.
+pub async fn assert_history_consistent(app: &TestApp) {
+    let mut steps: HashMap<(String, i32), String> = HashMap::new();
+    for entity in HistoryEntity::ALL {
+        let live = match entity {
+            HistoryEntity::Project => live_snapshots::<entity::project::Entity>(&app.db).await,
+            HistoryEntity::Task => live_snapshots::<entity::task::Entity>(&app.db).await,
+            HistoryEntity::Label => live_snapshots::<entity::label::Entity>(&app.db).await,
+            HistoryEntity::TaskLabel => live_snapshots::<entity::task_label::Entity>(&app.db).await,
+            HistoryEntity::Comment => live_snapshots::<entity::comment::Entity>(&app.db).await,
+        };
+        let mut by_object: BTreeMap<String, Vec<HistoryRow>> = BTreeMap::new();
+        for row in app.history_rows(entity).await {
+            let key = (row.assignation_id.clone(), row.step);
+            if let Some(other) = steps.insert(key.clone(), row.object_id.clone()) {
+                panic!("step {key:?} used twice ({other} and {})", row.object_id);
+            }
+            by_object
+                .entry(row.object_id.clone())
+                .or_default()
+                .push(row);
+        }
+        for (object, mut rows) in by_object.clone() {
+            rows.sort_by_key(|r| r.version);
+            let versions: Vec<i32> = rows.iter().map(|r| r.version).collect();
+            let expected: Vec<i32> = (1..=i32::try_from(rows.len()).expect("len")).collect();
+            assert_eq!(
+                versions, expected,
+                "{entity:?} {object}: versions have gaps"
+            );
+            let latest = rows.last().expect("a record");
+            match live.get(&object) {
+                Some(snapshot) => {
+                    assert_ne!(
+                        latest.kind, "DELETE",
+                        "{entity:?} {object} is live after DELETE"
+                    );
+                    assert_eq!(
+                        &latest.snapshot, snapshot,
+                        "{entity:?} {object}: live row differs from its latest snapshot"
+                    );
+                }
+                None => assert_eq!(
+                    latest.kind, "DELETE",
+                    "{entity:?} {object} is gone without a DELETE record"
+                ),
+            }
+        }
+        for object in live.keys() {
+            assert!(
+                by_object.contains_key(object),
+                "{entity:?} {object} has no history"
+            );
+        }
+    }
+}
+
+/// Declares a test body `async fn name(app: TestApp)` and runs it as `name::sqlite`, `name::postgres`
+/// and `name::mysql`.
+#[macro_export]
+macro_rules! on_every_database {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::{Backend, spawn_app};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    if let Some(app) = spawn_app(Backend::Sqlite).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = spawn_app(Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mysql() {
+                    if let Some(app) = spawn_app(Backend::MySql).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,14 @@
+//! The API test binary: every test spawns the real server on port 0 against a fresh database and talks
+//! to it over HTTP, then checks what the database holds. Each test runs on SQLite, and on PostgreSQL
+//! and MariaDB when `CHRONICLE_TEST_POSTGRES_URL` / `CHRONICLE_TEST_MYSQL_URL` are set.
+
+// A failed expectation is how a test fails: panicking on it is the point here.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod helpers;
+
+mod assignations;
+mod capture;
+mod domain;
+mod history;
+mod schema;
