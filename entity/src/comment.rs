@@ -48,6 +48,11 @@ impl Historized for Entity {
     fn object_id(model: &Model) -> String {
         model.id.to_string()
     }
+
+    fn object_condition(object_id: &str) -> Option<sea_orm::Condition> {
+        let id = Uuid::parse_str(object_id).ok()?;
+        Some(sea_orm::Condition::all().add(Column::Id.eq(id)))
+    }
 }
 
 crate::historized!();

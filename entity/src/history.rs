@@ -15,7 +15,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
+    FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -160,6 +160,9 @@ where
 
     /// The object id used in history records (the primary key; `"<a>:<b>"` for composite keys).
     fn object_id(model: &Self::Model) -> String;
+
+    /// The condition selecting the row of `object_id`, or `None` if it is not an id of this entity.
+    fn object_condition(object_id: &str) -> Option<Condition>;
 }
 
 /// One row of any shadow history table.
@@ -377,7 +380,10 @@ pub async fn reserve_steps<C: ConnectionTrait>(
 }
 
 /// The latest record of each of `object_ids` in `entity`'s shadow table.
-async fn latest_rows<C: ConnectionTrait>(
+///
+/// # Errors
+/// Database errors.
+pub async fn latest_rows<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
     object_ids: &[String],
@@ -606,6 +612,56 @@ where
             .map(sea_orm::IntoActiveModel::into_active_model)
             .collect();
         E::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    record_changes(db, E::ENTITY, changes).await?;
+    Ok(())
+}
+
+/// Writes `models` over their existing rows in batched upserts and records an UPDATE for each that
+/// changed: the bulk counterpart of `ActiveModel::update`. Callers lock the rows first and pass only
+/// rows that exist.
+///
+/// # Errors
+/// As [`record_changes`]; constraint violations of the write.
+pub async fn update_with_history<E, C>(db: &C, models: Vec<E::Model>) -> Result<(), DbErr>
+where
+    E: Historized,
+    E::Model: Serialize + DeserializeOwned + sea_orm::IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: Send,
+    C: ConnectionTrait,
+{
+    if models.is_empty() {
+        return Ok(());
+    }
+    let mut changes = Vec::with_capacity(models.len());
+    for model in &models {
+        changes.push(PendingChange {
+            object_id: E::object_id(model),
+            kind: HistoryKind::Update,
+            snapshot: snapshot_of(model)?,
+        });
+    }
+    let keys: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
+    let values: Vec<E::Column> = E::Column::iter()
+        .filter(|c| !keys.iter().any(|k| k.as_str() == c.as_str()))
+        .collect();
+    let mut models = models.into_iter().peekable();
+    while models.peek().is_some() {
+        let chunk: Vec<E::ActiveModel> = models
+            .by_ref()
+            .take(INSERT_CHUNK / 4)
+            .map(|m| sea_orm::IntoActiveModel::into_active_model(m).reset_all())
+            .collect();
+        let mut upsert = OnConflict::columns(keys.clone());
+        if values.is_empty() {
+            upsert.do_nothing();
+        } else {
+            upsert.update_columns(values.clone());
+        }
+        E::insert_many(chunk)
+            .on_conflict(upsert)
+            .exec_without_returning(db)
+            .await?;
     }
     record_changes(db, E::ENTITY, changes).await?;
     Ok(())

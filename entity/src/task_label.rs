@@ -56,6 +56,15 @@ impl Historized for Entity {
     fn object_id(model: &Model) -> String {
         format!("{}:{}", model.task_id, model.label_id)
     }
+
+    fn object_condition(object_id: &str) -> Option<sea_orm::Condition> {
+        let (task, label) = object_id.split_once(':')?;
+        Some(
+            sea_orm::Condition::all()
+                .add(Column::TaskId.eq(Uuid::parse_str(task).ok()?))
+                .add(Column::LabelId.eq(Uuid::parse_str(label).ok()?)),
+        )
+    }
 }
 
 crate::historized!();

@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::state;
 use crate::error::{AppError, AppResult, IntoGraphql};
+use crate::history::revert::{self, RevertPlan};
 use crate::history::{self, AssignationFilter};
+use entity::context::with_reason;
 
 /// Which kind of object a history record is about.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,18 +123,7 @@ impl HistoryRecord {
     /// The fields that changed against the previous version of the same object (every field for a
     /// CREATE, from null; every field for a DELETE, to null).
     async fn changes(&self) -> Vec<FieldChange> {
-        let Some(list) = self.row.changes.as_array() else {
-            return Vec::new();
-        };
-        list.iter()
-            .filter_map(|c| {
-                Some(FieldChange {
-                    field: c.get("field")?.as_str()?.to_owned(),
-                    old: json_or_none(c.get("old")),
-                    new: json_or_none(c.get("new")),
-                })
-            })
-            .collect()
+        field_changes(&self.row.changes)
     }
     /// Hex SHA-256 over this record and the previous record's hash (tamper evidence).
     async fn hash(&self) -> &str {
@@ -264,6 +255,20 @@ impl HistoryQuery {
             .gql()
     }
 
+    /// What `revertAssignation` would do — each object's planned change and each conflict — writing
+    /// nothing.
+    async fn preview_revert(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<RevertPreview> {
+        let (db, _) = state(ctx).gql()?;
+        revert::preview_revert(db, &id)
+            .await
+            .map(RevertPreview::from)
+            .gql()
+    }
+
     /// One assignation, or null if it holds no change.
     async fn assignation(
         &self,
@@ -318,5 +323,136 @@ impl HistoryQuery {
             |a| format!("{}|{}", a.started_at.timestamp_micros(), a.id),
             Assignation,
         ))
+    }
+}
+
+/// A later change or a clash that blocks a revert.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RevertConflict {
+    /// The object's entity.
+    pub entity: HistoryEntity,
+    /// The object changed since (or in the way).
+    pub object_id: ID,
+    /// The assignation that changed it last.
+    pub assignation_id: String,
+}
+
+/// One object's net change in a planned revert.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PlannedChange {
+    /// The object's entity.
+    pub entity: HistoryEntity,
+    /// The object.
+    pub object_id: ID,
+    /// CREATE (re-insert), UPDATE (back to the earlier values) or DELETE.
+    pub kind: HistoryKind,
+    /// The field changes the revert would make, from the current values.
+    pub changes: Vec<FieldChange>,
+}
+
+/// What a revert would do, written nowhere.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RevertPreview {
+    /// Each object's planned change.
+    pub changes: Vec<PlannedChange>,
+    /// What blocks the revert; `force: true` overrides later changes and dependent rows, not missing
+    /// parents or taken unique values.
+    pub conflicts: Vec<RevertConflict>,
+}
+
+fn parse_entity(name: &str) -> HistoryEntity {
+    entity::history::HistoryEntity::ALL
+        .into_iter()
+        .find(|e| e.as_str() == name)
+        .map_or(HistoryEntity::Project, Into::into)
+}
+
+fn field_changes(changes: &Value) -> Vec<FieldChange> {
+    changes
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| {
+                    Some(FieldChange {
+                        field: c.get("field")?.as_str()?.to_owned(),
+                        old: json_or_none(c.get("old")),
+                        new: json_or_none(c.get("new")),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl From<RevertPlan> for RevertPreview {
+    fn from(plan: RevertPlan) -> Self {
+        let conflicts = plan
+            .all_conflicts()
+            .into_iter()
+            .map(|c| RevertConflict {
+                entity: parse_entity(&c.entity),
+                object_id: ID(c.object_id),
+                assignation_id: c.assignation_id,
+            })
+            .collect();
+        let changes = plan
+            .changes
+            .into_iter()
+            .map(|c| PlannedChange {
+                entity: c.entity.into(),
+                object_id: ID(c.object_id),
+                kind: c.kind.into(),
+                changes: field_changes(&c.changes),
+            })
+            .collect();
+        Self { changes, conflicts }
+    }
+}
+
+/// The revert mutations.
+#[derive(Default)]
+pub struct RevertMutation;
+
+#[Object]
+impl RevertMutation {
+    /// Undoes every change of an assignation in one transaction, as a new assignation (returned) whose
+    /// `reverts` is the original. Objects changed since by another assignation are `REVERT_CONFLICT`
+    /// (with `extensions.conflicts`) unless `force`; a second revert is `ALREADY_REVERTED`; reverting
+    /// the revert is a redo.
+    async fn revert_assignation(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(default = false)] force: bool,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Assignation> {
+        let (db, limits) = state(ctx).gql()?;
+        super::check_reason(limits, reason.as_deref()).gql()?;
+        with_reason(None, revert::revert_assignation(db, &id, force, reason))
+            .await
+            .map(Assignation)
+            .gql()
+    }
+
+    /// Brings one object back to the snapshot of a version (re-creating it if it was deleted), as a new
+    /// history record in a new assignation; returns the object's latest record.
+    async fn revert_object(
+        &self,
+        ctx: &Context<'_>,
+        entity: HistoryEntity,
+        id: ID,
+        to_version: i32,
+        reason: Option<String>,
+    ) -> async_graphql::Result<HistoryRecord> {
+        let (db, limits) = state(ctx).gql()?;
+        super::check_reason(limits, reason.as_deref()).gql()?;
+        let entity: entity::history::HistoryEntity = entity.into();
+        with_reason(
+            None,
+            revert::revert_object(db, entity, &id, to_version, reason),
+        )
+        .await
+        .map(|row| HistoryRecord { entity, row })
+        .gql()
     }
 }

@@ -38,6 +38,7 @@ pub struct MutationRoot(
     task::TaskMutation,
     label::LabelMutation,
     comment::CommentMutation,
+    history::RevertMutation,
 );
 
 /// The executable schema.

@@ -1,8 +1,9 @@
 //! Reading history back, independent of GraphQL: one object's records, an assignation's records in
 //! step order across every shadow table, assignations by filter, and an object as of an instant.
-//! (Capture lives in `entity::history`; revert will live beside this.)
+//! Capture lives in `entity::history`; [`revert`] plans and applies reverts.
 
 pub mod query;
+pub mod revert;
 
 pub use query::{
     AssignationFilter, Page, as_of, assignation_records, find_assignation, list_assignations,

@@ -110,7 +110,14 @@ pub async fn as_of<C: ConnectionTrait>(
         .map(|r| r.snapshot))
 }
 
-/// An assignation, if it holds at least one change.
+/// Assignations the API shows: those holding a change, and reverts (even of nothing).
+fn visible() -> Condition {
+    Condition::any()
+        .add(assignation::Column::ChangeCount.gt(0))
+        .add(assignation::Column::Reverts.is_not_null())
+}
+
+/// An assignation, if it holds at least one change or is a revert.
 ///
 /// # Errors
 /// Database errors.
@@ -119,7 +126,7 @@ pub async fn find_assignation<C: ConnectionTrait>(
     id: &str,
 ) -> AppResult<Option<assignation::Model>> {
     Ok(assignation::Entity::find_by_id(id.to_owned())
-        .filter(assignation::Column::ChangeCount.gt(0))
+        .filter(visible())
         .one(db)
         .await?)
 }
@@ -190,7 +197,7 @@ pub async fn list_assignations<C: ConnectionTrait>(
     after: Option<AssignationCursor>,
 ) -> AppResult<Page<assignation::Model>> {
     use assignation::Column as A;
-    let mut condition = Condition::all().add(A::ChangeCount.gt(0));
+    let mut condition = Condition::all().add(visible());
     if let Some(user) = &filter.user {
         condition = condition.add(A::Actor.eq(user.as_str()));
     }

@@ -11,4 +11,5 @@ mod assignations;
 mod capture;
 mod domain;
 mod history;
+mod revert;
 mod schema;
