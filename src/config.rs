@@ -75,8 +75,8 @@ pub struct Limits {
     /// Largest request body in bytes (413 above).
     #[arg(long, env = "CHRONICLE_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Deepest query accepted.
-    #[arg(long, env = "CHRONICLE_MAX_QUERY_DEPTH", default_value_t = 12)]
+    /// Deepest query accepted (GraphiQL's introspection query needs 13).
+    #[arg(long, env = "CHRONICLE_MAX_QUERY_DEPTH", default_value_t = 20)]
     pub max_query_depth: usize,
     /// Most complex query accepted (fields counted, lists weighted by their page size).
     #[arg(long, env = "CHRONICLE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
@@ -99,7 +99,7 @@ impl Default for Limits {
             default_page_size: 20,
             max_page_size: 100,
             max_body_bytes: 2 * 1024 * 1024,
-            max_query_depth: 12,
+            max_query_depth: 20,
             max_query_complexity: 5000,
             max_description_chars: 10_000,
             max_reason_chars: 1_000,

@@ -70,9 +70,8 @@ fn identity(headers: &HeaderMap, name: &str) -> Result<Option<String>, AppError>
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| AppError::BadInput(format!("{name} must be visible ASCII")))?
+    let value = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| AppError::BadInput(format!("{name} must be UTF-8")))?
         .trim();
     if value.is_empty() {
         return Ok(None);

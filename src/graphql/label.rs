@@ -75,7 +75,10 @@ impl LabelQuery {
         as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<Option<Label>> {
         let (db, _) = state(ctx).gql()?;
-        let id = validate::uuid("id", &id).gql()?;
+        // Ids are UUIDs: anything else names no object.
+        let Ok(id) = uuid::Uuid::parse_str(&id) else {
+            return Ok(None);
+        };
         let model = match as_of {
             Some(at) => service::as_of::<label::Entity, _>(db, &id.to_string(), at).await,
             None => label::Entity::find_by_id(id)

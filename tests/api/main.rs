@@ -11,5 +11,6 @@ mod assignations;
 mod capture;
 mod domain;
 mod history;
+mod model;
 mod revert;
 mod schema;
