@@ -68,3 +68,12 @@ pub fn timestamp(backend: DbBackend, name: &str) -> ColumnDef {
     };
     def.not_null().to_owned()
 }
+
+/// Gives a MySQL table a binary collation, so that string keys compare as on PostgreSQL and SQLite
+/// (`Bug` and `bug` are two label names, `A` and `a` two assignation ids). Other backends are untouched.
+pub fn exact_strings(backend: DbBackend, table: &mut TableCreateStatement) -> TableCreateStatement {
+    if backend == DbBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    table.to_owned()
+}

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{int, string, text_null, timestamp, uuid_key, uuid_ref};
+use crate::columns::{exact_strings, int, string, text_null, timestamp, uuid_key, uuid_ref};
 
 /// Creates the domain tables.
 pub struct Migration;
@@ -28,8 +28,9 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("project"))
                     .if_not_exists()
                     .col(uuid_key("id"))
@@ -39,22 +40,24 @@ impl MigrationTrait for Migration {
                     .col(timestamp(backend, "created_at"))
                     .col(timestamp(backend, "updated_at"))
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("label"))
                     .if_not_exists()
                     .col(uuid_key("id"))
                     .col(string("name", 50).unique_key())
                     .col(string("color", 7))
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("task"))
                     .if_not_exists()
                     .col(uuid_key("id"))
@@ -68,11 +71,12 @@ impl MigrationTrait for Migration {
                     .col(timestamp(backend, "updated_at"))
                     .foreign_key(&mut foreign_key("task", "project_id", "project"))
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("task_label"))
                     .if_not_exists()
                     .col(uuid_ref("task_id"))
@@ -85,11 +89,12 @@ impl MigrationTrait for Migration {
                     .foreign_key(&mut foreign_key("task_label", "task_id", "task"))
                     .foreign_key(&mut foreign_key("task_label", "label_id", "label"))
                     .to_owned(),
-            )
+            ))
             .await?;
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("comment"))
                     .if_not_exists()
                     .col(uuid_key("id"))
@@ -99,7 +104,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp(backend, "updated_at"))
                     .foreign_key(&mut foreign_key("comment", "task_id", "task"))
                     .to_owned(),
-            )
+            ))
             .await?;
         for (table, column) in [
             ("task", "project_id"),

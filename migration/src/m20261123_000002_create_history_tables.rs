@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{int, string_null, timestamp};
+use crate::columns::{exact_strings, int, string_null, timestamp};
 use crate::shadow::{create_shadow_table, drop_shadow_table};
 
 /// The historized base tables. Adding a historized entity adds its table here (or in a new migration).
@@ -22,8 +22,9 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         manager
-            .create_table(
-                Table::create()
+            .create_table(exact_strings(
+                backend,
+                &mut Table::create()
                     .table(Alias::new("assignation"))
                     .if_not_exists()
                     .col(
@@ -40,7 +41,7 @@ impl MigrationTrait for Migration {
                     .col(string_null("reverts", 128))
                     .col(string_null("reverted_by", 128))
                     .to_owned(),
-            )
+            ))
             .await?;
         for (name, column) in [("started_at", "started_at"), ("actor", "actor")] {
             manager

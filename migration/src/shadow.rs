@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{int, json, string, string_null, text_null, timestamp};
+use crate::columns::{exact_strings, int, json, string, string_null, text_null, timestamp};
 
 /// Creates the shadow table of `base` (named `<base>_history`) and its indexes.
 ///
@@ -15,8 +15,9 @@ pub async fn create_shadow_table(manager: &SchemaManager<'_>, base: &str) -> Res
     let backend = manager.get_database_backend();
     let table = format!("{base}_history");
     manager
-        .create_table(
-            Table::create()
+        .create_table(exact_strings(
+            backend,
+            &mut Table::create()
                 .table(Alias::new(&table))
                 .if_not_exists()
                 .col(crate::columns::uuid_key("id"))
@@ -33,7 +34,7 @@ pub async fn create_shadow_table(manager: &SchemaManager<'_>, base: &str) -> Res
                 .col(json("changes"))
                 .col(string("hash", 64))
                 .to_owned(),
-        )
+        ))
         .await?;
     let indexes = [
         ("object_version", vec!["object_id", "version"], true),

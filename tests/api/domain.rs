@@ -113,6 +113,9 @@ async fn a_label_name_can_be_used_only_once(app: TestApp) {
     assert_eq!(reply.code(), "BAD_INPUT");
     assert_eq!(app.count("label").await, 1);
     assert_eq!(app.count("label_history").await, 1);
+    // Names compare exactly on every backend (MySQL included): "Bug" is another label.
+    app.label("Bug").await;
+    assert_eq!(app.count("label").await, 2);
 }
 
 async fn lists_are_relay_connections_capped_at_one_hundred(app: TestApp) {
