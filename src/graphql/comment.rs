@@ -2,17 +2,16 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use entity::context::with_reason;
 use entity::history::HistoryEntity as Entity;
 use entity::{comment, task};
 use sea_orm::EntityTrait;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::ListConnection;
+use super::state;
 use super::task::Task;
-use super::{check_reason, state};
 use crate::error::{AppError, IntoGraphql};
-use crate::service::{self, comment as svc, validate};
+use crate::service::{comment as svc, validate};
 
 /// Text attached to a task.
 pub struct Comment(pub comment::Model);
@@ -89,19 +88,9 @@ impl CommentQuery {
         id: ID,
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<Comment>> {
-        let (db, _) = state(ctx).gql()?;
-        // Ids are UUIDs: anything else names no object.
-        let Ok(id) = uuid::Uuid::parse_str(&id) else {
-            return Ok(None);
-        };
-        let model = match as_of {
-            Some(at) => service::as_of::<comment::Entity, _>(db, &id.to_string(), at).await,
-            None => comment::Entity::find_by_id(id)
-                .one(db)
-                .await
-                .map_err(Into::into),
-        };
-        model.map(|m| m.map(Comment)).gql()
+        super::find_one::<comment::Entity>(ctx, &id, as_of)
+            .await
+            .map(|m| m.map(Comment))
     }
 }
 
@@ -118,13 +107,12 @@ impl CommentMutation {
         input: CreateCommentInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Comment> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let task_id = validate::uuid("taskId", &input.task_id).gql()?;
-        with_reason(reason, svc::create_comment(db, task_id, input.body))
-            .await
-            .map(Comment)
-            .gql()
+        super::mutation(ctx, reason, move |db, _| {
+            svc::create_comment(db, task_id, input.body)
+        })
+        .await
+        .map(Comment)
     }
 
     /// Changes a comment's body; the same body writes no history.
@@ -135,13 +123,12 @@ impl CommentMutation {
         input: UpdateCommentInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Comment> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
-        with_reason(reason, svc::update_comment(db, id, input.body))
-            .await
-            .map(Comment)
-            .gql()
+        super::mutation(ctx, reason, move |db, _| {
+            svc::update_comment(db, id, input.body)
+        })
+        .await
+        .map(Comment)
     }
 
     /// Deletes a comment.
@@ -151,12 +138,9 @@ impl CommentMutation {
         id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ID> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
-        with_reason(reason, svc::delete_comment(db, id))
+        super::mutation(ctx, reason, move |db, _| svc::delete_comment(db, id))
             .await
             .map(|id| ID(id.to_string()))
-            .gql()
     }
 }

@@ -1,14 +1,13 @@
 //! `Label`: its type, `label`/`labels`, and the label mutations.
 
 use async_graphql::{Context, ID, InputObject, Object};
-use entity::context::with_reason;
 use entity::history::HistoryEntity as Entity;
 use entity::label;
-use sea_orm::{Condition, EntityTrait};
+use sea_orm::Condition;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::{check_reason, state};
+use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};
 
@@ -74,19 +73,9 @@ impl LabelQuery {
         id: ID,
         as_of: Option<chrono::DateTime<chrono::Utc>>,
     ) -> async_graphql::Result<Option<Label>> {
-        let (db, _) = state(ctx).gql()?;
-        // Ids are UUIDs: anything else names no object.
-        let Ok(id) = uuid::Uuid::parse_str(&id) else {
-            return Ok(None);
-        };
-        let model = match as_of {
-            Some(at) => service::as_of::<label::Entity, _>(db, &id.to_string(), at).await,
-            None => label::Entity::find_by_id(id)
-                .one(db)
-                .await
-                .map_err(Into::into),
-        };
-        model.map(|m| m.map(Label)).gql()
+        super::find_one::<label::Entity>(ctx, &id, as_of)
+            .await
+            .map(|m| m.map(Label))
     }
 
     /// Every label, in creation order.
@@ -125,16 +114,13 @@ impl LabelMutation {
         input: CreateLabelInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Label> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let input = svc::NewLabel {
             name: input.name,
             color: input.color,
         };
-        with_reason(reason, svc::create_label(db, input))
+        super::mutation(ctx, reason, move |db, _| svc::create_label(db, input))
             .await
             .map(Label)
-            .gql()
     }
 
     /// Changes a label; an update that changes no value writes no history.
@@ -145,17 +131,14 @@ impl LabelMutation {
         input: UpdateLabelInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Label> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::LabelChanges {
             name: input.name,
             color: input.color,
         };
-        with_reason(reason, svc::update_label(db, id, changes))
+        super::mutation(ctx, reason, move |db, _| svc::update_label(db, id, changes))
             .await
             .map(Label)
-            .gql()
     }
 
     /// Deletes a label and its task links, each historized.
@@ -165,12 +148,9 @@ impl LabelMutation {
         id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ID> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
-        with_reason(reason, svc::delete_label(db, id))
+        super::mutation(ctx, reason, move |db, _| svc::delete_label(db, id))
             .await
             .map(|id| ID(id.to_string()))
-            .gql()
     }
 }

@@ -15,11 +15,16 @@ pub mod project;
 pub mod scalars;
 pub mod task;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
-use sea_orm::DatabaseConnection;
+use std::future::Future;
+
+use async_graphql::{Context, EmptySubscription, ID, MergedObject, Schema};
+use chrono::{DateTime, Utc};
+use entity::context::with_reason;
+use entity::history::Historized;
+use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
 
 use crate::config::Limits;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, IntoGraphql};
 
 /// Every query field.
 #[derive(MergedObject, Default)]
@@ -90,4 +95,48 @@ pub fn state<'a>(ctx: &Context<'a>) -> AppResult<(&'a DatabaseConnection, &'a Li
 /// `BAD_INPUT` when it is too long.
 pub fn check_reason(limits: &Limits, reason: Option<&str>) -> AppResult<()> {
     crate::service::validate::optional_text("reason", reason, limits.max_reason_chars)
+}
+
+/// Runs one mutation field: checks its `reason`, makes it the reason of every history record the
+/// service writes, and maps the service's error to the API's codes.
+///
+/// # Errors
+/// The service's error, or `BAD_INPUT` for an overlong reason.
+pub async fn mutation<'a, T, Fut>(
+    ctx: &Context<'a>,
+    reason: Option<String>,
+    run: impl FnOnce(&'a DatabaseConnection, &'a Limits) -> Fut,
+) -> async_graphql::Result<T>
+where
+    Fut: Future<Output = AppResult<T>>,
+{
+    let (db, limits) = state(ctx).gql()?;
+    check_reason(limits, reason.as_deref()).gql()?;
+    with_reason(reason, run(db, limits)).await.gql()
+}
+
+/// One object of `E` by id, now or (with `as_of`) as it was then; null for an id that names nothing.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_one<E>(
+    ctx: &Context<'_>,
+    id: &ID,
+    as_of: Option<DateTime<Utc>>,
+) -> async_graphql::Result<Option<E::Model>>
+where
+    E: Historized,
+    E::Model: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = uuid::Uuid>,
+{
+    let (db, _) = state(ctx).gql()?;
+    // Ids are UUIDs: anything else names no object.
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    match as_of {
+        Some(at) => crate::service::as_of::<E, _>(db, &id.to_string(), at).await,
+        None => E::find_by_id(id).one(db).await.map_err(Into::into),
+    }
+    .gql()
 }

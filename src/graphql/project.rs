@@ -2,15 +2,14 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
-use entity::context::with_reason;
 use entity::history::HistoryEntity as Entity;
 use entity::{project, task};
-use sea_orm::{ColumnTrait, Condition, EntityTrait};
+use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::state;
 use super::task::{Task, TaskStatus};
-use super::{check_reason, state};
 use crate::error::IntoGraphql;
 use crate::service::{self, project as svc, validate};
 
@@ -100,19 +99,9 @@ impl ProjectQuery {
         id: ID,
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<Project>> {
-        let (db, _) = state(ctx).gql()?;
-        // Ids are UUIDs: anything else names no object.
-        let Ok(id) = uuid::Uuid::parse_str(&id) else {
-            return Ok(None);
-        };
-        let model = match as_of {
-            Some(at) => service::as_of::<project::Entity, _>(db, &id.to_string(), at).await,
-            None => project::Entity::find_by_id(id)
-                .one(db)
-                .await
-                .map_err(Into::into),
-        };
-        model.map(|m| m.map(Project)).gql()
+        super::find_one::<project::Entity>(ctx, &id, as_of)
+            .await
+            .map(|m| m.map(Project))
     }
 
     /// Every project, in creation order.
@@ -151,16 +140,15 @@ impl ProjectMutation {
         input: CreateProjectInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Project> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let input = svc::NewProject {
             name: input.name,
             description: input.description,
         };
-        with_reason(reason, svc::create_project(db, limits, input))
-            .await
-            .map(Project)
-            .gql()
+        super::mutation(ctx, reason, move |db, limits| {
+            svc::create_project(db, limits, input)
+        })
+        .await
+        .map(Project)
     }
 
     /// Changes a project; an update that changes no value writes no history.
@@ -171,18 +159,17 @@ impl ProjectMutation {
         input: UpdateProjectInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Project> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::ProjectChanges {
             name: input.name,
             description: maybe(input.description),
             archived: input.archived,
         };
-        with_reason(reason, svc::update_project(db, limits, id, changes))
-            .await
-            .map(Project)
-            .gql()
+        super::mutation(ctx, reason, move |db, limits| {
+            svc::update_project(db, limits, id, changes)
+        })
+        .await
+        .map(Project)
     }
 
     /// Deletes a project with its tasks, their comments and label links, each historized in one
@@ -193,13 +180,10 @@ impl ProjectMutation {
         id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ID> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
-        with_reason(reason, svc::delete_project(db, id))
+        super::mutation(ctx, reason, move |db, _| svc::delete_project(db, id))
             .await
             .map(|id| ID(id.to_string()))
-            .gql()
     }
 }
 

@@ -2,7 +2,6 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
-use entity::context::with_reason;
 use entity::history::HistoryEntity as Entity;
 use entity::{comment, label, project, task, task_label};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -13,7 +12,7 @@ use super::label::Label;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::project::{Project, maybe, tasks_condition};
 use super::scalars::Date;
-use super::{check_reason, state};
+use super::state;
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{self, task as svc, validate};
 
@@ -207,19 +206,9 @@ impl TaskQuery {
         id: ID,
         as_of: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Option<Task>> {
-        let (db, _) = state(ctx).gql()?;
-        // Ids are UUIDs: anything else names no object.
-        let Ok(id) = uuid::Uuid::parse_str(&id) else {
-            return Ok(None);
-        };
-        let model = match as_of {
-            Some(at) => service::as_of::<task::Entity, _>(db, &id.to_string(), at).await,
-            None => task::Entity::find_by_id(id)
-                .one(db)
-                .await
-                .map_err(Into::into),
-        };
-        model.map(|m| m.map(Task)).gql()
+        super::find_one::<task::Entity>(ctx, &id, as_of)
+            .await
+            .map(|m| m.map(Task))
     }
 
     /// Tasks, in creation order, optionally of one project and one status.
@@ -252,8 +241,6 @@ impl TaskMutation {
         input: CreateTaskInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Task> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let input = svc::NewTask {
             project_id: validate::uuid("projectId", &input.project_id).gql()?,
             title: input.title,
@@ -262,10 +249,11 @@ impl TaskMutation {
             priority: input.priority,
             due_date: input.due_date.map(|d| d.0),
         };
-        with_reason(reason, svc::create_task(db, limits, input))
-            .await
-            .map(Task)
-            .gql()
+        super::mutation(ctx, reason, move |db, limits| {
+            svc::create_task(db, limits, input)
+        })
+        .await
+        .map(Task)
     }
 
     /// Changes a task; an update that changes no value writes no history.
@@ -276,8 +264,6 @@ impl TaskMutation {
         input: UpdateTaskInput,
         reason: Option<String>,
     ) -> async_graphql::Result<Task> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::TaskChanges {
             title: input.title,
@@ -286,10 +272,11 @@ impl TaskMutation {
             priority: input.priority,
             due_date: maybe(input.due_date).map(|d| d.map(|d| d.0)),
         };
-        with_reason(reason, svc::update_task(db, limits, id, changes))
-            .await
-            .map(Task)
-            .gql()
+        super::mutation(ctx, reason, move |db, limits| {
+            svc::update_task(db, limits, id, changes)
+        })
+        .await
+        .map(Task)
     }
 
     /// Deletes a task with its comments and label links, each historized.
@@ -299,13 +286,10 @@ impl TaskMutation {
         id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<ID> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let id = validate::uuid("id", &id).gql()?;
-        with_reason(reason, svc::delete_task(db, id))
+        super::mutation(ctx, reason, move |db, _| svc::delete_task(db, id))
             .await
             .map(|id| ID(id.to_string()))
-            .gql()
     }
 
     /// Puts a label on a task (a TASK_LABEL record); a label already there changes nothing.
@@ -316,14 +300,13 @@ impl TaskMutation {
         label_id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<Task> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let task_id = validate::uuid("taskId", &task_id).gql()?;
         let label_id = validate::uuid("labelId", &label_id).gql()?;
-        with_reason(reason, svc::add_label(db, task_id, label_id))
-            .await
-            .map(Task)
-            .gql()
+        super::mutation(ctx, reason, move |db, _| {
+            svc::add_label(db, task_id, label_id)
+        })
+        .await
+        .map(Task)
     }
 
     /// Takes a label off a task (a TASK_LABEL DELETE record); a label not there changes nothing.
@@ -334,13 +317,12 @@ impl TaskMutation {
         label_id: ID,
         reason: Option<String>,
     ) -> async_graphql::Result<Task> {
-        let (db, limits) = state(ctx).gql()?;
-        check_reason(limits, reason.as_deref()).gql()?;
         let task_id = validate::uuid("taskId", &task_id).gql()?;
         let label_id = validate::uuid("labelId", &label_id).gql()?;
-        with_reason(reason, svc::remove_label(db, task_id, label_id))
-            .await
-            .map(Task)
-            .gql()
+        super::mutation(ctx, reason, move |db, _| {
+            svc::remove_label(db, task_id, label_id)
+        })
+        .await
+        .map(Task)
     }
 }

@@ -109,7 +109,18 @@ struct Touched {
     last_version: i32,
 }
 
-/// The objects an assignation touched in one table, streamed in step order.
+/// One record of an assignation, without its snapshot: what planning reads for every change.
+#[derive(FromQueryResult)]
+struct TouchRow {
+    object_id: String,
+    version: i32,
+    kind: String,
+    step: i32,
+}
+
+/// The objects an assignation touched in one table, streamed in step order. Only the first record of
+/// an object whose first change was a DELETE needs its snapshot (the row to re-insert); it is read
+/// afterwards, in batches.
 async fn touched_objects<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
@@ -120,7 +131,7 @@ async fn touched_objects<C: ConnectionTrait>(
     loop {
         let mut select = Query::select();
         select
-            .columns(HISTORY_COLUMNS.map(Alias::new))
+            .columns(["object_id", "version", "kind", "step"].map(Alias::new))
             .from(Alias::new(entity.history_table()))
             .and_where(Expr::col(Alias::new("assignation_id")).eq(assignation_id));
         if let Some(step) = after {
@@ -130,7 +141,7 @@ async fn touched_objects<C: ConnectionTrait>(
             .order_by(Alias::new("step"), Order::Asc)
             .limit(READ_CHUNK);
         let stmt = db.get_database_backend().build(&select);
-        let rows = HistoryRow::find_by_statement(stmt).all(db).await?;
+        let rows = TouchRow::find_by_statement(stmt).all(db).await?;
         let done = (rows.len() as u64) < READ_CHUNK;
         for row in rows {
             after = Some(row.step);
@@ -139,15 +150,26 @@ async fn touched_objects<C: ConnectionTrait>(
                 .and_modify(|t| t.last_version = Ord::max(t.last_version, row.version))
                 .or_insert_with(|| Touched {
                     first_version: row.version,
-                    first_kind: row.history_kind(),
-                    first_snapshot: row.snapshot.clone(),
+                    first_kind: HistoryKind::parse(&row.kind).unwrap_or(HistoryKind::Update),
+                    first_snapshot: Json::Null,
                     last_version: row.version,
                 });
         }
         if done {
-            return Ok(touched);
+            break;
         }
     }
+    let deleted: Vec<(String, i32)> = touched
+        .iter()
+        .filter(|(_, t)| t.first_kind == HistoryKind::Delete)
+        .map(|(id, t)| (id.clone(), t.first_version))
+        .collect();
+    for (id, row) in snapshots_at(db, entity, &deleted).await? {
+        if let Some(t) = touched.get_mut(&id) {
+            t.first_snapshot = row.snapshot;
+        }
+    }
+    Ok(touched)
 }
 
 /// The snapshots of `(object, version)` pairs.
