@@ -1,6 +1,6 @@
 //! `Comment`: its type, `comment`, and the comment mutations.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 use entity::history::HistoryEntity as Entity;
 use entity::{comment, task};
@@ -8,6 +8,7 @@ use sea_orm::EntityTrait;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::ListConnection;
+use super::project::required;
 use super::state;
 use super::task::Task;
 use crate::error::{AppError, IntoGraphql};
@@ -72,7 +73,7 @@ pub struct CreateCommentInput {
 #[derive(InputObject)]
 pub struct UpdateCommentInput {
     /// 1–10,000 characters.
-    pub body: Option<String>,
+    pub body: MaybeUndefined<String>,
 }
 
 /// Comment queries.
@@ -124,11 +125,10 @@ impl CommentMutation {
         reason: Option<String>,
     ) -> async_graphql::Result<Comment> {
         let id = validate::uuid("id", &id).gql()?;
-        super::mutation(ctx, reason, move |db, _| {
-            svc::update_comment(db, id, input.body)
-        })
-        .await
-        .map(Comment)
+        let body = required("body", input.body).gql()?;
+        super::mutation(ctx, reason, move |db, _| svc::update_comment(db, id, body))
+            .await
+            .map(Comment)
     }
 
     /// Deletes a comment.

@@ -1,12 +1,13 @@
 //! `Label`: its type, `label`/`labels`, and the label mutations.
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use entity::history::HistoryEntity as Entity;
 use entity::label;
 use sea_orm::Condition;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::project::required;
 use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};
@@ -55,9 +56,9 @@ pub struct CreateLabelInput {
 #[derive(InputObject)]
 pub struct UpdateLabelInput {
     /// Unique, 1–50 characters.
-    pub name: Option<String>,
+    pub name: MaybeUndefined<String>,
     /// `#rrggbb`.
-    pub color: Option<String>,
+    pub color: MaybeUndefined<String>,
 }
 
 /// Label queries.
@@ -133,8 +134,8 @@ impl LabelMutation {
     ) -> async_graphql::Result<Label> {
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::LabelChanges {
-            name: input.name,
-            color: input.color,
+            name: required("name", input.name).gql()?,
+            color: required("color", input.color).gql()?,
         };
         super::mutation(ctx, reason, move |db, _| svc::update_label(db, id, changes))
             .await

@@ -79,11 +79,11 @@ pub struct CreateProjectInput {
 #[derive(InputObject)]
 pub struct UpdateProjectInput {
     /// 1–200 characters.
-    pub name: Option<String>,
+    pub name: MaybeUndefined<String>,
     /// Free text; null clears it.
     pub description: MaybeUndefined<String>,
     /// Archive or unarchive.
-    pub archived: Option<bool>,
+    pub archived: MaybeUndefined<bool>,
 }
 
 /// Project queries.
@@ -161,9 +161,9 @@ impl ProjectMutation {
     ) -> async_graphql::Result<Project> {
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::ProjectChanges {
-            name: input.name,
+            name: required("name", input.name).gql()?,
             description: maybe(input.description),
-            archived: input.archived,
+            archived: required("archived", input.archived).gql()?,
         };
         super::mutation(ctx, reason, move |db, limits| {
             svc::update_project(db, limits, id, changes)
@@ -193,6 +193,20 @@ pub fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// A non-nullable update field: omitted leaves it, a value sets it, an explicit `null` is refused.
+///
+/// # Errors
+/// `BAD_INPUT` naming `field` for an explicit null.
+pub fn required<T>(field: &str, value: MaybeUndefined<T>) -> crate::error::AppResult<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(crate::error::AppError::BadInput(format!(
+            "{field} may not be null"
+        ))),
+        MaybeUndefined::Value(v) => Ok(Some(v)),
     }
 }
 

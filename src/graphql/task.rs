@@ -10,7 +10,7 @@ use super::comment::Comment;
 use super::history::{HistoryRecord, object_history};
 use super::label::Label;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::project::{Project, maybe, tasks_condition};
+use super::project::{Project, maybe, required, tasks_condition};
 use super::scalars::Date;
 use super::state;
 use crate::error::{AppError, IntoGraphql};
@@ -182,13 +182,13 @@ pub struct CreateTaskInput {
 #[derive(InputObject)]
 pub struct UpdateTaskInput {
     /// 1–500 characters.
-    pub title: Option<String>,
+    pub title: MaybeUndefined<String>,
     /// Free text; null clears it.
     pub description: MaybeUndefined<String>,
     /// New status.
-    pub status: Option<TaskStatus>,
+    pub status: MaybeUndefined<TaskStatus>,
     /// 0–5.
-    pub priority: Option<i32>,
+    pub priority: MaybeUndefined<i32>,
     /// New due date; null clears it.
     pub due_date: MaybeUndefined<Date>,
 }
@@ -266,10 +266,10 @@ impl TaskMutation {
     ) -> async_graphql::Result<Task> {
         let id = validate::uuid("id", &id).gql()?;
         let changes = svc::TaskChanges {
-            title: input.title,
+            title: required("title", input.title).gql()?,
             description: maybe(input.description),
-            status: input.status.map(Into::into),
-            priority: input.priority,
+            status: required("status", input.status).gql()?.map(Into::into),
+            priority: required("priority", input.priority).gql()?,
             due_date: maybe(input.due_date).map(|d| d.map(|d| d.0)),
         };
         super::mutation(ctx, reason, move |db, limits| {

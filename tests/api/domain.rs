@@ -89,6 +89,10 @@ async fn invalid_input_is_refused_with_bad_input_and_writes_nothing(app: TestApp
             "mutation($p: ID!) { updateProject(id: $p, input: {name: \"\"}) { id } }",
             json!({"p": project}),
         ),
+        (
+            "mutation($p: ID!) { updateProject(id: $p, input: {name: null}) { id } }",
+            json!({"p": project}),
+        ),
     ];
     for (query, variables) in cases {
         let reply = app.gql(query, variables).await;
