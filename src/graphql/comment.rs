@@ -14,8 +14,15 @@ use super::task::Task;
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{comment as svc, validate};
 
-/// Text attached to a task.
-pub struct Comment(pub comment::Model);
+/// Text attached to a task: the row, and the instant it was read as of (`None`: now).
+pub struct Comment(pub comment::Model, pub Option<DateTime<Utc>>);
+
+impl Comment {
+    /// A comment as it is now.
+    pub fn now(model: comment::Model) -> Self {
+        Self(model, None)
+    }
+}
 
 /// Text attached to a task.
 #[Object]
@@ -24,15 +31,21 @@ impl Comment {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The task commented on.
+    /// The task commented on (as of the same instant as the comment).
     async fn task(&self, ctx: &Context<'_>) -> async_graphql::Result<Task> {
         let (db, _) = state(ctx).gql()?;
-        task::Entity::find_by_id(self.0.task_id)
-            .one(db)
-            .await
-            .map_err(AppError::from)
+        let found = match self.1 {
+            Some(at) => {
+                crate::service::as_of::<task::Entity, _>(db, &self.0.task_id.to_string(), at).await
+            }
+            None => task::Entity::find_by_id(self.0.task_id)
+                .one(db)
+                .await
+                .map_err(AppError::from),
+        };
+        found
             .and_then(|t| t.ok_or_else(|| AppError::NotFound("task".into())))
-            .map(Task)
+            .map(|t| Task(t, self.1))
             .gql()
     }
     /// 1–10,000 characters.
@@ -91,7 +104,7 @@ impl CommentQuery {
     ) -> async_graphql::Result<Option<Comment>> {
         super::find_one::<comment::Entity>(ctx, &id, as_of)
             .await
-            .map(|m| m.map(Comment))
+            .map(|m| m.map(|m| Comment(m, as_of)))
     }
 }
 
@@ -113,7 +126,7 @@ impl CommentMutation {
             svc::create_comment(db, task_id, input.body)
         })
         .await
-        .map(Comment)
+        .map(Comment::now)
     }
 
     /// Changes a comment's body; the same body writes no history.
@@ -128,7 +141,7 @@ impl CommentMutation {
         let body = required("body", input.body).gql()?;
         super::mutation(ctx, reason, move |db, _| svc::update_comment(db, id, body))
             .await
-            .map(Comment)
+            .map(Comment::now)
     }
 
     /// Deletes a comment.

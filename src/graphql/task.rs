@@ -28,8 +28,16 @@ pub enum TaskStatus {
     Done,
 }
 
-/// A unit of work in a project.
-pub struct Task(pub task::Model);
+/// A unit of work in a project: the row, and the instant it was read as of (`None`: now), so that its
+/// parent is read as of the same instant.
+pub struct Task(pub task::Model, pub Option<DateTime<Utc>>);
+
+impl Task {
+    /// A task as it is now.
+    pub fn now(model: task::Model) -> Self {
+        Self(model, None)
+    }
+}
 
 /// A unit of work in a project.
 #[Object]
@@ -38,13 +46,19 @@ impl Task {
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
-    /// The project the task belongs to.
+    /// The project the task belongs to (as of the same instant as the task).
     async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Project> {
         let (db, _) = state(ctx).gql()?;
-        project::Entity::find_by_id(self.0.project_id)
-            .one(db)
-            .await
-            .map_err(AppError::from)
+        let found = match self.1 {
+            Some(at) => {
+                service::as_of::<project::Entity, _>(db, &self.0.project_id.to_string(), at).await
+            }
+            None => project::Entity::find_by_id(self.0.project_id)
+                .one(db)
+                .await
+                .map_err(AppError::from),
+        };
+        found
             .and_then(|p| p.ok_or_else(|| AppError::NotFound("project".into())))
             .map(Project)
             .gql()
@@ -120,7 +134,7 @@ impl Task {
         )
         .await
         .gql()?;
-        Ok(connection(page, |m| m.id.to_string(), Comment))
+        Ok(connection(page, |m| m.id.to_string(), Comment::now))
     }
     /// This task's history records, newest first.
     async fn history(
@@ -158,7 +172,7 @@ pub async fn list_tasks(
     )
     .await
     .gql()?;
-    Ok(connection(page, |m| m.id.to_string(), Task))
+    Ok(connection(page, |m| m.id.to_string(), Task::now))
 }
 
 /// A new task. `status` defaults to TODO and `priority` to 0.
@@ -208,7 +222,7 @@ impl TaskQuery {
     ) -> async_graphql::Result<Option<Task>> {
         super::find_one::<task::Entity>(ctx, &id, as_of)
             .await
-            .map(|m| m.map(Task))
+            .map(|m| m.map(|m| Task(m, as_of)))
     }
 
     /// Tasks, in creation order, optionally of one project and one status.
@@ -253,7 +267,7 @@ impl TaskMutation {
             svc::create_task(db, limits, input)
         })
         .await
-        .map(Task)
+        .map(Task::now)
     }
 
     /// Changes a task; an update that changes no value writes no history.
@@ -276,7 +290,7 @@ impl TaskMutation {
             svc::update_task(db, limits, id, changes)
         })
         .await
-        .map(Task)
+        .map(Task::now)
     }
 
     /// Deletes a task with its comments and label links, each historized.
@@ -306,7 +320,7 @@ impl TaskMutation {
             svc::add_label(db, task_id, label_id)
         })
         .await
-        .map(Task)
+        .map(Task::now)
     }
 
     /// Takes a label off a task (a TASK_LABEL DELETE record); a label not there changes nothing.
@@ -323,6 +337,6 @@ impl TaskMutation {
             svc::remove_label(db, task_id, label_id)
         })
         .await
-        .map(Task)
+        .map(Task::now)
     }
 }

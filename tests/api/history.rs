@@ -164,6 +164,7 @@ async fn as_of_returns_an_object_as_it_was_at_that_instant(app: TestApp) {
     let before_creation = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let id = app.project("Apollo").await;
+    let task = app.task(&id, "Launch").await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let after_creation = chrono::Utc::now();
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -185,8 +186,8 @@ async fn as_of_returns_an_object_as_it_was_at_that_instant(app: TestApp) {
 
     let reply = app
         .gql(
-            "query($id: ID!, $a: DateTime!, $b: DateTime!, $c: DateTime!) { a: project(id: $id, asOf: $a) { name } b: project(id: $id, asOf: $b) { name } c: project(id: $id, asOf: $c) { name } now: project(id: $id) { name } }",
-            json!({"id": id, "a": before_creation, "b": after_creation, "c": after_update}),
+            "query($id: ID!, $t: ID!, $a: DateTime!, $b: DateTime!, $c: DateTime!) { a: project(id: $id, asOf: $a) { name } b: project(id: $id, asOf: $b) { name } c: project(id: $id, asOf: $c) { name } now: project(id: $id) { name } task: task(id: $t, asOf: $c) { title project { name } } }",
+            json!({"id": id, "t": task, "a": before_creation, "b": after_creation, "c": after_update}),
         )
         .await;
     let data = reply.data();
@@ -194,6 +195,9 @@ async fn as_of_returns_an_object_as_it_was_at_that_instant(app: TestApp) {
     assert_eq!(data["b"]["name"], "Apollo");
     assert_eq!(data["c"]["name"], "Apollo 11");
     assert_eq!(data["now"], json!(null));
+    // The task is gone too; read as of then, its project is the project as of then.
+    assert_eq!(data["task"]["title"], "Launch");
+    assert_eq!(data["task"]["project"]["name"], "Apollo 11");
 }
 
 async fn a_label_link_is_historized_with_a_composite_object_id(app: TestApp) {
