@@ -30,6 +30,15 @@ impl RequestContext {
     /// `BAD_ASSIGNATION_ID` for a malformed `X-Assignation-Id`; `BAD_INPUT` for an unreadable or overlong
     /// `X-User`/`X-App`.
     pub fn from_headers(headers: &HeaderMap) -> Result<Self, AppError> {
+        // A repeated header is ambiguous: which assignation, which user? Refuse rather than pick one.
+        if headers.get_all("x-assignation-id").iter().count() > 1 {
+            return Err(AppError::BadAssignationId);
+        }
+        for name in ["x-user", "x-app"] {
+            if headers.get_all(name).iter().count() > 1 {
+                return Err(AppError::BadInput(format!("{name} may be sent only once")));
+            }
+        }
         let assignation_id = match headers.get("x-assignation-id") {
             None => uuid::Uuid::now_v7().to_string(),
             Some(value) => {

@@ -114,6 +114,20 @@ async fn a_malformed_assignation_id_is_refused_and_nothing_is_written(app: TestA
             .await;
         assert_eq!(reply.code(), "BAD_ASSIGNATION_ID", "{bad:?}");
     }
+    let twice = reqwest::Client::new()
+        .post(format!("{}/graphql", app.address))
+        .header("X-User", "alice")
+        .header("X-Assignation-Id", "one")
+        .header("X-Assignation-Id", "two")
+        .json(&json!({"query": "mutation { createProject(input: {name: \"x\"}) { id } }"}))
+        .send()
+        .await
+        .expect("sent");
+    let body: serde_json::Value = twice.json().await.expect("JSON");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "BAD_ASSIGNATION_ID"
+    );
     let max = "A-z.0_9:".repeat(16);
     let ok = app
         .send(
