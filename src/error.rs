@@ -9,8 +9,8 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Conflict {
-    /// `TASK`, `PROJECT`, …
-    pub entity: String,
+    /// `TASK`, `PROJECT`, … (serialized as the API names them).
+    pub entity: entity::history::HistoryEntity,
     /// The object changed since.
     pub object_id: String,
     /// The assignation that changed it (for a unique clash: the one that holds the value now).

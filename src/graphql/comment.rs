@@ -8,7 +8,7 @@ use sea_orm::EntityTrait;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::ListConnection;
-use super::project::required;
+use super::required;
 use super::state;
 use super::task::Task;
 use crate::error::{AppError, IntoGraphql};

@@ -360,13 +360,6 @@ pub struct RevertPreview {
     pub conflicts: Vec<RevertConflict>,
 }
 
-fn parse_entity(name: &str) -> HistoryEntity {
-    entity::history::HistoryEntity::ALL
-        .into_iter()
-        .find(|e| e.as_str() == name)
-        .map_or(HistoryEntity::Project, Into::into)
-}
-
 fn field_changes(changes: &Value) -> Vec<FieldChange> {
     changes
         .as_array()
@@ -390,7 +383,7 @@ impl From<RevertPlan> for RevertPreview {
             .all_conflicts()
             .into_iter()
             .map(|c| RevertConflict {
-                entity: parse_entity(&c.entity),
+                entity: c.entity.into(),
                 object_id: ID(c.object_id),
                 assignation_id: c.assignation_id,
             })

@@ -7,7 +7,7 @@ use sea_orm::Condition;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::project::required;
+use super::required;
 use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};

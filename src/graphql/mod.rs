@@ -17,7 +17,7 @@ pub mod task;
 
 use std::future::Future;
 
-use async_graphql::{Context, EmptySubscription, ID, MergedObject, Schema};
+use async_graphql::{Context, EmptySubscription, ID, MaybeUndefined, MergedObject, Schema};
 use chrono::{DateTime, Utc};
 use entity::context::with_reason;
 use entity::history::Historized;
@@ -139,4 +139,25 @@ where
         None => E::find_by_id(id).one(db).await.map_err(Into::into),
     }
     .gql()
+}
+
+/// An optional nullable input as the services take it: `None` leaves it, `Some(None)` clears it.
+pub fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// A non-nullable update field: omitted leaves it, a value sets it, an explicit `null` is refused.
+///
+/// # Errors
+/// `BAD_INPUT` naming `field` for an explicit null.
+pub fn required<T>(field: &str, value: MaybeUndefined<T>) -> AppResult<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Err(AppError::BadInput(format!("{field} may not be null"))),
+        MaybeUndefined::Value(v) => Ok(Some(v)),
+    }
 }

@@ -8,8 +8,8 @@ use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::state;
 use super::task::{Task, TaskStatus};
+use super::{maybe, required, state};
 use crate::error::IntoGraphql;
 use crate::service::{self, project as svc, validate};
 
@@ -184,29 +184,6 @@ impl ProjectMutation {
         super::mutation(ctx, reason, move |db, _| svc::delete_project(db, id))
             .await
             .map(|id| ID(id.to_string()))
-    }
-}
-
-/// An optional nullable input as the services take it: `None` leaves it, `Some(None)` clears it.
-pub fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
-/// A non-nullable update field: omitted leaves it, a value sets it, an explicit `null` is refused.
-///
-/// # Errors
-/// `BAD_INPUT` naming `field` for an explicit null.
-pub fn required<T>(field: &str, value: MaybeUndefined<T>) -> crate::error::AppResult<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => Ok(None),
-        MaybeUndefined::Null => Err(crate::error::AppError::BadInput(format!(
-            "{field} may not be null"
-        ))),
-        MaybeUndefined::Value(v) => Ok(Some(v)),
     }
 }
 

@@ -10,9 +10,10 @@ use super::comment::Comment;
 use super::history::{HistoryRecord, object_history};
 use super::label::Label;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::project::{Project, maybe, required, tasks_condition};
+use super::project::{Project, tasks_condition};
 use super::scalars::Date;
 use super::state;
+use super::{maybe, required};
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{self, task as svc, validate};
 

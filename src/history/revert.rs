@@ -17,7 +17,7 @@ use entity::assignation;
 use entity::context::ChangeContext;
 use entity::history::{
     HISTORY_COLUMNS, Historized, HistoryEntity, HistoryKind, HistoryRow, delete_with_history, diff,
-    insert_with_history, latest_rows, reserve_steps, update_with_history,
+    insert_with_history, latest_rows, reserve_steps, snapshot_of, update_with_history,
 };
 use entity::{comment, label, project, task, task_label};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
@@ -215,8 +215,7 @@ where
             .filter_map(|id| E::object_condition(id))
             .fold(Condition::any(), Condition::add);
         for model in E::find().filter(any).lock_exclusive().all(db).await? {
-            let snapshot = serde_json::to_value(&model).map_err(AppError::internal)?;
-            found.insert(E::object_id(&model), snapshot);
+            found.insert(E::object_id(&model), snapshot_of(&model)?);
         }
     }
     Ok(found)
@@ -230,16 +229,23 @@ async fn live_snapshots<C: ConnectionTrait>(
     with_entity!(entity, E => live::<E, C>(db, ids).await)
 }
 
-/// The assignation that last changed each object, for conflict reports.
-async fn last_assignations<C: ConnectionTrait>(
+/// Conflicts naming `ids` of `entity`, each with the assignation that last changed it (one batched read).
+async fn conflicts_on<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
-    ids: &[String],
-) -> AppResult<HashMap<String, String>> {
-    let latest = latest_rows(db, entity, ids).await?;
-    Ok(latest
+    ids: Vec<String>,
+) -> AppResult<Vec<Conflict>> {
+    let latest = latest_rows(db, entity, &ids).await?;
+    Ok(ids
         .into_iter()
-        .map(|(id, row)| (id, row.assignation_id))
+        .map(|id| Conflict {
+            entity,
+            assignation_id: latest
+                .get(&id)
+                .map(|row| row.assignation_id.clone())
+                .unwrap_or_default(),
+            object_id: id,
+        })
         .collect())
 }
 
@@ -296,7 +302,7 @@ pub async fn plan_assignation<C: ConnectionTrait>(
                 && row.version > t.last_version
             {
                 plan.conflicts.push(Conflict {
-                    entity: entity.as_str().into(),
+                    entity,
                     object_id: id.clone(),
                     assignation_id: row.assignation_id.clone(),
                 });
@@ -396,7 +402,7 @@ async fn check_references<C: ConnectionTrait>(
                 .all(db)
                 .await?
             {
-                dependents.push((HistoryEntity::Task, t.id.to_string(), snapshot(&t)?));
+                dependents.push((HistoryEntity::Task, t.id.to_string(), snapshot_of(&t)?));
             }
         }
         for chunk in ids_of(HistoryEntity::Task).chunks(ID_CHUNK) {
@@ -405,7 +411,7 @@ async fn check_references<C: ConnectionTrait>(
                 .all(db)
                 .await?
             {
-                dependents.push((HistoryEntity::Comment, c.id.to_string(), snapshot(&c)?));
+                dependents.push((HistoryEntity::Comment, c.id.to_string(), snapshot_of(&c)?));
             }
             for l in task_label::Entity::find()
                 .filter(task_label::Column::TaskId.is_in(chunk.iter().copied()))
@@ -413,7 +419,7 @@ async fn check_references<C: ConnectionTrait>(
                 .await?
             {
                 let id = task_label::Entity::object_id(&l);
-                dependents.push((HistoryEntity::TaskLabel, id, snapshot(&l)?));
+                dependents.push((HistoryEntity::TaskLabel, id, snapshot_of(&l)?));
             }
         }
         for chunk in ids_of(HistoryEntity::Label).chunks(ID_CHUNK) {
@@ -423,7 +429,7 @@ async fn check_references<C: ConnectionTrait>(
                 .await?
             {
                 let id = task_label::Entity::object_id(&l);
-                dependents.push((HistoryEntity::TaskLabel, id, snapshot(&l)?));
+                dependents.push((HistoryEntity::TaskLabel, id, snapshot_of(&l)?));
             }
         }
         let planned: BTreeSet<(HistoryEntity, String)> = plan
@@ -437,26 +443,24 @@ async fn check_references<C: ConnectionTrait>(
         if dependents.is_empty() {
             break;
         }
-        for (entity, id, current) in dependents {
-            if force {
-                plan.changes.push(PlannedChange {
-                    entity,
-                    changes: diff(HistoryKind::Delete, None, &current),
-                    object_id: id,
-                    kind: HistoryKind::Delete,
-                    target: None,
-                });
-            } else {
-                let by = last_assignations(db, entity, std::slice::from_ref(&id)).await?;
-                plan.conflicts.push(Conflict {
-                    entity: entity.as_str().into(),
-                    assignation_id: by.get(&id).cloned().unwrap_or_default(),
-                    object_id: id,
-                });
-            }
-        }
         if !force {
+            let mut by_entity: BTreeMap<HistoryEntity, Vec<String>> = BTreeMap::new();
+            for (entity, id, _) in dependents {
+                by_entity.entry(entity).or_default().push(id);
+            }
+            for (entity, ids) in by_entity {
+                plan.conflicts.extend(conflicts_on(db, entity, ids).await?);
+            }
             break;
+        }
+        for (entity, id, current) in dependents {
+            plan.changes.push(PlannedChange {
+                entity,
+                changes: diff(HistoryKind::Delete, None, &current),
+                object_id: id,
+                kind: HistoryKind::Delete,
+                target: None,
+            });
         }
     }
 
@@ -501,21 +505,24 @@ async fn check_references<C: ConnectionTrait>(
     }
     missing.sort();
     missing.dedup();
+    // Parents the plan itself writes are settled by it; the others must be live.
+    let mut unsettled: BTreeMap<HistoryEntity, Vec<String>> = BTreeMap::new();
+    let mut gone: BTreeMap<HistoryEntity, Vec<String>> = BTreeMap::new();
     for (entity, id) in missing {
-        let exists = match present_after(entity, &id, plan) {
-            Some(present) => present,
-            None => !live_snapshots(db, entity, std::slice::from_ref(&id))
-                .await?
-                .is_empty(),
-        };
-        if !exists {
-            let by = last_assignations(db, entity, std::slice::from_ref(&id)).await?;
-            plan.blocking.push(Conflict {
-                entity: entity.as_str().into(),
-                assignation_id: by.get(&id).cloned().unwrap_or_default(),
-                object_id: id,
-            });
+        match present_after(entity, &id, plan) {
+            Some(true) => {}
+            Some(false) => gone.entry(entity).or_default().push(id),
+            None => unsettled.entry(entity).or_default().push(id),
         }
+    }
+    for (entity, ids) in unsettled {
+        let live = live_snapshots(db, entity, &ids).await?;
+        gone.entry(entity)
+            .or_default()
+            .extend(ids.into_iter().filter(|id| !live.contains_key(id)));
+    }
+    for (entity, ids) in gone {
+        plan.blocking.extend(conflicts_on(db, entity, ids).await?);
     }
     for (own_id, name) in names {
         let holders = label::Entity::find()
@@ -541,20 +548,11 @@ async fn check_references<C: ConnectionTrait>(
             if renamed_away {
                 continue;
             }
-            let by = last_assignations(db, HistoryEntity::Label, std::slice::from_ref(&holder_id))
-                .await?;
-            plan.blocking.push(Conflict {
-                entity: HistoryEntity::Label.as_str().into(),
-                assignation_id: by.get(&holder_id).cloned().unwrap_or_default(),
-                object_id: holder_id,
-            });
+            plan.blocking
+                .extend(conflicts_on(db, HistoryEntity::Label, vec![holder_id]).await?);
         }
     }
     Ok(())
-}
-
-fn snapshot<M: Serialize>(model: &M) -> AppResult<Json> {
-    serde_json::to_value(model).map_err(AppError::internal)
 }
 
 fn models<M: DeserializeOwned>(changes: &[&PlannedChange]) -> AppResult<Vec<M>> {

@@ -14,7 +14,7 @@ pub mod validate;
 use entity::context::ChangeContext;
 use entity::history::reserve_steps;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QuerySelect,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect,
     TransactionTrait,
 };
 
@@ -57,7 +57,7 @@ where
 /// # Errors
 /// Database errors.
 pub async fn commit(txn: DatabaseTransaction) -> AppResult<()> {
-    txn.commit().await.map_err(|e: DbErr| AppError::from(e))
+    Ok(txn.commit().await?)
 }
 
 /// One page of `E`'s rows matching `condition`, in id order (UUIDv7: creation order), `first` of them
