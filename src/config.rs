@@ -23,11 +23,24 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate the database and serve the API (the default).
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Apply pending migrations and exit.
     Migrate(DatabaseSettings),
     /// Print the GraphQL schema (SDL) and exit: `chronicle schema > schema.graphql`.
     Schema,
+    /// Check every history record's hash chain; exits non-zero when a link is broken.
+    Verify(VerifySettings),
+}
+
+/// What `chronicle verify` checks.
+#[derive(Clone, Debug, Args)]
+pub struct VerifySettings {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Where the database is and how many connections to keep.
@@ -55,12 +68,55 @@ pub struct Settings {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "CHRONICLE_BIND", default_value = "127.0.0.1:8000")]
     pub bind: String,
+    /// Serve on a non-loopback address in `--auth header` mode, where anyone who can reach the port
+    /// can claim any user. Only behind a proxy that authenticates and sets `X-User`.
+    #[arg(long, env = "CHRONICLE_INSECURE_BIND")]
+    pub insecure_bind: bool,
     /// The database.
     #[command(flatten)]
     pub database: DatabaseSettings,
+    /// Who requests act as.
+    #[command(flatten)]
+    pub auth: AuthSettings,
     /// The limits.
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// How requests are authenticated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// `X-User` and `X-App` are trusted: local use, or behind an authenticating proxy.
+    #[default]
+    Header,
+    /// Every request carries `Authorization: Bearer <JWT>`; `X-User`/`X-App` are ignored.
+    Jwt,
+}
+
+/// Authentication settings.
+#[derive(Clone, Debug, Args)]
+pub struct AuthSettings {
+    /// `header` (trust `X-User`/`X-App`) or `jwt` (verify a bearer token).
+    #[arg(long = "auth", env = "CHRONICLE_AUTH", value_enum, default_value_t = AuthMode::Header)]
+    pub mode: AuthMode,
+    /// HS256 secret for `--auth jwt` (at least 32 bytes).
+    #[arg(long, env = "CHRONICLE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the RSA (RS256) or Ed25519 (EdDSA) public key for `--auth jwt`.
+    #[arg(long, env = "CHRONICLE_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long, env = "CHRONICLE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` claim (one of the token's audiences), when set.
+    #[arg(long, env = "CHRONICLE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Seconds of clock skew allowed when checking `exp` and `nbf`.
+    #[arg(long, env = "CHRONICLE_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+    /// In `--auth jwt` mode, let requests without a token run queries (never mutations).
+    #[arg(long, env = "CHRONICLE_ALLOW_ANONYMOUS_READ")]
+    pub allow_anonymous_read: bool,
 }
 
 /// Limits on what one request may ask for. Each is a setting with a sane default.
@@ -78,8 +134,8 @@ pub struct Limits {
     /// Deepest query accepted (GraphiQL's introspection query needs 13).
     #[arg(long, env = "CHRONICLE_MAX_QUERY_DEPTH", default_value_t = 20)]
     pub max_query_depth: usize,
-    /// Most complex query accepted (fields counted, lists weighted by their page size).
-    #[arg(long, env = "CHRONICLE_MAX_QUERY_COMPLEXITY", default_value_t = 5000)]
+    /// Most complex query accepted: fields counted, each list's selection times its page size.
+    #[arg(long, env = "CHRONICLE_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
     pub max_query_complexity: usize,
     /// Longest `description` of a project or task, in characters.
     #[arg(
@@ -91,6 +147,29 @@ pub struct Limits {
     /// Longest change `reason`, in characters.
     #[arg(long, env = "CHRONICLE_MAX_REASON_CHARS", default_value_t = 1_000)]
     pub max_reason_chars: usize,
+    /// Most mutation fields one request may run (each is its own transaction).
+    #[arg(long, env = "CHRONICLE_MAX_MUTATION_FIELDS", default_value_t = 25)]
+    pub max_mutation_fields: usize,
+    /// Longest `X-User` / `X-App` value, in characters (at most 200, the width of their columns).
+    #[arg(long, env = "CHRONICLE_MAX_IDENTITY_CHARS", default_value_t = 200, value_parser = identity_chars)]
+    pub max_identity_chars: usize,
+    /// Longest `Authorization` header, in bytes.
+    #[arg(long, env = "CHRONICLE_MAX_TOKEN_BYTES", default_value_t = 8 * 1024)]
+    pub max_token_bytes: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Header,
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_secs: 30,
+            allow_anonymous_read: false,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -100,9 +179,12 @@ impl Default for Limits {
             max_page_size: 100,
             max_body_bytes: 2 * 1024 * 1024,
             max_query_depth: 20,
-            max_query_complexity: 5000,
+            max_query_complexity: 20_000,
             max_description_chars: 10_000,
             max_reason_chars: 1_000,
+            max_mutation_fields: 25,
+            max_identity_chars: 200,
+            max_token_bytes: 8 * 1024,
         }
     }
 }
@@ -113,12 +195,22 @@ impl Settings {
     pub fn for_database(database_url: &str) -> Self {
         Self {
             bind: "127.0.0.1:0".into(),
+            insecure_bind: false,
             database: DatabaseSettings {
                 url: database_url.into(),
                 max_connections: 16,
                 acquire_timeout_secs: 10,
             },
+            auth: AuthSettings::default(),
             limits: Limits::default(),
         }
+    }
+}
+
+/// `--max-identity-chars`: 1 to 200, the width of the `actor` and `app` columns.
+fn identity_chars(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=200).contains(&n) => Ok(n),
+        _ => Err("must be a number from 1 to 200".into()),
     }
 }

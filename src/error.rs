@@ -26,9 +26,9 @@ pub enum AppError {
     /// The object named does not exist.
     #[error("{0} not found")]
     NotFound(String),
-    /// Credentials are missing or invalid.
-    #[error("authentication required")]
-    Unauthenticated,
+    /// Credentials are missing or invalid; the message says why (never echoing the token).
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -55,7 +55,7 @@ impl AppError {
         match self {
             Self::BadInput(_) => "BAD_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::BadAssignationId => "BAD_ASSIGNATION_ID",
             Self::RevertConflict(_) => "REVERT_CONFLICT",

@@ -17,11 +17,15 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .init();
-    match cli.command.unwrap_or(Command::Serve(cli.settings)) {
+    match cli
+        .command
+        .unwrap_or(Command::Serve(Box::new(cli.settings)))
+    {
         Command::Schema => {
             print!("{}", chronicle::graphql::sdl());
             ExitCode::SUCCESS
         }
+        Command::Verify(settings) => chronicle::commands::verify::run(&settings).await,
         Command::Migrate(database) => match connect_and_migrate(&database).await {
             Ok(_) => {
                 tracing::info!("migrations applied");
@@ -33,7 +37,7 @@ async fn main() -> ExitCode {
             }
         },
         Command::Serve(settings) => {
-            let app = match Application::build(settings).await {
+            let app = match Application::build(*settings).await {
                 Ok(app) => app,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start");

@@ -1,13 +1,19 @@
-//! The running server: [`Application::build`] connects to and migrates the database and binds the
-//! listener (port 0 in tests); [`router`] wires `/graphql`, `/health`; shutdown is graceful on SIGTERM
-//! and Ctrl-C.
+//! The running server: [`Application::build`] connects to and migrates the database, sets up
+//! authentication and binds the listener (port 0 in tests); [`router`] wires `/graphql` and `/health`
+//! and turns a panic into a JSON `INTERNAL` answer; shutdown is graceful on SIGTERM and Ctrl-C.
+//!
+//! The `/graphql` handler refuses, before anything runs: an oversized body (413), a malformed
+//! `X-Assignation-Id`, refused credentials, and a body that is not a GraphQL request (400). Every
+//! refusal is a JSON body with `errors[].extensions.code`.
 
+use std::any::Any;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -15,11 +21,14 @@ use axum::routing::get;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::config::{DatabaseSettings, Settings};
-use crate::context::RequestContext;
+use crate::auth::Authenticator;
+use crate::auth::jwt::KeyError;
+use crate::config::{AuthMode, DatabaseSettings, Limits, Settings};
+use crate::context::{self, RequestContext};
 use crate::error::AppError;
+use crate::graphql::extension::SelectedOperation;
 use crate::graphql::{AppSchema, build_schema};
 
 /// Why the server could not start.
@@ -36,6 +45,15 @@ pub enum StartupError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// Header auth on an address others can reach.
+    #[error(
+        "refusing to serve --auth header on {0}, where anyone could claim any user: bind to \
+         127.0.0.1, use --auth jwt, or pass --insecure-bind behind an authenticating proxy"
+    )]
+    InsecureBind(SocketAddr),
+    /// The jwt settings cannot be used.
+    #[error("auth: {0}")]
+    Auth(#[from] KeyError),
 }
 
 /// What every handler shares.
@@ -45,6 +63,10 @@ pub struct AppState {
     pub schema: AppSchema,
     /// The database, for `/health`.
     pub db: DatabaseConnection,
+    /// Establishes who each request acts as.
+    pub authenticator: Arc<Authenticator>,
+    /// The request limits.
+    pub limits: Limits,
 }
 
 /// A server bound to its address, ready to run.
@@ -90,6 +112,7 @@ impl Application {
     /// # Errors
     /// See [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let authenticator = Authenticator::from_settings(&settings.auth, &settings.limits)?;
         let db = connect_and_migrate(&settings.database).await?;
         let listener =
             TcpListener::bind(&settings.bind)
@@ -102,12 +125,20 @@ impl Application {
             addr: settings.bind.clone(),
             source,
         })?;
+        if settings.auth.mode == AuthMode::Header
+            && !settings.insecure_bind
+            && !addr.ip().is_loopback()
+        {
+            return Err(StartupError::InsecureBind(addr));
+        }
         let schema = build_schema(db.clone(), settings.limits.clone());
         let state = AppState {
             schema,
             db: db.clone(),
+            authenticator: Arc::new(authenticator),
+            limits: settings.limits.clone(),
         };
-        let router = router(state, settings.limits.max_body_bytes);
+        let router = router(state);
         Ok(Self {
             listener,
             router,
@@ -146,12 +177,26 @@ impl Application {
 }
 
 /// The HTTP routes.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/health", get(health))
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
+}
+
+/// A panic anywhere in a handler: logged, answered with `INTERNAL`; the server keeps serving.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = message, "a request panicked");
+    refuse(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &AppError::internal(message),
+    )
 }
 
 async fn graphiql() -> Html<String> {
@@ -182,19 +227,54 @@ fn refuse(status: StatusCode, error: &AppError) -> Response {
         .into_response()
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let context = match RequestContext::from_headers(&headers) {
-        Ok(context) => context,
+async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let assignation_id = match context::assignation_id(&headers) {
+        Ok(id) => id,
         Err(e) => return refuse(StatusCode::OK, &e),
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
+    let echo = |response: Response| with_assignation(response, &assignation_id);
+    let max_body = state.limits.max_body_bytes;
+    let too_large =
+        || AppError::LimitExceeded(format!("the request body may not exceed {max_body} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body as u64) {
+        return echo(refuse(StatusCode::PAYLOAD_TOO_LARGE, &too_large()));
+    }
+    let context = match RequestContext::from_headers(
+        &state.authenticator,
+        &headers,
+        assignation_id.clone(),
+    ) {
+        Ok(context) => context,
         Err(e) => {
-            let error = AppError::BadInput(format!("the body is not a GraphQL request: {e}"));
-            return with_assignation(refuse(StatusCode::BAD_REQUEST, &error), &context);
+            let mut response = refuse(StatusCode::OK, &e);
+            if matches!(e, AppError::Unauthenticated(_)) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            return echo(response);
         }
     };
-    let mut response = state.schema.execute(request.data(context.clone())).await;
+    let body = match axum::body::to_bytes(body, max_body).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::debug!(error = %e, "request body refused");
+            return echo(refuse(StatusCode::PAYLOAD_TOO_LARGE, &too_large()));
+        }
+    };
+    let request = match graphql_request(&body) {
+        Ok(request) => request,
+        Err(e) => return echo(refuse(StatusCode::BAD_REQUEST, &e)),
+    };
+    let selected = SelectedOperation(request.operation_name.clone());
+    let mut response = state
+        .schema
+        .execute(request.data(context).data(selected))
+        .await;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
@@ -210,8 +290,30 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
             );
         }
     };
-    let response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    with_assignation(response, &context)
+    echo(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The body as a GraphQL request: a JSON object with a `query` string, optional `variables` (an
+/// object) and `operationName`.
+fn graphql_request(body: &[u8]) -> Result<async_graphql::Request, AppError> {
+    let bad = |why: &str| AppError::BadInput(format!("the body is not a GraphQL request: {why}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    let Some(object) = value.as_object() else {
+        return Err(bad("expected a JSON object"));
+    };
+    if !object
+        .get("query")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return Err(bad("`query` must be a string"));
+    }
+    if object
+        .get("variables")
+        .is_some_and(|v| !v.is_object() && !v.is_null())
+    {
+        return Err(bad("`variables` must be an object"));
+    }
+    serde_json::from_value(value).map_err(|e| bad(&e.to_string()))
 }
 
 /// The code of an error async-graphql raised itself (parsing, validation, limits).
@@ -223,8 +325,8 @@ fn code_of_unclassified(message: &str) -> &'static str {
     }
 }
 
-fn with_assignation(mut response: Response, context: &RequestContext) -> Response {
-    if let Ok(value) = HeaderValue::from_str(&context.assignation_id) {
+fn with_assignation(mut response: Response, assignation_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(assignation_id) {
         response.headers_mut().insert("x-assignation-id", value);
     }
     response

@@ -11,6 +11,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use chronicle::auth::{Principal, Source};
 use chronicle::config::DatabaseSettings;
 use chronicle::history::revert::revert_assignation;
 use chronicle::startup::connect_and_migrate;
@@ -162,9 +163,15 @@ async fn revert_bench(
             Ok::<_, String>(())
         })
         .await?;
+    let admin = Principal {
+        user: Some("bench-revert".into()),
+        app: None,
+        scopes: Vec::new(),
+        source: Source::Header,
+    };
     let started = Instant::now();
     ChangeContext::new("bench-revert")
-        .scope(revert_assignation(db, "bench-bulk", false, None))
+        .scope(revert_assignation(db, "bench-bulk", false, None, &admin))
         .await
         .map_err(|e| format!("revert: {e:?}"))?;
     Ok(started.elapsed().as_secs_f64())

@@ -61,6 +61,7 @@ impl Comment {
         self.0.updated_at
     }
     /// This comment's history records, newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,

@@ -173,6 +173,7 @@ impl Assignation {
             .collect()
     }
     /// Its history records, in step order.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn records(
         &self,
         ctx: &Context<'_>,
@@ -239,6 +240,7 @@ pub struct HistoryQuery;
 #[Object]
 impl HistoryQuery {
     /// One object's history records, newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -256,16 +258,35 @@ impl HistoryQuery {
     }
 
     /// What `revertAssignation` would do — each object's planned change and each conflict — writing
-    /// nothing.
+    /// nothing. With auth on, only the assignation's user or a holder of `history:revert-any` may ask.
     async fn preview_revert(
         &self,
         ctx: &Context<'_>,
         id: String,
     ) -> async_graphql::Result<RevertPreview> {
         let (db, _) = state(ctx).gql()?;
-        revert::preview_revert(db, &id)
+        let principal = super::principal(ctx).gql()?;
+        revert::preview_revert(db, &id, principal)
             .await
             .map(RevertPreview::from)
+            .gql()
+    }
+
+    /// Recomputes one object's hash chain from its first record on and reports the first version whose
+    /// record no longer matches its hash (edited, or its predecessor removed).
+    async fn verify_history(
+        &self,
+        ctx: &Context<'_>,
+        entity: HistoryEntity,
+        id: ID,
+    ) -> async_graphql::Result<Verification> {
+        if id.len() > 80 {
+            return Err(AppError::BadInput("id is too long".into())).gql();
+        }
+        let (db, _) = state(ctx).gql()?;
+        crate::history::verify::verify_object(db, entity.into(), &id)
+            .await
+            .map(Verification::from)
             .gql()
     }
 
@@ -285,6 +306,7 @@ impl HistoryQuery {
     /// Assignations, newest first, filtered by who started them, through which app, which entity or
     /// object they touched, when they started, and whether they were reverted.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn assignations(
         &self,
         ctx: &Context<'_>,
@@ -323,6 +345,30 @@ impl HistoryQuery {
             |a| format!("{}|{}", a.started_at.timestamp_micros(), a.id),
             Assignation,
         ))
+    }
+}
+
+/// The result of checking one object's hash chain.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Verification {
+    /// Whether every record matches its hash and follows its predecessor.
+    pub ok: bool,
+    /// How many records were checked (up to the first broken one).
+    pub checked: i32,
+    /// The first version whose hash does not match, or null.
+    pub broken_at: Option<i32>,
+    /// Why that version does not verify, or null.
+    pub reason: Option<String>,
+}
+
+impl From<crate::history::verify::Verification> for Verification {
+    fn from(v: crate::history::verify::Verification) -> Self {
+        Self {
+            ok: v.ok(),
+            checked: i32::try_from(v.checked).unwrap_or(i32::MAX),
+            broken_at: v.broken_at,
+            reason: v.reason,
+        }
     }
 }
 
@@ -411,7 +457,8 @@ impl RevertMutation {
     /// Undoes every change of an assignation in one transaction, as a new assignation (returned) whose
     /// `reverts` is the original. Objects changed since by another assignation are `REVERT_CONFLICT`
     /// (with `extensions.conflicts`) unless `force`; a second revert is `ALREADY_REVERTED`; reverting
-    /// the revert is a redo.
+    /// the revert is a redo. With auth on, only the assignation's user or a holder of
+    /// `history:revert-any` may revert it (`FORBIDDEN`).
     async fn revert_assignation(
         &self,
         ctx: &Context<'_>,
@@ -421,10 +468,14 @@ impl RevertMutation {
     ) -> async_graphql::Result<Assignation> {
         let (db, limits) = state(ctx).gql()?;
         super::check_reason(limits, reason.as_deref()).gql()?;
-        with_reason(None, revert::revert_assignation(db, &id, force, reason))
-            .await
-            .map(Assignation)
-            .gql()
+        let principal = super::principal(ctx).gql()?;
+        with_reason(
+            None,
+            revert::revert_assignation(db, &id, force, reason, principal),
+        )
+        .await
+        .map(Assignation)
+        .gql()
     }
 
     /// Brings one object back to the snapshot of a version (re-creating it if it was deleted), as a new

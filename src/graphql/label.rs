@@ -31,6 +31,7 @@ impl Label {
         &self.0.color
     }
     /// This label's history records, newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -80,6 +81,7 @@ impl LabelQuery {
     }
 
     /// Every label, in creation order.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn labels(
         &self,
         ctx: &Context<'_>,

@@ -23,7 +23,9 @@ use entity::context::with_reason;
 use entity::history::Historized;
 use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
 
+use crate::auth::Principal;
 use crate::config::Limits;
+use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, IntoGraphql};
 
 /// Every query field.
@@ -87,6 +89,16 @@ pub fn state<'a>(ctx: &Context<'a>) -> AppResult<(&'a DatabaseConnection, &'a Li
         .data::<Limits>()
         .map_err(|e| AppError::internal(e.message))?;
     Ok((db, limits))
+}
+
+/// Who the request acts as.
+///
+/// # Errors
+/// `INTERNAL` if the request carries no context (a programming error).
+pub fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
+    ctx.data::<RequestContext>()
+        .map(|request| &request.principal)
+        .map_err(|e| AppError::internal(e.message))
 }
 
 /// Checks a mutation's `reason` against its limit.

@@ -88,3 +88,10 @@ pub fn connection<K, T: OutputType>(
     );
     connection
 }
+
+/// The estimated cost of a list field for the complexity limit: its page (`first`, else 20, at most
+/// 100) times what each item selects, plus the list itself.
+pub fn list_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = usize::try_from(first.unwrap_or(20).clamp(0, 100)).unwrap_or(100);
+    page.saturating_mul(child_complexity).saturating_add(1)
+}

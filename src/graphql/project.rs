@@ -44,6 +44,7 @@ impl Project {
         self.0.updated_at
     }
     /// The project's tasks (as they are now), in creation order, optionally by status.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -54,6 +55,7 @@ impl Project {
         super::task::list_tasks(ctx, Some(self.0.id), status, first, after).await
     }
     /// This project's history records, newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -105,6 +107,7 @@ impl ProjectQuery {
     }
 
     /// Every project, in creation order.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn projects(
         &self,
         ctx: &Context<'_>,

@@ -117,6 +117,7 @@ impl Task {
             .gql()
     }
     /// The task's comments (as they are now), oldest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn comments(
         &self,
         ctx: &Context<'_>,
@@ -138,6 +139,7 @@ impl Task {
         Ok(connection(page, |m| m.id.to_string(), Comment::now))
     }
     /// This task's history records, newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn history(
         &self,
         ctx: &Context<'_>,
@@ -227,6 +229,7 @@ impl TaskQuery {
     }
 
     /// Tasks, in creation order, optionally of one project and one status.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use crate::auth::{Principal, REVERT_ANY};
 use crate::error::{AppError, AppResult, Conflict};
 
 /// Records of an assignation read per round trip while planning.
@@ -634,15 +635,32 @@ async fn revert_context<C: ConnectionTrait>(
     })
 }
 
+/// Only the user who started an assignation, or a holder of `history:revert-any`, may revert it or
+/// preview its revert (when auth is on; see [`Principal::may_revert`]).
+fn may_revert(principal: &Principal, original: &assignation::Model) -> AppResult<()> {
+    if principal.may_revert(original.actor.as_deref()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "only the user who made this assignation, or a holder of {REVERT_ANY}, may revert it"
+        )))
+    }
+}
+
 /// Previews the revert of assignation `id`, writing nothing.
 ///
 /// # Errors
-/// `NOT_FOUND`; database errors.
-pub async fn preview_revert(db: &DatabaseConnection, id: &str) -> AppResult<RevertPlan> {
+/// `NOT_FOUND`; `FORBIDDEN` (see [`may_revert`]); database errors.
+pub async fn preview_revert(
+    db: &DatabaseConnection,
+    id: &str,
+    principal: &Principal,
+) -> AppResult<RevertPlan> {
     let txn = db.begin().await?;
     let original = super::find_assignation(&txn, id)
         .await?
         .ok_or_else(|| AppError::NotFound("assignation".into()))?;
+    may_revert(principal, &original)?;
     let plan = plan_assignation(&txn, &original, false).await?;
     txn.rollback().await?;
     Ok(plan)
@@ -651,13 +669,15 @@ pub async fn preview_revert(db: &DatabaseConnection, id: &str) -> AppResult<Reve
 /// Reverts assignation `id` in one transaction, as a new assignation that it returns.
 ///
 /// # Errors
-/// `NOT_FOUND`; `ALREADY_REVERTED`; `REVERT_CONFLICT` (nothing written); database errors.
-#[tracing::instrument(skip(db, reason))]
+/// `NOT_FOUND`; `FORBIDDEN` (see [`may_revert`]); `ALREADY_REVERTED`; `REVERT_CONFLICT` (nothing
+/// written); database errors.
+#[tracing::instrument(skip(db, reason, principal))]
 pub async fn revert_assignation(
     db: &DatabaseConnection,
     id: &str,
     force: bool,
     reason: Option<String>,
+    principal: &Principal,
 ) -> AppResult<assignation::Model> {
     let txn = db.begin().await?;
     let ctx = revert_context(&txn, reason).await?;
@@ -668,6 +688,7 @@ pub async fn revert_assignation(
         .await?
         .filter(|a| a.change_count > 0 || a.reverts.is_some())
         .ok_or_else(|| AppError::NotFound("assignation".into()))?;
+    may_revert(principal, &original)?;
     if original.reverted_by.is_some() {
         return Err(AppError::AlreadyReverted);
     }

@@ -24,6 +24,8 @@ pub enum Backend {
 /// A running server and a connection to its database.
 pub struct TestApp {
     pub address: String,
+    /// The database URL the server uses.
+    pub url: String,
     pub db: DatabaseConnection,
     pub backend: Backend,
     client: reqwest::Client,
@@ -79,14 +81,31 @@ async fn fresh_database(backend: Backend, server: &str) -> String {
 /// Spawns the server on a fresh database of `backend`, or returns `None` when that backend is not
 /// configured outside CI.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// A fresh database of `backend` (or `None` when it is not configured outside CI), migrated, with the
+/// settings a server for it would use.
+pub async fn fresh_settings(backend: Backend) -> Option<Settings> {
     let server = server_url(backend)?;
     let url = fresh_database(backend, &server).await;
     let mut settings = Settings::for_database(&url);
     settings.database.max_connections = 5;
+    Some(settings)
+}
+
+/// [`spawn_app`] with settings changed by `configure` first.
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let mut settings = fresh_settings(backend).await?;
+    configure(&mut settings);
+    let url = settings.database.url.clone();
     let app = Application::build(settings).await.expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let db = chronicle::startup::connect(&chronicle::config::DatabaseSettings {
-        url,
+        url: url.clone(),
         max_connections: 2,
         acquire_timeout_secs: 10,
     })
@@ -95,6 +114,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address,
+        url,
         db,
         backend,
         client: reqwest::Client::new(),
@@ -107,14 +127,26 @@ pub struct As<'a> {
     pub user: Option<&'a str>,
     pub app: Option<&'a str>,
     pub assignation: Option<&'a str>,
+    /// A bearer token (jwt mode).
+    pub token: Option<&'a str>,
 }
 
 impl<'a> As<'a> {
+    pub fn token(token: &'a str) -> Self {
+        Self {
+            token: Some(token),
+            ..Self::default()
+        }
+    }
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
     pub fn user(user: &'a str) -> Self {
         Self {
             user: Some(user),
             app: Some("tests"),
             assignation: None,
+            token: None,
         }
     }
     pub fn in_assignation(mut self, id: &'a str) -> Self {
@@ -165,7 +197,33 @@ impl TestApp {
         if let Some(id) = who.assignation {
             request = request.header("X-Assignation-Id", id);
         }
-        let response = request.send().await.expect("request sent");
+        if let Some(token) = who.token {
+            request = request.bearer_auth(token);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends `body` as it is, with `headers`; the reply's body is JSON or the test fails.
+    pub async fn send_raw(
+        &self,
+        headers: &[(&str, &[u8])],
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(
+                *name,
+                reqwest::header::HeaderValue::from_bytes(value).expect("header value"),
+            );
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
         let assignation = response
             .headers()
@@ -328,35 +386,42 @@ pub async fn assert_history_consistent(app: &TestApp) {
 }
 
 /// Declares a test body `async fn name(app: TestApp)` and runs it as `name::sqlite`, `name::postgres`
-/// and `name::mysql`.
+/// and `name::mysql`. With `settings = f;` first, each server's settings pass through
+/// `f(&mut Settings)` (a function of the test file) before it starts.
 #[macro_export]
 macro_rules! on_every_database {
-    ($($name:ident),* $(,)?) => {
+    (@run $configure:expr; $($name:ident),*) => {
         $(
             mod $name {
-                use $crate::helpers::{Backend, spawn_app};
+                use $crate::helpers::{Backend, spawn_app_with};
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    if let Some(app) = spawn_app(Backend::Sqlite).await {
+                    if let Some(app) = spawn_app_with(Backend::Sqlite, $configure).await {
                         super::$name(app).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = spawn_app(Backend::Postgres).await {
+                    if let Some(app) = spawn_app_with(Backend::Postgres, $configure).await {
                         super::$name(app).await;
                     }
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn mysql() {
-                    if let Some(app) = spawn_app(Backend::MySql).await {
+                    if let Some(app) = spawn_app_with(Backend::MySql, $configure).await {
                         super::$name(app).await;
                     }
                 }
             }
         )*
+    };
+    (settings = $configure:ident; $($name:ident),* $(,)?) => {
+        $crate::on_every_database!(@run super::$configure; $($name),*);
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_every_database!(@run |_| {}; $($name),*);
     };
 }

@@ -1,0 +1,161 @@
+//! Limits and malformed requests: every refusal is a JSON answer with a code, and writes nothing.
+
+use serde_json::json;
+
+use crate::helpers::{As, Backend, TestApp, spawn_app_with};
+
+crate::on_every_database!(too_many_mutation_fields_in_one_request_are_refused_before_any_runs,);
+
+const CREATE: &str = "createProject(input: {name: \"P\"}) { id }";
+
+async fn sqlite_app() -> TestApp {
+    spawn_app_with(Backend::Sqlite, |_| {})
+        .await
+        .expect("sqlite always runs")
+}
+
+async fn too_many_mutation_fields_in_one_request_are_refused_before_any_runs(app: TestApp) {
+    let fields: String = (0..26).map(|i| format!("p{i}: {CREATE} ")).collect();
+    let reply = app
+        .gql(&format!("mutation {{ {fields} }}"), json!({}))
+        .await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    assert_eq!(app.count("project").await, 0);
+    assert_eq!(app.count("project_history").await, 0);
+
+    // Fragments do not hide fields from the count.
+    let fragment: String = (0..13).map(|i| format!("f{i}: {CREATE} ")).collect();
+    let query = format!(
+        "mutation {{ ...A ...A2 }} fragment A on MutationRoot {{ {fragment} }} fragment A2 on MutationRoot {{ {} }}",
+        fragment.replace("f", "g")
+    );
+    let reply = app.gql(&query, json!({})).await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    assert_eq!(app.count("project").await, 0);
+
+    // At the limit, all run.
+    let fields: String = (0..25).map(|i| format!("p{i}: {CREATE} ")).collect();
+    app.gql(&format!("mutation {{ {fields} }}"), json!({}))
+        .await
+        .data();
+    assert_eq!(app.count("project").await, 25);
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_with_a_json_error_and_writes_nothing() {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.limits.max_body_bytes = 4096)
+        .await
+        .expect("sqlite");
+    let name = "x".repeat(5000);
+    let body = json!({"query": format!("mutation {{ createProject(input: {{name: \"{name}\"}}) {{ id }} }}")});
+    let reply = app.send_raw(&[], body.to_string()).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED");
+    assert_eq!(app.count("project").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_json_and_graphql_get_json_errors_with_codes() {
+    let app = sqlite_app().await;
+    for body in [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"query\": 5}",
+        "{\"variables\": {}}",
+    ] {
+        let reply = app.send_raw(&[], body).await;
+        assert_eq!(reply.status, 400, "{body:?}");
+        assert_eq!(reply.code(), "BAD_INPUT", "{body:?}");
+    }
+    for query in [
+        "{",
+        "mutation { createProject }",
+        "{ nope }",
+        "query($x: Int) { projects(first: $x) { totalCount } }",
+    ] {
+        let reply = app
+            .send_raw(
+                &[],
+                json!({"query": query, "variables": {"x": "ten"}}).to_string(),
+            )
+            .await;
+        assert_eq!(reply.code(), "BAD_INPUT", "{query}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn deep_complex_and_oversized_page_queries_are_limit_exceeded() {
+    let app = sqlite_app().await;
+    // Task -> project -> tasks -> edges -> node -> ..., 30 levels deep.
+    let mut deep = "id".to_owned();
+    for _ in 0..6 {
+        deep = format!("project {{ tasks {{ edges {{ node {{ {deep} }} }} }} }}");
+    }
+    let deep = format!("{{ tasks {{ edges {{ node {{ {deep} }} }} }} }}");
+    let reply = app.gql(&deep, json!({})).await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    let complex = "{ projects(first: 100) { edges { node { tasks(first: 100) { edges { node { id title } } } } } } }";
+    let reply = app.gql(complex, json!({})).await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    let page = app
+        .gql("{ projects(first: 101) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(page.code(), "LIMIT_EXCEEDED");
+}
+
+#[tokio::test]
+async fn overlong_or_repeated_identity_headers_are_refused_and_write_nothing() {
+    let app = sqlite_app().await;
+    let create = json!({"query": format!("mutation {{ {CREATE} }}")}).to_string();
+    let long = "u".repeat(201);
+    let reply = app
+        .send_raw(&[("x-user", long.as_bytes())], create.clone())
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    let reply = app
+        .send_raw(&[("x-user", b"alice"), ("x-user", b"bob")], create.clone())
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    let reply = app
+        .send_raw(&[("x-app", b"\xff\xfe")], create.clone())
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    let reply = app
+        .send_raw(
+            &[("x-assignation-id", "a".repeat(129).as_bytes())],
+            create.clone(),
+        )
+        .await;
+    assert_eq!(reply.code(), "BAD_ASSIGNATION_ID");
+    assert_eq!(app.count("project").await, 0);
+    // 200 characters is still fine.
+    let at_limit = "u".repeat(200);
+    let reply = app
+        .send(
+            &As::user(&at_limit),
+            &format!("mutation {{ {CREATE} }}"),
+            json!({}),
+        )
+        .await;
+    reply.data();
+}
+
+#[tokio::test]
+async fn an_overlong_authorization_header_is_limit_exceeded() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.auth.mode = chronicle::config::AuthMode::Jwt;
+        s.auth.jwt_secret = Some("a-test-secret-of-at-least-32-bytes!".into());
+    })
+    .await
+    .expect("sqlite");
+    let header = format!("Bearer {}", "a".repeat(9000));
+    let reply = app
+        .send_raw(
+            &[("authorization", header.as_bytes())],
+            json!({"query": "{ projects { totalCount } }"}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED");
+}
