@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`columns`]: column helpers that pick the right type per backend (microsecond timestamps on MySQL).
 //! - [`shadow`]: the one helper that creates a shadow history table with its indexes; adding a
-//!   historized entity adds one call to it.
+//!   historized entity adds one call to it, and one to the helper that makes it append-only.
 //! - `mYYYYMMDD_NNNNNN_*`: the migrations, in order.
 
 pub use sea_orm_migration::prelude::*;
@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod columns;
 mod m20261123_000001_create_domain_tables;
 mod m20261123_000002_create_history_tables;
+mod m20261123_000003_protect_history;
 pub mod shadow;
 
 /// Every migration, in order.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_domain_tables::Migration),
             Box::new(m20261123_000002_create_history_tables::Migration),
+            Box::new(m20261123_000003_protect_history::Migration),
         ]
     }
 }

@@ -24,19 +24,22 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-fn history_select(entity: HistoryEntity) -> SelectStatement {
+pub(super) fn history_select(entity: HistoryEntity) -> SelectStatement {
     Query::select()
         .columns(HISTORY_COLUMNS.map(Alias::new))
         .from(Alias::new(entity.history_table()))
         .to_owned()
 }
 
-async fn fetch<C: ConnectionTrait>(db: &C, select: &SelectStatement) -> AppResult<Vec<HistoryRow>> {
+pub(super) async fn fetch<C: ConnectionTrait>(
+    db: &C,
+    select: &SelectStatement,
+) -> AppResult<Vec<HistoryRow>> {
     let stmt = db.get_database_backend().build(select);
     Ok(HistoryRow::find_by_statement(stmt).all(db).await?)
 }
 
-async fn count<C: ConnectionTrait>(db: &C, select: SelectStatement) -> AppResult<u64> {
+pub(super) async fn count<C: ConnectionTrait>(db: &C, select: SelectStatement) -> AppResult<u64> {
     let counted = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
         .from_subquery(select, Alias::new("counted"))

@@ -8,9 +8,12 @@
 mod helpers;
 
 mod assignations;
+mod auth;
 mod capture;
 mod domain;
 mod history;
+mod integrity;
+mod limits;
 mod model;
 mod revert;
 mod schema;

@@ -1,0 +1,215 @@
+//! Tamper evidence: recompute each history record's hash from its content and the previous record's
+//! stored hash, and report the first version of an object where the chain breaks: a record edited
+//! behind the server's back, a record removed (its successor then points at the wrong hash), or a
+//! version out of sequence. One object at a time for `verifyHistory`; every table, in keyset-paged
+//! batches of bounded memory, for `chronicle verify`.
+
+use entity::history::{HistoryEntity, HistoryRow, record_hash};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
+
+use super::query::{count, fetch, history_select};
+use crate::error::AppResult;
+
+/// Records read per batch by [`verify_table`].
+const BATCH: u64 = 5_000;
+
+/// The outcome for one object.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Records checked (up to and including the first broken one).
+    pub checked: u32,
+    /// The first version whose record does not match its hash or sequence.
+    pub broken_at: Option<i32>,
+    /// Why it is broken.
+    pub reason: Option<String>,
+}
+
+impl Verification {
+    /// Whether the whole chain holds.
+    pub fn ok(&self) -> bool {
+        self.broken_at.is_none()
+    }
+}
+
+/// Follows one object's chain, record by record, in version order.
+#[derive(Default)]
+struct Chain {
+    previous_hash: Option<String>,
+    next_version: i32,
+    result: Verification,
+}
+
+impl Chain {
+    fn new() -> Self {
+        Self {
+            next_version: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the next record; after the first break, later records are not looked at.
+    fn check(&mut self, entity: HistoryEntity, row: &HistoryRow) {
+        if !self.result.ok() {
+            return;
+        }
+        self.result.checked += 1;
+        let expected = self.next_version;
+        let reason = if row.version != expected {
+            Some(format!(
+                "version {expected} is missing (the next record is version {})",
+                row.version
+            ))
+        } else if record_hash(entity, row, self.previous_hash.as_deref()) != row.hash {
+            Some(format!(
+                "the hash of version {expected} does not match its content and the previous record"
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.result.broken_at = Some(expected);
+            self.result.reason = Some(reason);
+            return;
+        }
+        self.previous_hash = Some(row.hash.clone());
+        self.next_version = expected + 1;
+    }
+}
+
+/// Verifies one object's chain.
+///
+/// # Errors
+/// Database errors.
+pub async fn verify_object<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    object_id: &str,
+) -> AppResult<Verification> {
+    let mut chain = Chain::new();
+    let mut after: Option<i32> = None;
+    loop {
+        let mut select = history_select(entity);
+        select.and_where(Expr::col(Alias::new("object_id")).eq(object_id));
+        if let Some(version) = after {
+            select.and_where(Expr::col(Alias::new("version")).gt(version));
+        }
+        select
+            .order_by(Alias::new("version"), Order::Asc)
+            .limit(BATCH);
+        let rows = fetch(db, &select).await?;
+        for row in &rows {
+            chain.check(entity, row);
+        }
+        if (rows.len() as u64) < BATCH || !chain.result.ok() {
+            return Ok(chain.result);
+        }
+        after = rows.last().map(|r| r.version);
+    }
+}
+
+/// A broken link found by [`verify_table`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokenLink {
+    /// The entity.
+    pub entity: HistoryEntity,
+    /// The object.
+    pub object_id: String,
+    /// The first version that does not verify.
+    pub version: i32,
+    /// Why.
+    pub reason: String,
+}
+
+/// What [`verify_table`] found in one shadow table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableReport {
+    /// Records read.
+    pub records: u64,
+    /// Objects seen.
+    pub objects: u64,
+    /// One entry per object whose chain breaks.
+    pub broken: Vec<BrokenLink>,
+}
+
+/// How many records `entity`'s shadow table holds (for a progress bar).
+///
+/// # Errors
+/// Database errors.
+pub async fn count_records<C: ConnectionTrait>(db: &C, entity: HistoryEntity) -> AppResult<u64> {
+    count(
+        db,
+        Query::select()
+            .column(Alias::new("id"))
+            .from(Alias::new(entity.history_table()))
+            .to_owned(),
+    )
+    .await
+}
+
+/// Verifies every object of one shadow table, reading it in (object, version) order in batches;
+/// `progress` is told how many records each batch held.
+///
+/// # Errors
+/// Database errors.
+pub async fn verify_table<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    mut progress: impl FnMut(u64),
+) -> AppResult<TableReport> {
+    let mut report = TableReport::default();
+    let mut current: Option<(String, Chain)> = None;
+    let mut after: Option<(String, i32)> = None;
+    let finish = |report: &mut TableReport, object_id: String, chain: Chain| {
+        report.objects += 1;
+        if let (Some(version), Some(reason)) = (chain.result.broken_at, chain.result.reason) {
+            report.broken.push(BrokenLink {
+                entity,
+                object_id,
+                version,
+                reason,
+            });
+        }
+    };
+    loop {
+        let mut select = history_select(entity);
+        if let Some((object_id, version)) = &after {
+            select.cond_where(
+                Condition::any()
+                    .add(Expr::col(Alias::new("object_id")).gt(object_id.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(Expr::col(Alias::new("object_id")).eq(object_id.as_str()))
+                            .add(Expr::col(Alias::new("version")).gt(*version)),
+                    ),
+            );
+        }
+        select
+            .order_by(Alias::new("object_id"), Order::Asc)
+            .order_by(Alias::new("version"), Order::Asc)
+            .limit(BATCH);
+        let rows = fetch(db, &select).await?;
+        for row in &rows {
+            let same = current.as_ref().is_some_and(|(id, _)| *id == row.object_id);
+            if !same {
+                if let Some((id, chain)) = current.take() {
+                    finish(&mut report, id, chain);
+                }
+                current = Some((row.object_id.clone(), Chain::new()));
+            }
+            if let Some((_, chain)) = current.as_mut() {
+                chain.check(entity, row);
+            }
+        }
+        report.records += rows.len() as u64;
+        progress(rows.len() as u64);
+        if (rows.len() as u64) < BATCH {
+            break;
+        }
+        after = rows.last().map(|r| (r.object_id.clone(), r.version));
+    }
+    if let Some((id, chain)) = current.take() {
+        finish(&mut report, id, chain);
+    }
+    Ok(report)
+}

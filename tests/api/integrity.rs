@@ -1,0 +1,138 @@
+//! Tamper evidence: the database refuses edits of history, `verifyHistory` and `chronicle verify`
+//! recompute the hash chains and name the first broken link after a record is edited or removed
+//! behind the server's back.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+crate::on_every_database!(
+    the_database_refuses_to_update_or_delete_history_records,
+    verify_names_the_first_version_edited_behind_the_servers_back,
+    verify_notices_a_removed_record,
+);
+
+const VERIFY: &str =
+    "query($id: ID!) { verifyHistory(entity: TASK, id: $id) { ok checked brokenAt reason } }";
+
+/// A task with three versions.
+async fn task_with_three_versions(app: &TestApp) -> String {
+    let project = app.project("Apollo").await;
+    let task = app.task(&project, "Launch").await;
+    for title in ["Launch!", "Launch!!"] {
+        app.gql(
+            "mutation($id: ID!, $t: String!) { updateTask(id: $id, input: {title: $t}) { id } }",
+            json!({"id": task, "t": title}),
+        )
+        .await
+        .data();
+    }
+    task
+}
+
+async fn verify(app: &TestApp, task: &str) -> Value {
+    app.gql(VERIFY, json!({"id": task})).await.data()["verifyHistory"].clone()
+}
+
+async fn sql(app: &TestApp, statement: &str) -> Result<u64, sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(statement)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+/// What an attacker with DDL rights does first: switch the append-only triggers off.
+async fn disable_protection(app: &TestApp) {
+    let statements: &[&str] = match app.backend {
+        Backend::Postgres => &["ALTER TABLE task_history DISABLE TRIGGER USER"],
+        Backend::MySql | Backend::Sqlite => &[
+            "DROP TRIGGER task_history_no_update",
+            "DROP TRIGGER task_history_no_delete",
+        ],
+    };
+    for statement in statements {
+        sql(app, statement).await.expect("drop the protection");
+    }
+}
+
+/// Runs the `chronicle verify` binary against the test's database.
+fn chronicle_verify(app: &TestApp) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args(["verify", "--quiet", "--database-url", &app.url])
+        .output()
+        .expect("chronicle verify runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+async fn the_database_refuses_to_update_or_delete_history_records(app: TestApp) {
+    let task = task_with_three_versions(&app).await;
+    assert!(
+        sql(&app, "UPDATE task_history SET actor = 'mallory'")
+            .await
+            .is_err()
+    );
+    assert!(sql(&app, "DELETE FROM task_history").await.is_err());
+    if app.backend == Backend::Postgres {
+        assert!(sql(&app, "TRUNCATE task_history").await.is_err());
+    }
+    assert_eq!(app.count("task_history").await, 3);
+    assert_eq!(
+        verify(&app, &task).await,
+        json!({"ok": true, "checked": 3, "brokenAt": null, "reason": null})
+    );
+    let (status, report) = chronicle_verify(&app);
+    assert_eq!(status, 0, "{report}");
+    assert!(report.contains("every hash chain holds"), "{report}");
+}
+
+async fn verify_names_the_first_version_edited_behind_the_servers_back(app: TestApp) {
+    let task = task_with_three_versions(&app).await;
+    disable_protection(&app).await;
+    let edited = sql(
+        &app,
+        &format!(
+            "UPDATE task_history SET actor = 'mallory' WHERE object_id = '{task}' AND version = 2"
+        ),
+    )
+    .await
+    .expect("tamper");
+    assert_eq!(edited, 1);
+
+    let verification = verify(&app, &task).await;
+    assert_eq!(verification["ok"], false);
+    assert_eq!(verification["brokenAt"], 2);
+    assert_eq!(verification["checked"], 2);
+
+    let (status, report) = chronicle_verify(&app);
+    assert_eq!(status, 1, "{report}");
+    assert!(
+        report.contains(&format!("BROKEN TASK {task} at version 2")),
+        "{report}"
+    );
+}
+
+async fn verify_notices_a_removed_record(app: TestApp) {
+    let task = task_with_three_versions(&app).await;
+    disable_protection(&app).await;
+    sql(
+        &app,
+        &format!("DELETE FROM task_history WHERE object_id = '{task}' AND version = 2"),
+    )
+    .await
+    .expect("tamper");
+    let verification = verify(&app, &task).await;
+    assert_eq!(verification["ok"], false);
+    assert_eq!(verification["brokenAt"], 2);
+    assert!(
+        verification["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("missing")),
+        "{verification}"
+    );
+}
