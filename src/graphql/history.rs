@@ -9,7 +9,11 @@ use serde_json::Value;
 
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::state;
-use crate::error::{AppError, AppResult, IntoGraphql};
+use crate::error::{AppResult, IntoGraphql};
+use crate::service::validate;
+
+/// The longest object id (the width of the `object_id` columns).
+const OBJECT_ID_CHARS: usize = 80;
 use crate::history::revert::{self, RevertPlan};
 use crate::history::{self, AssignationFilter};
 use entity::context::with_reason;
@@ -249,9 +253,7 @@ impl HistoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
-        if id.len() > 80 {
-            return Err(AppError::BadInput("id is too long".into())).gql();
-        }
+        validate::key("id", &id, OBJECT_ID_CHARS).gql()?;
         object_history(ctx, entity.into(), &id, first, after)
             .await
             .gql()
@@ -280,9 +282,7 @@ impl HistoryQuery {
         entity: HistoryEntity,
         id: ID,
     ) -> async_graphql::Result<Verification> {
-        if id.len() > 80 {
-            return Err(AppError::BadInput("id is too long".into())).gql();
-        }
+        validate::key("id", &id, OBJECT_ID_CHARS).gql()?;
         let (db, _) = state(ctx).gql()?;
         crate::history::verify::verify_object(db, entity.into(), &id)
             .await
@@ -320,12 +320,25 @@ impl HistoryQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Assignation>> {
+        for (field, value, max) in [
+            ("user", user.as_deref(), 200),
+            ("app", app.as_deref(), 200),
+            (
+                "objectId",
+                object_id.as_ref().map(|id| id.as_str()),
+                OBJECT_ID_CHARS,
+            ),
+        ] {
+            if let Some(value) = value {
+                validate::key(field, value, max).gql()?;
+            }
+        }
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first).gql()?;
         let after = parse_after(after.as_deref(), |s| {
             let (micros, id) = s.split_once('|')?;
             let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
-            Some((at, id.to_owned()))
+            crate::context::is_valid_assignation_id(id).then(|| (at, id.to_owned()))
         })
         .gql()?;
         let filter = AssignationFilter {
@@ -490,6 +503,7 @@ impl RevertMutation {
     ) -> async_graphql::Result<HistoryRecord> {
         let (db, limits) = state(ctx).gql()?;
         super::check_reason(limits, reason.as_deref()).gql()?;
+        validate::key("id", &id, OBJECT_ID_CHARS).gql()?;
         let entity: entity::history::HistoryEntity = entity.into();
         with_reason(
             None,

@@ -128,6 +128,10 @@ pub async fn find_assignation<C: ConnectionTrait>(
     db: &C,
     id: &str,
 ) -> AppResult<Option<assignation::Model>> {
+    // An id no request could have carried names nothing (and may hold bytes a backend refuses).
+    if !crate::context::is_valid_assignation_id(id) {
+        return Ok(None);
+    }
     Ok(assignation::Entity::find_by_id(id.to_owned())
         .filter(visible())
         .one(db)

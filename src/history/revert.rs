@@ -679,6 +679,9 @@ pub async fn revert_assignation(
     reason: Option<String>,
     principal: &Principal,
 ) -> AppResult<assignation::Model> {
+    if !crate::context::is_valid_assignation_id(id) {
+        return Err(AppError::NotFound("assignation".into()));
+    }
     let txn = db.begin().await?;
     let ctx = revert_context(&txn, reason).await?;
     reserve_steps(&txn, &ctx, 0, 0).await?;

@@ -8,6 +8,7 @@ use crate::error::{AppError, AppResult};
 /// # Errors
 /// `BAD_INPUT` naming `field`.
 pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<()> {
+    no_nul(field, value)?;
     let len = value.chars().count();
     if value.trim().is_empty() && min > 0 {
         return Err(AppError::BadInput(format!("{field} may not be empty")));
@@ -25,6 +26,9 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> AppResult<()> {
 /// # Errors
 /// `BAD_INPUT` naming `field`.
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<()> {
+    if let Some(value) = value {
+        no_nul(field, value)?;
+    }
     match value {
         Some(v) if v.chars().count() > max => Err(AppError::BadInput(format!(
             "{field} may not exceed {max} characters"
@@ -71,4 +75,34 @@ pub fn color(value: &str) -> AppResult<()> {
 pub fn uuid(field: &str, value: &str) -> AppResult<uuid::Uuid> {
     uuid::Uuid::parse_str(value)
         .map_err(|_| AppError::BadInput(format!("{field} is not a valid id")))
+}
+
+/// NUL is never part of real text, and PostgreSQL cannot store it: refused everywhere, so that every
+/// backend answers the same.
+fn no_nul(field: &str, value: &str) -> AppResult<()> {
+    if value.contains('\0') {
+        return Err(AppError::BadInput(format!(
+            "{field} may not contain NUL characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A lookup key (an object id, a user name to filter by): at most `max` characters, no control
+/// characters.
+///
+/// # Errors
+/// `BAD_INPUT` naming `field`.
+pub fn key(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.chars().count() > max {
+        return Err(AppError::BadInput(format!(
+            "{field} may not exceed {max} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AppError::BadInput(format!(
+            "{field} may not contain control characters"
+        )));
+    }
+    Ok(())
 }

@@ -313,7 +313,8 @@ impl TestApp {
     }
 }
 
-async fn live_snapshots<E>(db: &DatabaseConnection) -> BTreeMap<String, Value>
+/// Every live row of `E` as its snapshot, by object id.
+pub async fn live_snapshots<E>(db: &DatabaseConnection) -> BTreeMap<String, Value>
 where
     E: entity::history::Historized,
     E::Model: serde::Serialize + serde::de::DeserializeOwned,

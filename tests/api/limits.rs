@@ -1,10 +1,13 @@
 //! Limits and malformed requests: every refusal is a JSON answer with a code, and writes nothing.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{As, Backend, TestApp, spawn_app_with};
 
-crate::on_every_database!(too_many_mutation_fields_in_one_request_are_refused_before_any_runs,);
+crate::on_every_database!(
+    too_many_mutation_fields_in_one_request_are_refused_before_any_runs,
+    nul_characters_and_impossible_keys_are_bad_input_on_every_backend,
+);
 
 const CREATE: &str = "createProject(input: {name: \"P\"}) { id }";
 
@@ -158,4 +161,45 @@ async fn an_overlong_authorization_header_is_limit_exceeded() {
         )
         .await;
     assert_eq!(reply.code(), "LIMIT_EXCEEDED");
+}
+
+async fn nul_characters_and_impossible_keys_are_bad_input_on_every_backend(app: TestApp) {
+    let reply = app
+        .gql(
+            "mutation($n: String!) { createProject(input: {name: $n}) { id } }",
+            json!({"n": "a\0b"}),
+        )
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    let reply = app
+        .gql(
+            "query($u: String) { assignations(user: $u) { totalCount } }",
+            json!({"u": "a\0"}),
+        )
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    let reply = app
+        .gql(
+            "query($id: ID!) { history(entity: TASK, id: $id) { totalCount } }",
+            json!({"id": "\0"}),
+        )
+        .await;
+    assert_eq!(reply.code(), "BAD_INPUT");
+    // An assignation id no client could send names nothing.
+    let reply = app
+        .gql(
+            "query($id: String!) { assignation(id: $id) { id } }",
+            json!({"id": "a\0"}),
+        )
+        .await;
+    assert_eq!(reply.data()["assignation"], Value::Null);
+    let reply = app
+        .gql(
+            "mutation($id: String!) { revertAssignation(id: $id) { id } }",
+            json!({"id": "a b"}),
+        )
+        .await;
+    assert_eq!(reply.code(), "NOT_FOUND");
+    assert_eq!(app.count("project").await, 0);
+    assert_eq!(app.count("assignation").await, 0);
 }

@@ -11,6 +11,7 @@ mod assignations;
 mod auth;
 mod capture;
 mod domain;
+mod fuzz;
 mod history;
 mod integrity;
 mod limits;
