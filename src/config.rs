@@ -30,6 +30,37 @@ pub enum Command {
     Schema,
     /// Check every history record's hash chain; exits non-zero when a link is broken.
     Verify(VerifySettings),
+    /// Issue a signed JWT for trying `--auth jwt` (production tokens come from your identity provider).
+    Token(TokenSettings),
+}
+
+/// What `chronicle token` puts in the token and signs it with.
+#[derive(Clone, Debug, Args)]
+pub struct TokenSettings {
+    /// The user (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// The app (`azp`).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Space-separated permissions (`scope`), e.g. `history:revert-any`.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// `iss`, when the server checks it.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// `aud`, when the server checks it.
+    #[arg(long)]
+    pub audience: Option<String>,
+    /// Seconds until `exp`.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_secs: u64,
+    /// The HS256 secret the server was given.
+    #[arg(long, env = "CHRONICLE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A PEM private key: RSA (RS256) or Ed25519 (EdDSA).
+    #[arg(long)]
+    pub private_key: Option<std::path::PathBuf>,
 }
 
 /// What `chronicle verify` checks.

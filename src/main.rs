@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
             print!("{}", chronicle::graphql::sdl());
             ExitCode::SUCCESS
         }
+        Command::Token(settings) => chronicle::commands::token::run(&settings),
         Command::Verify(settings) => chronicle::commands::verify::run(&settings).await,
         Command::Migrate(database) => match connect_and_migrate(&database).await {
             Ok(_) => {
