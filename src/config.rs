@@ -112,6 +112,40 @@ pub struct Settings {
     /// The limits.
     #[command(flatten)]
     pub limits: Limits,
+    /// The audit trail.
+    #[command(flatten)]
+    pub audit: AuditSettings,
+}
+
+/// What the audit trail records.
+#[derive(Clone, Debug, Args)]
+pub struct AuditSettings {
+    /// Argument names whose values are stored as `"***"` (case-insensitive, at any depth).
+    #[arg(
+        long,
+        env = "CHRONICLE_AUDIT_MASK",
+        value_delimiter = ',',
+        default_value = "password,token,secret,apiKey,authorization"
+    )]
+    pub mask: Vec<String>,
+    /// Proxies (IP addresses) whose `X-Forwarded-For` names the client; from anyone else it is ignored.
+    #[arg(long, env = "CHRONICLE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Lowest level of the log lines kept with a mutation's event: `error`, `warn` or `info`.
+    #[arg(long, env = "CHRONICLE_AUDIT_LOG_LEVEL", default_value = "warn")]
+    pub audit_log_level: tracing::level_filters::LevelFilter,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            mask: ["password", "token", "secret", "apiKey", "authorization"]
+                .map(String::from)
+                .to_vec(),
+            trusted_proxies: Vec::new(),
+            audit_log_level: tracing::level_filters::LevelFilter::WARN,
+        }
+    }
 }
 
 /// How requests are authenticated.
@@ -234,6 +268,7 @@ impl Settings {
             },
             auth: AuthSettings::default(),
             limits: Limits::default(),
+            audit: AuditSettings::default(),
         }
     }
 }

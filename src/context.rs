@@ -3,6 +3,8 @@
 //! The GraphQL extension makes it the [`entity::context::ChangeContext`] of every change the request
 //! makes.
 
+use std::net::IpAddr;
+
 use axum::http::HeaderMap;
 use entity::context::ChangeContext;
 
@@ -19,6 +21,10 @@ pub struct RequestContext {
     pub principal: Principal,
     /// The request's assignation: the client's `X-Assignation-Id`, or a fresh UUIDv7.
     pub assignation_id: String,
+    /// The client's address (from the socket, or `X-Forwarded-For` of a trusted proxy).
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
 }
 
 /// The request's assignation id: the client's, validated, or a fresh UUIDv7.
@@ -54,6 +60,8 @@ impl RequestContext {
         Ok(Self {
             principal: authenticator.authenticate(headers)?,
             assignation_id,
+            ip: None,
+            user_agent: None,
         })
     }
 
@@ -74,4 +82,71 @@ pub fn is_valid_assignation_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest address
+/// in `X-Forwarded-For` that is not one (a malformed header is ignored).
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<String> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer.to_string());
+    }
+    let forwarded: Option<Vec<IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().ok())
+        .collect::<Option<Vec<&str>>>()
+        .and_then(|values| {
+            values
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|a| a.trim().parse::<IpAddr>().ok())
+                .collect()
+        });
+    let client = forwarded
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer);
+    Some(client.to_string())
+}
+
+/// The `User-Agent` header, when it is text.
+pub fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("1.2.3.4, 10.0.0.1"),
+        );
+        assert_eq!(
+            client_ip(Some(proxy), &headers, &[proxy]).as_deref(),
+            Some("1.2.3.4")
+        );
+        assert_eq!(
+            client_ip(Some(proxy), &headers, &[]).as_deref(),
+            Some("10.0.0.1")
+        );
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_static("nonsense"),
+        );
+        assert_eq!(
+            client_ip(Some(proxy), &headers, &[proxy]).as_deref(),
+            Some("10.0.0.1")
+        );
+    }
 }

@@ -4,17 +4,20 @@
 //! - [`config`]: typed settings from CLI flags and `CHRONICLE_*` environment variables.
 //! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve), the router, shutdown.
 //! - [`error`]: [`error::AppError`], the one error type, mapped to the API's `extensions.code`.
+//! - [`audit`]: the audit trail: the event writer (also a Rust API), masking, log capture, queries.
 //! - [`auth`]: who a request acts as (header or JWT mode) and what it may do.
 //! - [`commands`]: command-line tasks besides `serve` (`verify`).
 //! - [`context`]: the request's principal and assignation, carried to the history hooks.
 //! - [`graphql`]: the schema, one file per entity, history types, the context extension.
 //! - [`service`]: the work behind the resolvers, each mutation in one transaction.
+//! - [`telemetry`]: the `tracing` subscriber, with the layer that captures a mutation's log lines.
 //! - [`history`]: reading history back (per object, per assignation, as of an instant), revert, and
 //!   hash-chain verification.
 //!
 //! The entities, their shadow tables and the history writer live in the `entity` crate; the schema's
 //! migrations in `migration`.
 
+pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod config;
@@ -24,3 +27,4 @@ pub mod graphql;
 pub mod history;
 pub mod service;
 pub mod startup;
+pub mod telemetry;

@@ -6,17 +6,11 @@ use std::process::ExitCode;
 use chronicle::config::{Cli, Command};
 use chronicle::startup::{Application, connect_and_migrate};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .init();
+    chronicle::telemetry::init();
     match cli
         .command
         .unwrap_or(Command::Serve(Box::new(cli.settings)))

@@ -13,9 +13,8 @@ use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use migration::{Migrator, MigratorTrait};
@@ -23,12 +22,13 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::audit::{AuditKind, NewEvent};
 use crate::auth::Authenticator;
 use crate::auth::jwt::KeyError;
 use crate::config::{AuthMode, DatabaseSettings, Limits, Settings};
 use crate::context::{self, RequestContext};
 use crate::error::AppError;
-use crate::graphql::extension::SelectedOperation;
+use crate::graphql::extension::{RequestVariables, SelectedOperation, expanded_nodes};
 use crate::graphql::{AppSchema, build_schema};
 
 /// Why the server could not start.
@@ -67,6 +67,8 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// The request limits.
     pub limits: Limits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
 }
 
 /// A server bound to its address, ready to run.
@@ -131,12 +133,13 @@ impl Application {
         {
             return Err(StartupError::InsecureBind(addr));
         }
-        let schema = build_schema(db.clone(), settings.limits.clone());
+        let schema = build_schema(db.clone(), settings.limits.clone(), settings.audit.clone());
         let state = AppState {
             schema,
             db: db.clone(),
             authenticator: Arc::new(authenticator),
             limits: settings.limits.clone(),
+            trusted_proxies: Arc::new(settings.audit.trusted_proxies.clone()),
         };
         let router = router(state);
         Ok(Self {
@@ -168,9 +171,13 @@ impl Application {
     /// I/O errors of the listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "chronicle listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         self.db.close_by_ref().await.ok();
         Ok(())
     }
@@ -227,12 +234,23 @@ fn refuse(status: StatusCode, error: &AppError) -> Response {
         .into_response()
 }
 
-async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn graphql(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = context::client_ip(peer, &headers, &state.trusted_proxies);
+    let refusal = Refusal {
+        db: &state.db,
+        ip: ip.clone(),
+        user_agent: context::user_agent(&headers),
+    };
     let assignation_id = match context::assignation_id(&headers) {
         Ok(id) => id,
-        Err(e) => return refuse(StatusCode::OK, &e),
+        Err(e) => return refusal.answer(StatusCode::OK, &e, None).await,
     };
-    let echo = |response: Response| with_assignation(response, &assignation_id);
     let max_body = state.limits.max_body_bytes;
     let too_large =
         || AppError::LimitExceeded(format!("the request body may not exceed {max_body} bytes"));
@@ -241,39 +259,74 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body as u64) {
-        return echo(refuse(StatusCode::PAYLOAD_TOO_LARGE, &too_large()));
+        return refusal
+            .answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &too_large(),
+                Some(&assignation_id),
+            )
+            .await;
     }
-    let context = match RequestContext::from_headers(
+    let mut context = match RequestContext::from_headers(
         &state.authenticator,
         &headers,
         assignation_id.clone(),
     ) {
         Ok(context) => context,
         Err(e) => {
-            let mut response = refuse(StatusCode::OK, &e);
-            if matches!(e, AppError::Unauthenticated(_)) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            return echo(response);
+            return refusal
+                .answer(StatusCode::OK, &e, Some(&assignation_id))
+                .await;
         }
     };
+    context.ip = ip;
+    context.user_agent = refusal.user_agent.clone();
     let body = match axum::body::to_bytes(body, max_body).await {
         Ok(body) => body,
         Err(e) => {
             tracing::debug!(error = %e, "request body refused");
-            return echo(refuse(StatusCode::PAYLOAD_TOO_LARGE, &too_large()));
+            return refusal
+                .answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &too_large(),
+                    Some(&assignation_id),
+                )
+                .await;
         }
     };
-    let request = match graphql_request(&body) {
+    let mut request = match graphql_request(&body) {
         Ok(request) => request,
-        Err(e) => return echo(refuse(StatusCode::BAD_REQUEST, &e)),
+        Err(e) => {
+            return refusal
+                .answer(StatusCode::BAD_REQUEST, &e, Some(&assignation_id))
+                .await;
+        }
     };
+    // Parsed once here (async-graphql reuses it), to refuse fragment blow-ups before its own checks
+    // expand them.
+    let refused = match request.parsed_query() {
+        Err(e) => Some((
+            StatusCode::BAD_REQUEST,
+            AppError::BadInput(format!("the query does not parse: {}", e.message)),
+        )),
+        Ok(document) if expanded_nodes(document) > state.limits.max_query_complexity => Some((
+            StatusCode::OK,
+            AppError::LimitExceeded(format!(
+                "the query expands to more than {} fields",
+                state.limits.max_query_complexity
+            )),
+        )),
+        Ok(_) => None,
+    };
+    if let Some((status, e)) = refused {
+        return refusal.answer(status, &e, Some(&assignation_id)).await;
+    }
     let selected = SelectedOperation(request.operation_name.clone());
+    let variables = RequestVariables(request.variables.clone());
+    let user = context.principal.user.clone();
     let mut response = state
         .schema
-        .execute(request.data(context).data(selected))
+        .execute(request.data(context).data(selected).data(variables))
         .await;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
@@ -281,6 +334,34 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             extensions.set("code", code_of_unclassified(&error.message));
         }
     }
+    // Refused before anything ran (parse, validation, limits): a malformed request.
+    let refused_whole = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let status = if refused_whole {
+        let message = response
+            .errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut event = NewEvent::new(AuditKind::Security, "refused_query").failed(message);
+        event.user = user;
+        refusal.record(event, Some(&assignation_id)).await;
+        let malformed = response.errors.iter().all(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|c| *c == async_graphql::Value::from("BAD_INPUT"))
+        });
+        if malformed {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        }
+    } else {
+        StatusCode::OK
+    };
     let body = match serde_json::to_string(&response) {
         Ok(body) => body,
         Err(e) => {
@@ -290,7 +371,57 @@ async fn graphql(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             );
         }
     };
-    echo(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    with_assignation(
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        &assignation_id,
+    )
+}
+
+/// Answers requests refused before execution, and records each refusal as an audit event:
+/// `LOGIN_FAILED` for refused credentials (with the reason, never the token), `SECURITY` otherwise.
+struct Refusal<'a> {
+    db: &'a DatabaseConnection,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Refusal<'_> {
+    async fn record(&self, mut event: NewEvent, assignation_id: Option<&str>) {
+        event.ip = self.ip.clone();
+        event.user_agent = self.user_agent.clone();
+        event.assignation_id = assignation_id.map(str::to_owned);
+        if let Err(e) = crate::audit::record(self.db, event).await {
+            tracing::error!(error = %e, "cannot write the audit event");
+        }
+    }
+
+    async fn answer(
+        &self,
+        status: StatusCode,
+        error: &AppError,
+        assignation_id: Option<&str>,
+    ) -> Response {
+        let event = match error {
+            AppError::Unauthenticated(reason) => {
+                NewEvent::new(AuditKind::LoginFailed, "authenticate")
+                    .failed(format!("{}: {error}", error.code()))
+                    .details(serde_json::json!({ "reason": reason }))
+            }
+            _ => NewEvent::new(AuditKind::Security, "refused_request")
+                .failed(format!("{}: {error}", error.code())),
+        };
+        self.record(event, assignation_id).await;
+        let mut response = refuse(status, error);
+        if matches!(error, AppError::Unauthenticated(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        match assignation_id {
+            Some(id) => with_assignation(response, id),
+            None => response,
+        }
+    }
 }
 
 /// The body as a GraphQL request: a JSON object with a `query` string, optional `variables` (an
@@ -318,7 +449,10 @@ fn graphql_request(body: &[u8]) -> Result<async_graphql::Request, AppError> {
 
 /// The code of an error async-graphql raised itself (parsing, validation, limits).
 fn code_of_unclassified(message: &str) -> &'static str {
-    if message.contains("nested too deep") || message.contains("too complex") {
+    if message.contains("nested too deep")
+        || message.contains("too complex")
+        || message.starts_with("The recursion depth of the query cannot be greater than")
+    {
         "LIMIT_EXCEEDED"
     } else {
         "BAD_INPUT"

@@ -118,6 +118,21 @@ impl HistoryEntity {
         }
     }
 
+    /// The entity named `s` as the API and the hashes name it (`TASK_LABEL`).
+    pub fn parse_api(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Which project a record of this entity belongs to, for project timelines.
+    pub fn scope(self) -> Scope {
+        match self {
+            Self::Project => Scope::Itself,
+            Self::Task => Scope::Field("projectId"),
+            Self::Comment | Self::TaskLabel => Scope::ParentOf(Self::Task, "taskId"),
+            Self::Label => Scope::None,
+        }
+    }
+
     /// The name used in the API and in hashes (`TASK_LABEL`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,6 +162,19 @@ impl HistoryEntity {
             .filter(|e| mask & e.bit() != 0)
             .collect()
     }
+}
+
+/// Where a record's project (its `scope_id`) comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The object is a project.
+    Itself,
+    /// The snapshot field holding the project id.
+    Field(&'static str),
+    /// The snapshot field holding the id of a parent of this entity, whose project it shares.
+    ParentOf(HistoryEntity, &'static str),
+    /// Belongs to no project (labels are shared).
+    None,
 }
 
 /// A historized sea-orm entity: the hooks and helpers of this module work on any entity that
@@ -194,6 +222,8 @@ pub struct HistoryRow {
     pub changes: Json,
     /// Hex SHA-256 over this record and the previous record's hash.
     pub hash: String,
+    /// The project the object belongs to (see [`HistoryEntity::scope`]); derived, not hashed.
+    pub scope_id: Option<String>,
 }
 
 impl HistoryRow {
@@ -204,7 +234,7 @@ impl HistoryRow {
 }
 
 /// The columns of every shadow history table, in the order [`HistoryRow`] lists them.
-pub const HISTORY_COLUMNS: [&str; 13] = [
+pub const HISTORY_COLUMNS: [&str; 14] = [
     "id",
     "object_id",
     "version",
@@ -218,6 +248,7 @@ pub const HISTORY_COLUMNS: [&str; 13] = [
     "snapshot",
     "changes",
     "hash",
+    "scope_id",
 ];
 
 /// A change about to be recorded.
@@ -461,6 +492,7 @@ pub async fn record_changes<C: ConnectionTrait>(
             reason: ctx.reason.clone(),
             changes: diff(change.kind, previous.map(|p| &p.snapshot), &change.snapshot),
             snapshot: change.snapshot,
+            scope_id: previous.and_then(|p| p.scope_id.clone()),
             object_id: change.object_id,
             hash: String::new(),
         };
@@ -471,6 +503,7 @@ pub async fn record_changes<C: ConnectionTrait>(
         return Ok(rows);
     }
 
+    resolve_scopes(db, entity, &mut rows).await?;
     let count = i32::try_from(rows.len()).map_err(query_err)?;
     let first_step = reserve_steps(db, &ctx, count, entity.bit()).await?;
     for (offset, row) in (0..).zip(rows.iter_mut()) {
@@ -493,7 +526,67 @@ pub async fn record_changes<C: ConnectionTrait>(
     Ok(rows)
 }
 
-fn row_values(row: &HistoryRow) -> [SimpleExpr; 13] {
+/// Fills in the project of records of objects seen for the first time: a project is its own scope, a
+/// task's is its `projectId`, a comment's or label link's is its task's (read from the task's records:
+/// a task never changes project, and its records outlive it).
+async fn resolve_scopes<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    rows: &mut [HistoryRow],
+) -> Result<(), DbErr> {
+    let field = |row: &HistoryRow, name: &str| {
+        row.snapshot
+            .get(name)
+            .and_then(Json::as_str)
+            .map(str::to_owned)
+    };
+    match entity.scope() {
+        Scope::None => {}
+        Scope::Itself => {
+            for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                row.scope_id = Some(row.object_id.clone());
+            }
+        }
+        Scope::Field(name) => {
+            for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                row.scope_id = field(row, name);
+            }
+        }
+        Scope::ParentOf(parent, name) => {
+            let parents: Vec<String> = rows
+                .iter()
+                .filter(|r| r.scope_id.is_none())
+                .filter_map(|r| field(r, name))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if parents.is_empty() {
+                return Ok(());
+            }
+            let mut scopes = HashMap::new();
+            for chunk in parents.chunks(INSERT_CHUNK) {
+                let select = Query::select()
+                    .column(col("object_id"))
+                    .expr_as(Expr::col(col("scope_id")).max(), col("scope_id"))
+                    .from(col(parent.history_table()))
+                    .and_where(Expr::col(col("object_id")).is_in(chunk.iter().cloned()))
+                    .group_by_col(col("object_id"))
+                    .to_owned();
+                for row in db.query_all(&select).await? {
+                    let id: String = row.try_get("", "object_id")?;
+                    let scope: Option<String> = row.try_get("", "scope_id")?;
+                    scopes.insert(id, scope);
+                }
+            }
+            for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                row.scope_id = field(row, name).and_then(|p| scopes.get(&p).cloned().flatten());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn row_values(row: &HistoryRow) -> [SimpleExpr; 14] {
     [
         Expr::val(row.id),
         Expr::val(row.object_id.clone()),
@@ -508,6 +601,7 @@ fn row_values(row: &HistoryRow) -> [SimpleExpr; 13] {
         Expr::val(row.snapshot.clone()),
         Expr::val(row.changes.clone()),
         Expr::val(row.hash.clone()),
+        Expr::val(row.scope_id.clone()),
     ]
 }
 

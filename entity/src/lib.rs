@@ -7,8 +7,10 @@
 //! - [`project`], [`task`], [`label`], [`task_label`], [`comment`]: the domain, each historized.
 //! - `*_history`: their shadow tables, one `shadow_table!` line each.
 //! - [`assignation`]: one row per correlation id.
+//! - [`audit_event`]: the audit trail (mutations, refused logins and requests, custom events).
 
 pub mod assignation;
+pub mod audit_event;
 pub mod comment;
 pub mod comment_history;
 pub mod context;

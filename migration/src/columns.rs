@@ -77,3 +77,11 @@ pub fn exact_strings(backend: DbBackend, table: &mut TableCreateStatement) -> Ta
     }
     table.to_owned()
 }
+
+/// A nullable JSON column (binary JSON where the backend has it).
+pub fn json_null(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+        .json_binary()
+        .null()
+        .to_owned()
+}

@@ -12,6 +12,7 @@ pub mod columns;
 mod m20261123_000001_create_domain_tables;
 mod m20261123_000002_create_history_tables;
 mod m20261123_000003_protect_history;
+mod m20261123_000004_create_audit_events;
 pub mod shadow;
 
 /// Every migration, in order.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_domain_tables::Migration),
             Box::new(m20261123_000002_create_history_tables::Migration),
             Box::new(m20261123_000003_protect_history::Migration),
+            Box::new(m20261123_000004_create_audit_events::Migration),
         ]
     }
 }

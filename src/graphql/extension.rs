@@ -3,28 +3,41 @@
 //! - `parse_query`: once the document is parsed, a mutation is refused when its principal may not write
 //!   (`UNAUTHENTICATED`) or when it selects more fields than `max_mutation_fields` (`LIMIT_EXCEEDED`),
 //!   before any resolver runs.
+//! - `resolve`: around each top-level mutation field, collects its log lines and catches a panic,
+//!   then writes its `MUTATION` audit event (input masked, output, status, duration, error) on its own
+//!   connection, so the event is written even when the field's transaction rolled back.
 //! - `execute`: wraps the whole execution (every resolver, every hook) in the task-local change-context
 //!   scope. `prepare_request` would not do: the scope must be open while resolvers run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
+    ResolveInfo,
 };
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{ErrorExtensions, Pos, Response, ServerError, ServerResult, Variables};
+use async_graphql::{ErrorExtensions, Pos, Response, ServerError, ServerResult, Value, Variables};
+use entity::history::HistoryEntity;
+use sea_orm::DatabaseConnection;
+use serde_json::Value as Json;
 
-use crate::config::Limits;
+use crate::audit::capture;
+use crate::audit::{AuditKind, NewEvent};
+use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
 use crate::error::AppError;
 
 /// The `operationName` of the request, which `parse_query` needs to know which operation will run.
 #[derive(Clone, Debug, Default)]
 pub struct SelectedOperation(pub Option<String>);
+
+/// The request's variables, to resolve a mutation's arguments for its audit event.
+#[derive(Clone, Debug, Default)]
+pub struct RequestVariables(pub Variables);
 
 /// Registers [`RequestScope`] on the schema.
 pub struct ChangeContextExtension;
@@ -66,11 +79,7 @@ impl Extension for RequestScope {
             )));
         }
         if let Some(limits) = ctx.data_opt::<Limits>() {
-            let fields = count_fields(
-                &document,
-                &operation.selection_set.node,
-                &mut HashSet::new(),
-            );
+            let fields = Expansion::new(&document).top_level(&operation.selection_set.node);
             if fields > limits.max_mutation_fields {
                 return Err(refuse(AppError::LimitExceeded(format!(
                     "a request may run at most {} mutation fields (this one has {fields})",
@@ -79,6 +88,82 @@ impl Extension for RequestScope {
             }
         }
         Ok(document)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        let top_level_mutation = info.path_node.parent.is_none()
+            && info.parent_type == "MutationRoot"
+            && info.name != "recordEvent";
+        let (Some(db), Some(settings), true) = (
+            ctx.data_opt::<DatabaseConnection>(),
+            ctx.data_opt::<AuditSettings>(),
+            top_level_mutation,
+        ) else {
+            return next.run(ctx, info).await;
+        };
+        let name = info.name.to_owned();
+        let mut input = arguments(ctx, info.field);
+        crate::audit::mask(&mut input, &settings.mask);
+        let started = std::time::Instant::now();
+        let at = entity::history::now();
+        let (result, captured) =
+            capture::scope_catching(settings.audit_log_level, next.run(ctx, info)).await;
+        let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+
+        let mut event = NewEvent::new(AuditKind::Mutation, name.clone());
+        event.at = at;
+        event.duration_ms = Some(duration_ms);
+        event.logs = captured.lines;
+        if let Some(request) = ctx.data_opt::<RequestContext>() {
+            event.user = request.principal.user.clone();
+            event.app = request.principal.app.clone();
+            event.assignation_id = Some(request.assignation_id.clone());
+            event.ip = request.ip.clone();
+            event.user_agent = request.user_agent.clone();
+        }
+        let result = match result {
+            Ok(result) => result,
+            Err(()) => {
+                let (message, backtrace) = captured
+                    .panic
+                    .unwrap_or_else(|| ("a panic".to_owned(), String::new()));
+                tracing::error!(field = %name, panic = %message, "a mutation panicked");
+                event.details = Some(serde_json::json!({"panic": message, "backtrace": backtrace}));
+                Err(refuse(AppError::internal(message)))
+            }
+        };
+        let output = match &result {
+            Ok(value) => value.clone().map(|v| v.into_json().unwrap_or(Json::Null)),
+            Err(_) => None,
+        };
+        if let Some((entity, id)) = target(&name, &input, output.as_ref()) {
+            event = event.object(entity, id);
+        }
+        event.input = Some(input);
+        match &result {
+            Ok(_) => event.output = output.map(bounded),
+            Err(error) => {
+                let code = error
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.get("code"))
+                    .and_then(|c| match c {
+                        Value::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| "INTERNAL".into());
+                event = event.failed(format!("{code}: {}", error.message));
+            }
+        }
+        if let Err(e) = crate::audit::record(db, event).await {
+            tracing::error!(error = %e, field = %name, "cannot write the audit event");
+        }
+        result
     }
 
     async fn execute(
@@ -95,6 +180,68 @@ impl Extension for RequestScope {
                     .await
             }
             None => next.run(ctx, operation_name).await,
+        }
+    }
+}
+
+/// The field's arguments as JSON, variables substituted (a missing variable reads as null).
+fn arguments(ctx: &ExtensionContext<'_>, field: &Field) -> Json {
+    let variables = ctx.data_opt::<RequestVariables>();
+    let mut map = serde_json::Map::new();
+    for (name, value) in &field.arguments {
+        let value = value
+            .node
+            .clone()
+            .into_const_with(|var| {
+                Ok::<_, std::convert::Infallible>(
+                    variables
+                        .and_then(|v| v.0.get(&var).cloned())
+                        .unwrap_or(Value::Null),
+                )
+            })
+            .ok()
+            .and_then(|v| v.into_json().ok())
+            .unwrap_or(Json::Null);
+        map.insert(name.node.to_string(), value);
+    }
+    Json::Object(map)
+}
+
+/// The largest output kept with an event, in bytes of JSON; larger ones are replaced by a note.
+const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+
+fn bounded(output: Json) -> Json {
+    if output.to_string().len() > MAX_OUTPUT_BYTES {
+        serde_json::json!({"truncated": true})
+    } else {
+        output
+    }
+}
+
+/// The object a mutation field concerns: `create/update/deleteX` name their entity, the target is the
+/// `id` argument or the returned `id`; label links concern their task; `revertObject` its object.
+fn target(field: &str, input: &Json, output: Option<&Json>) -> Option<(HistoryEntity, String)> {
+    let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
+    let returned = output
+        .and_then(|o| o.as_object())
+        .and_then(|o| o.values().next());
+    match field {
+        "addLabel" | "removeLabel" => Some((HistoryEntity::Task, text(input.get("taskId"))?)),
+        "revertObject" => Some((
+            HistoryEntity::parse_api(input.get("entity")?.as_str()?)?,
+            text(input.get("id"))?,
+        )),
+        _ => {
+            let noun = ["create", "update", "delete"]
+                .iter()
+                .find_map(|verb| field.strip_prefix(verb))?;
+            let entity = HistoryEntity::ALL
+                .into_iter()
+                .find(|e| e.as_str().replace('_', "").eq_ignore_ascii_case(noun))?;
+            let id = text(input.get("id"))
+                .or_else(|| text(returned.and_then(|r| r.get("id"))))
+                .or_else(|| text(returned))?;
+            Some((entity, id))
         }
     }
 }
@@ -121,33 +268,82 @@ fn operation<'d>(
     }
 }
 
-/// The top-level fields a selection runs, through fragments (each fragment counted once per path;
-/// a cycle is invalid GraphQL and stops here, validation reports it).
-fn count_fields<'d>(
-    document: &'d ExecutableDocument,
-    selections: &'d SelectionSet,
-    visiting: &mut HashSet<&'d str>,
-) -> usize {
-    selections
-        .items
+/// How many field nodes `document` expands to, through its fragments, counted in linear time. The
+/// handler refuses documents above the complexity limit with this before async-graphql sees them:
+/// its parse-time depth check expands fragments in full, which a small document can make exponential.
+pub fn expanded_nodes(document: &ExecutableDocument) -> usize {
+    let mut expansion = Expansion::new(document);
+    document
+        .operations
         .iter()
-        .map(|selection| match &selection.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(fragment) => {
-                count_fields(document, &fragment.node.selection_set.node, visiting)
-            }
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                let Some(fragment) = document.fragments.get(name) else {
-                    return 0;
-                };
-                if !visiting.insert(name) {
-                    return 0;
+        .map(|(_, op)| expansion.nodes(&op.node.selection_set.node))
+        .fold(0usize, usize::saturating_add)
+}
+
+/// Counts the nodes a selection expands to, through fragments, remembering each fragment's count
+/// so that a document reusing fragments many times is counted in linear time (async-graphql's own
+/// depth and complexity checks expand fragments in full: this runs first and refuses blow-ups).
+struct Expansion<'d> {
+    document: &'d ExecutableDocument,
+    sizes: HashMap<&'d str, usize>,
+    visiting: HashSet<&'d str>,
+}
+
+impl<'d> Expansion<'d> {
+    fn new(document: &'d ExecutableDocument) -> Self {
+        Self {
+            document,
+            sizes: HashMap::new(),
+            visiting: HashSet::new(),
+        }
+    }
+
+    /// Every field node of `selections`, at any depth.
+    fn nodes(&mut self, selections: &'d SelectionSet) -> usize {
+        self.sum(selections, true)
+    }
+
+    /// The fields `selections` runs at its own level.
+    fn top_level(&mut self, selections: &'d SelectionSet) -> usize {
+        self.sum(selections, false)
+    }
+
+    fn sum(&mut self, selections: &'d SelectionSet, deep: bool) -> usize {
+        let mut total: usize = 0;
+        for selection in &selections.items {
+            let n = match &selection.node {
+                Selection::Field(field) if deep => {
+                    1usize.saturating_add(self.sum(&field.node.selection_set.node, true))
                 }
-                let n = count_fields(document, &fragment.node.selection_set.node, visiting);
-                visiting.remove(name);
-                n
-            }
-        })
-        .sum()
+                Selection::Field(_) => 1,
+                Selection::InlineFragment(fragment) => {
+                    self.sum(&fragment.node.selection_set.node, deep)
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.fragment(spread.node.fragment_name.node.as_str(), deep)
+                }
+            };
+            total = total.saturating_add(n);
+        }
+        total
+    }
+
+    fn fragment(&mut self, name: &'d str, deep: bool) -> usize {
+        if deep && let Some(n) = self.sizes.get(name) {
+            return *n;
+        }
+        let Some(fragment) = self.document.fragments.get(name) else {
+            return 0;
+        };
+        // A cycle is invalid GraphQL: validation reports it; count nothing here.
+        if !self.visiting.insert(name) {
+            return 0;
+        }
+        let n = self.sum(&fragment.node.selection_set.node, deep);
+        self.visiting.remove(name);
+        if deep {
+            self.sizes.insert(name, n);
+        }
+        n
+    }
 }

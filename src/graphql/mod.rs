@@ -3,9 +3,12 @@
 //!
 //! - [`project`], [`task`], [`label`], [`comment`]: object types, queries and mutations per entity.
 //! - [`history`]: `HistoryRecord`, `Assignation`, and the history queries.
-//! - [`extension`]: opens the change-context scope around each request's execution.
+//! - [`audit`]: `AuditEvent`, `auditEvents`, `auditSummary`, `recordEvent`, timeline entries.
+//! - [`extension`]: refuses anonymous or oversized mutations, writes each mutation field's audit event,
+//!   and opens the change-context scope around each request's execution.
 //! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` scalar.
 
+pub mod audit;
 pub mod comment;
 pub mod extension;
 pub mod history;
@@ -24,7 +27,7 @@ use entity::history::Historized;
 use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
 
 use crate::auth::Principal;
-use crate::config::Limits;
+use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, IntoGraphql};
 
@@ -36,6 +39,7 @@ pub struct QueryRoot(
     label::LabelQuery,
     comment::CommentQuery,
     history::HistoryQuery,
+    audit::AuditQuery,
 );
 
 /// Every mutation field.
@@ -46,13 +50,14 @@ pub struct MutationRoot(
     label::LabelMutation,
     comment::CommentMutation,
     history::RevertMutation,
+    audit::AuditMutation,
 );
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The schema with its data (database, limits) and the change-context extension.
-pub fn build_schema(db: DatabaseConnection, limits: Limits) -> AppSchema {
+/// The schema with its data (database, limits, audit settings) and the request extension.
+pub fn build_schema(db: DatabaseConnection, limits: Limits, audit: AuditSettings) -> AppSchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -63,6 +68,7 @@ pub fn build_schema(db: DatabaseConnection, limits: Limits) -> AppSchema {
     .extension(extension::ChangeContextExtension)
     .data(db)
     .data(limits)
+    .data(audit)
     .finish()
 }
 

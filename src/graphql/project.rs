@@ -66,6 +66,19 @@ impl Project {
             .await
             .gql()
     }
+    /// The history records and audit events of this project and of everything under it (tasks,
+    /// comments, label links), newest first.
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<super::audit::TimelineEntry>> {
+        super::audit::project_timeline(ctx, &self.0.id.to_string(), first, after)
+            .await
+            .gql()
+    }
 }
 
 /// A new project.

@@ -24,14 +24,14 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-pub(super) fn history_select(entity: HistoryEntity) -> SelectStatement {
+pub(crate) fn history_select(entity: HistoryEntity) -> SelectStatement {
     Query::select()
         .columns(HISTORY_COLUMNS.map(Alias::new))
         .from(Alias::new(entity.history_table()))
         .to_owned()
 }
 
-pub(super) async fn fetch<C: ConnectionTrait>(
+pub(crate) async fn fetch<C: ConnectionTrait>(
     db: &C,
     select: &SelectStatement,
 ) -> AppResult<Vec<HistoryRow>> {
@@ -39,7 +39,7 @@ pub(super) async fn fetch<C: ConnectionTrait>(
     Ok(HistoryRow::find_by_statement(stmt).all(db).await?)
 }
 
-pub(super) async fn count<C: ConnectionTrait>(db: &C, select: SelectStatement) -> AppResult<u64> {
+pub(crate) async fn count<C: ConnectionTrait>(db: &C, select: SelectStatement) -> AppResult<u64> {
     let counted = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
         .from_subquery(select, Alias::new("counted"))

@@ -699,6 +699,13 @@ pub async fn revert_assignation(
     if !plan.blocking.is_empty() || (!force && !plan.conflicts.is_empty()) {
         return Err(AppError::RevertConflict(plan.all_conflicts()));
     }
+    if force && !plan.conflicts.is_empty() {
+        tracing::warn!(
+            assignation = %original.id,
+            overridden = plan.conflicts.len(),
+            "forced revert overrides later changes"
+        );
+    }
     let new_id = ctx.assignation_id.clone();
     ctx.clone().scope(apply(&txn, &plan)).await?;
     let mut revert = assignation::Entity::find_by_id(new_id.clone())

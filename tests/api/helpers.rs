@@ -99,6 +99,7 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
+    chronicle::telemetry::init_for_tests();
     let mut settings = fresh_settings(backend).await?;
     configure(&mut settings);
     let url = settings.database.url.clone();
@@ -426,3 +427,18 @@ macro_rules! on_every_database {
         $crate::on_every_database!(@run |_| {}; $($name),*);
     };
 }
+
+/// Reads every row of an entity (tests only).
+pub trait FindAll: sea_orm::EntityTrait {
+    /// Every row, in the order the database returns them.
+    fn find_all(
+        db: &DatabaseConnection,
+    ) -> impl std::future::Future<Output = Vec<Self::Model>> + Send
+    where
+        Self: Sized,
+    {
+        async move { Self::find().all(db).await.expect("rows") }
+    }
+}
+
+impl<E: sea_orm::EntityTrait> FindAll for E {}

@@ -203,3 +203,26 @@ async fn nul_characters_and_impossible_keys_are_bad_input_on_every_backend(app: 
     assert_eq!(app.count("project").await, 0);
     assert_eq!(app.count("assignation").await, 0);
 }
+
+#[tokio::test]
+async fn a_document_whose_fragments_multiply_is_refused_before_it_is_expanded() {
+    let app = sqlite_app().await;
+    // F0 spreads F1 twice, F1 spreads F2 twice, …: 2^30 fields once expanded, 1.5 KB as text.
+    let mut query = String::from("{ ...F0 }");
+    for i in 0..30 {
+        query.push_str(&format!(
+            " fragment F{i} on QueryRoot {{ ...F{} ...F{} }}",
+            i + 1,
+            i + 1
+        ));
+    }
+    query.push_str(" fragment F30 on QueryRoot { projects { totalCount } }");
+    let started = std::time::Instant::now();
+    let reply = app.gql(&query, json!({})).await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}

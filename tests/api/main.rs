@@ -8,6 +8,7 @@
 mod helpers;
 
 mod assignations;
+mod audit;
 mod auth;
 mod capture;
 mod domain;

@@ -1,0 +1,300 @@
+//! The audit trail: what was done and tried, beyond data changes.
+//!
+//! - [`NewEvent`] and [`record`]: the one writer of audit events, also the Rust API for code outside
+//!   GraphQL (`chronicle::audit::record(&db, NewEvent::custom("export").user("alice"))`).
+//! - [`mask`]: secret-looking argument values replaced by `"***"` before they are stored.
+//! - [`capture`]: the `tracing` layer and task-local scope that collect the log lines (and a panic's
+//!   message and backtrace) emitted while one mutation runs.
+//! - [`query`]: listing events with filters, the summary, and a project's timeline.
+
+pub mod capture;
+/// Listing events, the summary, and project timelines.
+pub mod query;
+
+use chrono::{DateTime, Utc};
+use entity::audit_event;
+use entity::history::{HistoryEntity, now};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
+use serde_json::Value as Json;
+
+/// What kind of thing an event records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuditKind {
+    /// One mutation field, run successfully or not.
+    Mutation,
+    /// A successful login (for integrations that report them).
+    Login,
+    /// Refused credentials.
+    LoginFailed,
+    /// Written by `recordEvent` or the Rust API.
+    Custom,
+    /// A refused limit or a malformed request.
+    Security,
+    /// The server itself (pruning, startup).
+    System,
+}
+
+impl AuditKind {
+    /// Every kind.
+    pub const ALL: [AuditKind; 6] = [
+        Self::Mutation,
+        Self::Login,
+        Self::LoginFailed,
+        Self::Custom,
+        Self::Security,
+        Self::System,
+    ];
+
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mutation => "MUTATION",
+            Self::Login => "LOGIN",
+            Self::LoginFailed => "LOGIN_FAILED",
+            Self::Custom => "CUSTOM",
+            Self::Security => "SECURITY",
+            Self::System => "SYSTEM",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Whether what was recorded succeeded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditStatus {
+    /// It succeeded.
+    Success,
+    /// It failed or was refused.
+    Failure,
+}
+
+impl AuditStatus {
+    /// The stored and API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "SUCCESS",
+            Self::Failure => "FAILURE",
+        }
+    }
+}
+
+/// An event about to be recorded. Build one with [`NewEvent::new`] or [`NewEvent::custom`] and the
+/// builder methods, then [`record`] it.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    /// The kind.
+    pub kind: AuditKind,
+    /// The mutation field's or the event's name.
+    pub action: String,
+    /// Success or failure.
+    pub status: AuditStatus,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// How long it took.
+    pub duration_ms: Option<i32>,
+    /// The acting user.
+    pub user: Option<String>,
+    /// The app.
+    pub app: Option<String>,
+    /// The request's assignation.
+    pub assignation_id: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The arguments, already masked.
+    pub input: Option<Json>,
+    /// What it returned.
+    pub output: Option<Json>,
+    /// The error code and message the client saw.
+    pub error: Option<String>,
+    /// Log lines emitted while it ran.
+    pub logs: Vec<String>,
+    /// The entity it concerns.
+    pub entity: Option<HistoryEntity>,
+    /// The object it concerns.
+    pub object_id: Option<String>,
+    /// Free-form details.
+    pub details: Option<Json>,
+}
+
+impl NewEvent {
+    /// A successful event of `kind` named `action`, now.
+    pub fn new(kind: AuditKind, action: impl Into<String>) -> Self {
+        Self {
+            kind,
+            action: action.into(),
+            status: AuditStatus::Success,
+            at: now(),
+            duration_ms: None,
+            user: None,
+            app: None,
+            assignation_id: None,
+            ip: None,
+            user_agent: None,
+            input: None,
+            output: None,
+            error: None,
+            logs: Vec::new(),
+            entity: None,
+            object_id: None,
+            details: None,
+        }
+    }
+
+    /// A `CUSTOM` event named `action`.
+    pub fn custom(action: impl Into<String>) -> Self {
+        Self::new(AuditKind::Custom, action)
+    }
+
+    /// Marks it failed with the error the client saw.
+    #[must_use]
+    pub fn failed(mut self, error: impl Into<String>) -> Self {
+        self.status = AuditStatus::Failure;
+        self.error = Some(error.into());
+        self
+    }
+
+    /// Sets the acting user.
+    #[must_use]
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Names the object it concerns.
+    #[must_use]
+    pub fn object(mut self, entity: HistoryEntity, object_id: impl Into<String>) -> Self {
+        self.entity = Some(entity);
+        self.object_id = Some(object_id.into());
+        self
+    }
+
+    /// Attaches free-form details.
+    #[must_use]
+    pub fn details(mut self, details: Json) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// The longest `action`, `user_agent` and `error` stored (longer ones are cut).
+const MAX_ACTION: usize = 200;
+const MAX_USER_AGENT: usize = 512;
+const MAX_ERROR: usize = 4000;
+
+fn cut(value: String, max: usize) -> String {
+    if value.chars().count() <= max {
+        value
+    } else {
+        value.chars().take(max).collect()
+    }
+}
+
+/// Records `event`, resolving the project it belongs to (so it shows in that project's timeline).
+///
+/// # Errors
+/// Database errors.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    event: NewEvent,
+) -> Result<audit_event::Model, DbErr> {
+    let scope_id = match (event.entity, &event.object_id) {
+        (Some(entity), Some(object_id)) => scope_of(db, entity, object_id).await?,
+        _ => None,
+    };
+    let model = audit_event::Model {
+        id: uuid::Uuid::now_v7(),
+        kind: event.kind.as_str().to_owned(),
+        action: cut(event.action, MAX_ACTION),
+        status: event.status.as_str().to_owned(),
+        at: event.at,
+        duration_ms: event.duration_ms,
+        actor: event.user,
+        app: event.app,
+        assignation_id: event.assignation_id,
+        ip: event.ip,
+        user_agent: event.user_agent.map(|ua| cut(ua, MAX_USER_AGENT)),
+        input: event.input,
+        output: event.output,
+        error: event.error.map(|e| cut(e, MAX_ERROR)),
+        logs: Json::from(event.logs),
+        entity: event.entity.map(|e| e.as_str().to_owned()),
+        object_id: event.object_id,
+        scope_id,
+        details: event.details,
+    };
+    model.into_active_model().reset_all().insert(db).await
+}
+
+/// The project an object belongs to: itself for a project, else the `scope_id` of its history.
+async fn scope_of<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    object_id: &str,
+) -> Result<Option<String>, DbErr> {
+    if entity == HistoryEntity::Project {
+        return Ok(Some(object_id.to_owned()));
+    }
+    let select = Query::select()
+        .expr_as(
+            Expr::col(Alias::new("scope_id")).max(),
+            Alias::new("scope_id"),
+        )
+        .from(Alias::new(entity.history_table()))
+        .and_where(Expr::col(Alias::new("object_id")).eq(object_id))
+        .to_owned();
+    match db.query_one(&select).await? {
+        Some(row) => row.try_get("", "scope_id"),
+        None => Ok(None),
+    }
+}
+
+/// Replaces the value of every object key in `names` (compared case-insensitively, at any depth)
+/// with `"***"`.
+pub fn mask(value: &mut Json, names: &[String]) {
+    match value {
+        Json::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+                    *v = Json::from("***");
+                } else {
+                    mask(v, names);
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(|v| mask(v, names)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_fields_are_masked_at_any_depth() {
+        let mut input = serde_json::json!({
+            "name": "x",
+            "input": {"Password": "hunter2", "nested": [{"apiKey": "k", "keep": 1}]},
+            "token": null
+        });
+        mask(
+            &mut input,
+            &["password".into(), "apikey".into(), "token".into()],
+        );
+        assert_eq!(
+            input,
+            serde_json::json!({
+                "name": "x",
+                "input": {"Password": "***", "nested": [{"apiKey": "***", "keep": 1}]},
+                "token": "***"
+            })
+        );
+    }
+}
