@@ -59,8 +59,8 @@ pub enum TokenError {
     /// A required claim is absent.
     #[error("the token lacks the {0} claim")]
     MissingClaim(String),
-    /// `sub` is empty or longer than an actor column holds.
-    #[error("the token's sub must be 1 to {0} characters")]
+    /// `sub` is empty, holds control characters, or is longer than an actor column holds.
+    #[error("the token's sub must be 1 to {0} printable characters")]
     Subject(usize),
 }
 
@@ -157,13 +157,23 @@ impl JwtVerifier {
             .map_err(|e| token_error(e.kind()))?;
         let claims = data.claims;
         let sub = claims.sub.trim();
-        if sub.is_empty() || sub.chars().count() > self.max_identity_chars {
+        if sub.is_empty()
+            || sub.chars().count() > self.max_identity_chars
+            || sub.chars().any(char::is_control)
+        {
             return Err(TokenError::Subject(self.max_identity_chars));
         }
-        let app = claims
-            .azp
-            .or(claims.client_id)
-            .map(|app| app.chars().take(self.max_identity_chars).collect());
+        let app = [claims.azp, claims.client_id]
+            .into_iter()
+            .flatten()
+            .map(|app| app.trim().to_owned())
+            .find(|app| !app.is_empty())
+            .map(|app| {
+                app.chars()
+                    .filter(|c| !c.is_control())
+                    .take(self.max_identity_chars)
+                    .collect()
+            });
         let scopes = match claims.scope {
             None => Vec::new(),
             Some(Scope::Text(text)) => text.split_whitespace().map(str::to_owned).collect(),

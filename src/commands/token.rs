@@ -47,7 +47,10 @@ fn issue(settings: &TokenSettings) -> Result<String, String> {
     let mut claims = json!({
         "sub": settings.sub,
         "iat": now,
-        "exp": now + i64::try_from(settings.ttl_secs).unwrap_or(i64::MAX / 2),
+        "exp": i64::try_from(settings.ttl_secs)
+            .ok()
+            .and_then(|ttl| now.checked_add(ttl))
+            .ok_or("--ttl-secs is too large")?,
     });
     for (claim, value) in [
         ("azp", &settings.app),

@@ -24,7 +24,7 @@ pub async fn run(settings: &VerifySettings) -> ExitCode {
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "verify failed");
+            tracing::error!(error = ?e, "verify failed");
             ExitCode::from(2)
         }
     }

@@ -276,6 +276,7 @@ impl HistoryQuery {
 
     /// Recomputes one object's hash chain from its first record on and reports the first version whose
     /// record no longer matches its hash (edited, or its predecessor removed).
+    #[graphql(complexity = 100)]
     async fn verify_history(
         &self,
         ctx: &Context<'_>,
