@@ -194,11 +194,7 @@ pub fn router(state: AppState) -> Router {
 
 /// A panic anywhere in a handler: logged, answered with `INTERNAL`; the server keeps serving.
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message");
+    let message = crate::audit::panic_message(panic.as_ref());
     tracing::error!(panic = message, "a request panicked");
     refuse(
         StatusCode::INTERNAL_SERVER_ERROR,

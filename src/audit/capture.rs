@@ -115,12 +115,7 @@ pub fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             with_capture(|capture| {
-                let message = info
-                    .payload()
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                    .unwrap_or("a panic without a message");
+                let message = super::panic_message(info.payload());
                 let location = info
                     .location()
                     .map(|l| format!(" at {}:{}", l.file(), l.line()))

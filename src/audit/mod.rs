@@ -175,6 +175,17 @@ impl NewEvent {
         self
     }
 
+    /// Stamps it with the request's user, app, assignation and client.
+    #[must_use]
+    pub fn from_request(mut self, request: &crate::context::RequestContext) -> Self {
+        self.user = request.principal.user.clone();
+        self.app = request.principal.app.clone();
+        self.assignation_id = Some(request.assignation_id.clone());
+        self.ip = request.ip.clone();
+        self.user_agent = request.user_agent.clone();
+        self
+    }
+
     /// Attaches free-form details.
     #[must_use]
     pub fn details(mut self, details: Json) -> Self {
@@ -253,6 +264,15 @@ async fn scope_of<C: ConnectionTrait>(
         Some(row) => row.try_get("", "scope_id"),
         None => Ok(None),
     }
+}
+
+/// The message of a panic's payload (a `String` or `&str`, as `panic!` makes them).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message")
 }
 
 /// Replaces the value of every object key in `names` (compared case-insensitively, at any depth)

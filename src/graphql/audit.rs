@@ -17,6 +17,7 @@ use crate::service::validate;
 
 /// What kind of thing an event records.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::audit::AuditKind")]
 pub enum AuditKind {
     /// One mutation field, run successfully or not.
     Mutation,
@@ -32,46 +33,14 @@ pub enum AuditKind {
     System,
 }
 
-impl AuditKind {
-    fn stored(self) -> &'static str {
-        match self {
-            Self::Mutation => "MUTATION",
-            Self::Login => "LOGIN",
-            Self::LoginFailed => "LOGIN_FAILED",
-            Self::Custom => "CUSTOM",
-            Self::Security => "SECURITY",
-            Self::System => "SYSTEM",
-        }
-    }
-
-    fn from_stored(s: &str) -> Self {
-        match s {
-            "MUTATION" => Self::Mutation,
-            "LOGIN" => Self::Login,
-            "LOGIN_FAILED" => Self::LoginFailed,
-            "CUSTOM" => Self::Custom,
-            "SECURITY" => Self::Security,
-            _ => Self::System,
-        }
-    }
-}
-
 /// Whether what was recorded succeeded.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::audit::AuditStatus")]
 pub enum AuditStatus {
     /// It succeeded.
     Success,
     /// It failed or was refused.
     Failure,
-}
-
-impl AuditStatus {
-    fn stored(self) -> &'static str {
-        match self {
-            Self::Success => "SUCCESS",
-            Self::Failure => "FAILURE",
-        }
-    }
 }
 
 /// One audit event.
@@ -85,7 +54,7 @@ impl AuditEvent {
     }
     /// What kind of thing it records.
     async fn kind(&self) -> AuditKind {
-        AuditKind::from_stored(&self.0.kind)
+        Kind::parse(&self.0.kind).map_or(AuditKind::System, Into::into)
     }
     /// The mutation field's name, or the event's name.
     async fn action(&self) -> &str {
@@ -298,9 +267,9 @@ impl AuditQuery {
         let first = page_size(limits, first).gql()?;
         let after = parse_after(after.as_deref(), event_cursor).gql()?;
         let filter = EventFilter {
-            kind: kind.map(|k| k.stored().to_owned()),
+            kind: kind.map(|k| Kind::from(k).as_str().to_owned()),
             action,
-            status: status.map(|s| s.stored().to_owned()),
+            status: status.map(|s| crate::audit::AuditStatus::from(s).as_str().to_owned()),
             user,
             app,
             assignation_id,
@@ -381,11 +350,7 @@ impl AuditMutation {
             event = event.details(details);
         }
         if let Some(request) = ctx.data_opt::<RequestContext>() {
-            event.user = request.principal.user.clone();
-            event.app = request.principal.app.clone();
-            event.assignation_id = Some(request.assignation_id.clone());
-            event.ip = request.ip.clone();
-            event.user_agent = request.user_agent.clone();
+            event = event.from_request(request);
         }
         let model = crate::audit::record(db, event)
             .await

@@ -120,11 +120,7 @@ impl Extension for RequestScope {
         event.duration_ms = Some(duration_ms);
         event.logs = captured.lines;
         if let Some(request) = ctx.data_opt::<RequestContext>() {
-            event.user = request.principal.user.clone();
-            event.app = request.principal.app.clone();
-            event.assignation_id = Some(request.assignation_id.clone());
-            event.ip = request.ip.clone();
-            event.user_agent = request.user_agent.clone();
+            event = event.from_request(request);
         }
         let result = match result {
             Ok(result) => result,
