@@ -17,6 +17,25 @@ pub struct Cli {
     /// Settings for `serve` when no subcommand is given.
     #[command(flatten)]
     pub settings: Settings,
+    /// Log lines as `text` (for people) or `json` (one object per line, for log collectors).
+    #[arg(
+        long,
+        env = "CHRONICLE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The subcommands.
@@ -32,6 +51,31 @@ pub enum Command {
     Verify(VerifySettings),
     /// Issue a signed JWT for trying `--auth jwt` (production tokens come from your identity provider).
     Token(TokenSettings),
+    /// Remove audit events (and, with `--history`, history records) older than an age.
+    Prune(PruneSettings),
+}
+
+/// What `chronicle prune` removes.
+#[derive(Clone, Debug, Args)]
+pub struct PruneSettings {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Remove what is older than this age: a number and `s`, `m`, `h`, `d` or `w` (`90d`).
+    #[arg(long, value_parser = crate::retention::parse_age)]
+    pub older_than: std::time::Duration,
+    /// Also remove history records older than the age, except each object's latest record.
+    #[arg(long)]
+    pub history: bool,
+    /// Write everything removed to this new gzip'd NDJSON file first (an existing file is refused).
+    #[arg(long)]
+    pub archive: Option<std::path::PathBuf>,
+    /// Audit events, or objects, removed per batch (each batch is one transaction).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// What `chronicle token` puts in the token and signs it with.
@@ -115,6 +159,60 @@ pub struct Settings {
     /// The audit trail.
     #[command(flatten)]
     pub audit: AuditSettings,
+    /// Scheduled pruning.
+    #[command(flatten)]
+    pub retention: RetentionSettings,
+    /// Access log and metrics.
+    #[command(flatten)]
+    pub operations: OperationsSettings,
+}
+
+/// Scheduled pruning: what `chronicle prune` does, run by `serve` every `--prune-every`.
+#[derive(Clone, Debug, Args)]
+pub struct RetentionSettings {
+    /// Prune audit events older than this age (`90d`); no scheduled pruning when unset.
+    #[arg(long, env = "CHRONICLE_PRUNE_OLDER_THAN", value_parser = crate::retention::parse_age)]
+    pub prune_older_than: Option<std::time::Duration>,
+    /// Scheduled pruning also removes old history records (never an object's latest).
+    #[arg(long, env = "CHRONICLE_PRUNE_HISTORY")]
+    pub prune_history: bool,
+    /// How often scheduled pruning runs (first at startup).
+    #[arg(long, env = "CHRONICLE_PRUNE_EVERY", default_value = "1h", value_parser = crate::retention::parse_age)]
+    pub prune_every: std::time::Duration,
+    /// Scheduled pruning archives each run to `chronicle-prune-<time>.ndjson.gz` in this directory.
+    #[arg(long, env = "CHRONICLE_PRUNE_ARCHIVE_DIR")]
+    pub prune_archive_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            prune_older_than: None,
+            prune_history: false,
+            prune_every: std::time::Duration::from_secs(3_600),
+            prune_archive_dir: None,
+        }
+    }
+}
+
+/// What the server tells operators.
+#[derive(Clone, Debug, Args)]
+pub struct OperationsSettings {
+    /// Log one line per request in the combined log format (target `chronicle::access`).
+    #[arg(long, env = "CHRONICLE_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
+    pub access_log: bool,
+    /// Serve Prometheus metrics at `/metrics`.
+    #[arg(long, env = "CHRONICLE_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+}
+
+impl Default for OperationsSettings {
+    fn default() -> Self {
+        Self {
+            access_log: true,
+            metrics: true,
+        }
+    }
 }
 
 /// What the audit trail records.
@@ -269,6 +367,8 @@ impl Settings {
             auth: AuthSettings::default(),
             limits: Limits::default(),
             audit: AuditSettings::default(),
+            retention: RetentionSettings::default(),
+            operations: OperationsSettings::default(),
         }
     }
 }

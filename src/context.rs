@@ -72,6 +72,7 @@ impl RequestContext {
             app: self.principal.app.clone(),
             assignation_id: self.assignation_id.clone(),
             reason: None,
+            tally: None,
         }
     }
 }

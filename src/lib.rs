@@ -6,11 +6,14 @@
 //! - [`error`]: [`error::AppError`], the one error type, mapped to the API's `extensions.code`.
 //! - [`audit`]: the audit trail: the event writer (also a Rust API), masking, log capture, queries.
 //! - [`auth`]: who a request acts as (header or JWT mode) and what it may do.
-//! - [`commands`]: command-line tasks besides `serve` (`verify`).
+//! - [`commands`]: command-line tasks besides `serve` (`verify`, `prune`, `token`).
 //! - [`context`]: the request's principal and assignation, carried to the history hooks.
 //! - [`graphql`]: the schema, one file per entity, history types, the context extension.
 //! - [`service`]: the work behind the resolvers, each mutation in one transaction.
-//! - [`telemetry`]: the `tracing` subscriber, with the layer that captures a mutation's log lines.
+//! - [`telemetry`]: the `tracing` subscriber (text or JSON), with the layer that captures a mutation's
+//!   log lines.
+//! - [`operations`]: what operators read: the access log and the Prometheus metrics at `/metrics`.
+//! - [`retention`]: pruning old audit events and history, with an archive.
 //! - [`history`]: reading history back (per object, per assignation, as of an instant), revert, and
 //!   hash-chain verification.
 //!
@@ -25,6 +28,8 @@ pub mod context;
 pub mod error;
 pub mod graphql;
 pub mod history;
+pub mod operations;
+pub mod retention;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

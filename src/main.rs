@@ -1,5 +1,5 @@
-//! The `chronicle` binary: parse the command line, set up logging, then serve, migrate or print the
-//! schema.
+//! The `chronicle` binary: parse the command line, set up logging, then serve or run one of the other
+//! commands (migrate, schema, verify, prune, token).
 
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    chronicle::telemetry::init();
+    chronicle::telemetry::init(cli.log_format);
     match cli
         .command
         .unwrap_or(Command::Serve(Box::new(cli.settings)))
@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
         }
         Command::Token(settings) => chronicle::commands::token::run(&settings),
         Command::Verify(settings) => chronicle::commands::verify::run(&settings).await,
+        Command::Prune(settings) => chronicle::commands::prune::run(&settings).await,
         Command::Migrate(database) => match connect_and_migrate(&database).await {
             Ok(_) => {
                 tracing::info!("migrations applied");

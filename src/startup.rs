@@ -1,6 +1,8 @@
 //! The running server: [`Application::build`] connects to and migrates the database, sets up
-//! authentication and binds the listener (port 0 in tests); [`router`] wires `/graphql` and `/health`
-//! and turns a panic into a JSON `INTERNAL` answer; shutdown is graceful on SIGTERM and Ctrl-C.
+//! authentication and metrics and binds the listener (port 0 in tests); [`router`] wires `/graphql`,
+//! `/health` and `/metrics`, observes every request (access log, metrics) and turns a panic into a
+//! JSON `INTERNAL` answer; [`Application::run_until_stopped`] also runs scheduled pruning; shutdown is
+//! graceful on SIGTERM and Ctrl-C.
 //!
 //! The `/graphql` handler refuses, before anything runs: an oversized body (413), a malformed
 //! `X-Assignation-Id`, refused credentials, and a body that is not a GraphQL request (400). Every
@@ -12,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Router, middleware};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
@@ -25,11 +27,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::audit::{AuditKind, NewEvent};
 use crate::auth::Authenticator;
 use crate::auth::jwt::KeyError;
-use crate::config::{AuthMode, DatabaseSettings, Limits, Settings};
+use crate::config::{AuthMode, DatabaseSettings, Limits, RetentionSettings, Settings};
 use crate::context::{self, RequestContext};
 use crate::error::AppError;
 use crate::graphql::extension::{RequestVariables, SelectedOperation, expanded_nodes};
 use crate::graphql::{AppSchema, build_schema};
+use crate::operations::access::{AccessUser, Observer, observe};
+use crate::operations::metrics::Metrics;
+use crate::operations::schedule;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +59,9 @@ pub enum StartupError {
     /// The jwt settings cannot be used.
     #[error("auth: {0}")]
     Auth(#[from] KeyError),
+    /// The metrics registry could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// What every handler shares.
@@ -69,6 +77,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+    /// The metrics, when `/metrics` is on.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Whether requests are written to the access log.
+    pub access_log: bool,
 }
 
 /// A server bound to its address, ready to run.
@@ -77,6 +89,8 @@ pub struct Application {
     router: Router,
     addr: SocketAddr,
     db: DatabaseConnection,
+    database: DatabaseSettings,
+    retention: RetentionSettings,
 }
 
 /// Connects to the database of `settings`.
@@ -133,13 +147,27 @@ impl Application {
         {
             return Err(StartupError::InsecureBind(addr));
         }
-        let schema = build_schema(db.clone(), settings.limits.clone(), settings.audit.clone());
+        let metrics = if settings.operations.metrics {
+            Some(Arc::new(
+                Metrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?,
+            ))
+        } else {
+            None
+        };
+        let schema = build_schema(
+            db.clone(),
+            settings.limits.clone(),
+            settings.audit.clone(),
+            metrics.clone(),
+        );
         let state = AppState {
             schema,
             db: db.clone(),
             authenticator: Arc::new(authenticator),
             limits: settings.limits.clone(),
             trusted_proxies: Arc::new(settings.audit.trusted_proxies.clone()),
+            metrics,
+            access_log: settings.operations.access_log,
         };
         let router = router(state);
         Ok(Self {
@@ -147,6 +175,8 @@ impl Application {
             router,
             addr,
             db,
+            database: settings.database,
+            retention: settings.retention,
         })
     }
 
@@ -171,25 +201,56 @@ impl Application {
     /// I/O errors of the listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "chronicle listening");
-        axum::serve(
+        let pruning = schedule::spawn(self.db.clone(), self.database, self.retention);
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+        if let Some(pruning) = pruning {
+            pruning.abort();
+        }
         self.db.close_by_ref().await.ok();
-        Ok(())
+        served
     }
 }
 
-/// The HTTP routes.
+/// The HTTP routes, each observed (access log, metrics).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let observer = Observer {
+        metrics: state.metrics.clone(),
+        access_log: state.access_log,
+        trusted_proxies: state.trusted_proxies.clone(),
+    };
+    let mut router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
-        .route("/health", get(health))
+        .route("/health", get(health));
+    if state.metrics.is_some() {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(observer, observe))
         .with_state(state)
+}
+
+/// The Prometheus text exposition of the server's metrics.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|m| m.render())
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// A panic anywhere in a handler: logged, answered with `INTERNAL`; the server keeps serving.
@@ -342,7 +403,7 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             .collect::<Vec<_>>()
             .join("; ");
         let mut event = NewEvent::new(AuditKind::Security, "refused_query").failed(message);
-        event.user = user;
+        event.user = user.clone();
         refusal.record(event, Some(&assignation_id)).await;
         let malformed = response.errors.iter().all(|e| {
             e.extensions
@@ -367,10 +428,14 @@ async fn graphql(State(state): State<AppState>, request: axum::extract::Request)
             );
         }
     };
-    with_assignation(
+    let mut response = with_assignation(
         (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         &assignation_id,
-    )
+    );
+    if let Some(user) = user {
+        response.extensions_mut().insert(AccessUser(user));
+    }
+    response
 }
 
 /// Answers requests refused before execution, and records each refusal as an audit event:

@@ -5,7 +5,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An audit event row.
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
 #[sea_orm(table_name = "audit_event")]
 pub struct Model {
     /// UUIDv7: time-ordered, so (at, id) orders events.

@@ -2,7 +2,9 @@
 //! made. The GraphQL layer opens a [`ChangeContext::scope`] around each request; the history hooks read
 //! it. Code outside GraphQL (scripts, jobs) opens its own scope the same way.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 tokio::task_local! {
     static CURRENT: ChangeContext;
@@ -19,7 +21,39 @@ pub struct ChangeContext {
     pub assignation_id: String,
     /// An optional free-text reason kept on each history record.
     pub reason: Option<String>,
+    /// Counts the history records written under this context, when someone wants to know (metrics).
+    pub tally: Option<Tally>,
 }
+
+/// History records written, per entity (`TASK`, …), shared by the clones of one context.
+#[derive(Clone, Debug, Default)]
+pub struct Tally(Arc<Mutex<BTreeMap<&'static str, u64>>>);
+
+impl Tally {
+    /// Adds `n` records of `entity`.
+    pub fn add(&self, entity: &'static str, n: u64) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(entity)
+            .or_default() += n;
+    }
+
+    /// The counts so far, resetting them.
+    pub fn take(&self) -> BTreeMap<&'static str, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Two tallies are equal when they are the same counter.
+impl PartialEq for Tally {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Tally {}
 
 impl ChangeContext {
     /// A context for `assignation_id` without user, app or reason.
@@ -29,6 +63,7 @@ impl ChangeContext {
             app: None,
             assignation_id: assignation_id.into(),
             reason: None,
+            tally: None,
         }
     }
 

@@ -194,7 +194,7 @@ where
 }
 
 /// One row of any shadow history table.
-#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+#[derive(Clone, Debug, PartialEq, FromQueryResult, serde::Serialize)]
 pub struct HistoryRow {
     /// Unique across all history (UUIDv7).
     pub id: Uuid,
@@ -522,6 +522,9 @@ pub async fn record_changes<C: ConnectionTrait>(
             insert.values(row_values(row)).map_err(query_err)?;
         }
         db.execute(&insert).await?;
+    }
+    if let Some(tally) = &ctx.tally {
+        tally.add(entity.as_str(), rows.len() as u64);
     }
     Ok(rows)
 }

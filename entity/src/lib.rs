@@ -8,6 +8,7 @@
 //! - `*_history`: their shadow tables, one `shadow_table!` line each.
 //! - [`assignation`]: one row per correlation id.
 //! - [`audit_event`]: the audit trail (mutations, refused logins and requests, custom events).
+//! - [`prune_anchor`]: where hash-chain verification resumes after `chronicle prune --history`.
 
 pub mod assignation;
 pub mod audit_event;
@@ -19,6 +20,7 @@ pub mod label;
 pub mod label_history;
 pub mod project;
 pub mod project_history;
+pub mod prune_anchor;
 pub mod task;
 pub mod task_history;
 pub mod task_label;

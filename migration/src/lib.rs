@@ -13,6 +13,7 @@ mod m20261123_000001_create_domain_tables;
 mod m20261123_000002_create_history_tables;
 mod m20261123_000003_protect_history;
 mod m20261123_000004_create_audit_events;
+mod m20261123_000005_create_prune_anchors;
 pub mod shadow;
 
 /// Every migration, in order.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_history_tables::Migration),
             Box::new(m20261123_000003_protect_history::Migration),
             Box::new(m20261123_000004_create_audit_events::Migration),
+            Box::new(m20261123_000005_create_prune_anchors::Migration),
         ]
     }
 }

@@ -5,7 +5,8 @@
 //!   before any resolver runs.
 //! - `resolve`: around each top-level mutation field, collects its log lines and catches a panic,
 //!   then writes its `MUTATION` audit event (input masked, output, status, duration, error) on its own
-//!   connection, so the event is written even when the field's transaction rolled back.
+//!   connection, so the event is written even when the field's transaction rolled back, and counts it
+//!   in the metrics (with the history records it wrote, and a revert's outcome).
 //! - `execute`: wraps the whole execution (every resolver, every hook) in the task-local change-context
 //!   scope. `prepare_request` would not do: the scope must be open while resolvers run.
 
@@ -21,6 +22,7 @@ use async_graphql::parser::types::{
     SelectionSet,
 };
 use async_graphql::{ErrorExtensions, Pos, Response, ServerError, ServerResult, Value, Variables};
+use entity::context::{ChangeContext, Tally};
 use entity::history::HistoryEntity;
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
@@ -30,6 +32,7 @@ use crate::audit::{AuditKind, NewEvent};
 use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
 use crate::error::AppError;
+use crate::operations::metrics::Metrics;
 
 /// The `operationName` of the request, which `parse_query` needs to know which operation will run.
 #[derive(Clone, Debug, Default)]
@@ -111,8 +114,22 @@ impl Extension for RequestScope {
         crate::audit::mask(&mut input, &settings.mask);
         let started = std::time::Instant::now();
         let at = entity::history::now();
-        let (result, captured) =
-            capture::scope_catching(settings.audit_log_level, next.run(ctx, info)).await;
+        // A tally of its own, so the metrics count what this field's transaction wrote.
+        let tally = Tally::default();
+        let run = async {
+            match ChangeContext::current() {
+                Some(change) => {
+                    ChangeContext {
+                        tally: Some(tally.clone()),
+                        ..change
+                    }
+                    .scope(next.run(ctx, info))
+                    .await
+                }
+                None => next.run(ctx, info).await,
+            }
+        };
+        let (result, captured) = capture::scope_catching(settings.audit_log_level, run).await;
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
 
         let mut event = NewEvent::new(AuditKind::Mutation, name.clone());
@@ -159,6 +176,9 @@ impl Extension for RequestScope {
         if let Err(e) = crate::audit::record(db, event).await {
             tracing::error!(error = %e, field = %name, "cannot write the audit event");
         }
+        if let Some(metrics) = ctx.data_opt::<Arc<Metrics>>() {
+            count(metrics, &name, &result, &tally);
+        }
         result
     }
 
@@ -178,6 +198,35 @@ impl Extension for RequestScope {
             None => next.run(ctx, operation_name).await,
         }
     }
+}
+
+/// Counts a mutation field in the metrics: its status, the history records it wrote (only when it
+/// succeeded: a failed field's transaction rolled back), and for reverts their outcome and conflicts.
+fn count(metrics: &Metrics, field: &str, result: &ServerResult<Option<Value>>, tally: &Tally) {
+    let written = match result {
+        Ok(_) => tally.take(),
+        Err(_) => Default::default(),
+    };
+    metrics.mutation(field, result.is_ok(), &written);
+    let kind = match field {
+        "revertAssignation" => "assignation",
+        "revertObject" => "object",
+        _ => return,
+    };
+    let (outcome, conflicts) = match result {
+        Ok(_) => ("applied", 0),
+        Err(error) => match error.extensions.as_ref() {
+            Some(extensions) if extensions.get("code") == Some(&Value::from("REVERT_CONFLICT")) => {
+                let conflicts = match extensions.get("conflicts") {
+                    Some(Value::List(list)) => list.len() as u64,
+                    _ => 0,
+                };
+                ("conflict", conflicts)
+            }
+            _ => ("refused", 0),
+        },
+    };
+    metrics.revert(kind, outcome, conflicts);
 }
 
 /// The field's arguments as JSON, variables substituted (a missing variable reads as null).

@@ -19,6 +19,7 @@ pub mod scalars;
 pub mod task;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, ID, MaybeUndefined, MergedObject, Schema};
 use chrono::{DateTime, Utc};
@@ -30,6 +31,7 @@ use crate::auth::Principal;
 use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, IntoGraphql};
+use crate::operations::metrics::Metrics;
 
 /// Every query field.
 #[derive(MergedObject, Default)]
@@ -56,9 +58,15 @@ pub struct MutationRoot(
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The schema with its data (database, limits, audit settings) and the request extension.
-pub fn build_schema(db: DatabaseConnection, limits: Limits, audit: AuditSettings) -> AppSchema {
-    Schema::build(
+/// The schema with its data (database, limits, audit settings, metrics when on) and the request
+/// extension.
+pub fn build_schema(
+    db: DatabaseConnection,
+    limits: Limits,
+    audit: AuditSettings,
+    metrics: Option<Arc<Metrics>>,
+) -> AppSchema {
+    let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         EmptySubscription,
@@ -68,8 +76,11 @@ pub fn build_schema(db: DatabaseConnection, limits: Limits, audit: AuditSettings
     .extension(extension::ChangeContextExtension)
     .data(db)
     .data(limits)
-    .data(audit)
-    .finish()
+    .data(audit);
+    if let Some(metrics) = metrics {
+        builder = builder.data(metrics);
+    }
+    builder.finish()
 }
 
 /// The schema's SDL, as `chronicle schema` prints it and `schema.graphql` holds it.

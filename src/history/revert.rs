@@ -126,8 +126,9 @@ async fn touched_objects<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
     assignation_id: &str,
-) -> AppResult<BTreeMap<String, Touched>> {
+) -> AppResult<(BTreeMap<String, Touched>, u64)> {
     let mut touched: BTreeMap<String, Touched> = BTreeMap::new();
+    let mut seen = 0;
     let mut after: Option<i32> = None;
     loop {
         let mut select = Query::select();
@@ -144,6 +145,7 @@ async fn touched_objects<C: ConnectionTrait>(
         let stmt = db.get_database_backend().build(&select);
         let rows = TouchRow::find_by_statement(stmt).all(db).await?;
         let done = (rows.len() as u64) < READ_CHUNK;
+        seen += rows.len() as u64;
         for row in rows {
             after = Some(row.step);
             touched
@@ -170,7 +172,7 @@ async fn touched_objects<C: ConnectionTrait>(
             t.first_snapshot = row.snapshot;
         }
     }
-    Ok(touched)
+    Ok((touched, seen))
 }
 
 /// The snapshots of `(object, version)` pairs.
@@ -284,15 +286,17 @@ async fn plan_objects<C: ConnectionTrait>(
 /// Plans the revert of `assignation`.
 ///
 /// # Errors
-/// Database errors; `INTERNAL` when history needed for the plan was pruned.
+/// Database errors; `NOT_FOUND` when history the plan needs was pruned.
 pub async fn plan_assignation<C: ConnectionTrait>(
     db: &C,
     assignation: &assignation::Model,
     force: bool,
 ) -> AppResult<RevertPlan> {
     let mut plan = RevertPlan::default();
+    let mut records = 0;
     for entity in HistoryEntity::from_mask(assignation.entity_mask) {
-        let touched = touched_objects(db, entity, &assignation.id).await?;
+        let (touched, seen) = touched_objects(db, entity, &assignation.id).await?;
+        records += seen;
         if touched.is_empty() {
             continue;
         }
@@ -325,9 +329,11 @@ pub async fn plan_assignation<C: ConnectionTrait>(
                         .get(&id)
                         .map(|row| row.snapshot.clone())
                         .ok_or_else(|| {
-                            AppError::internal(format!(
-                                "{entity:?} {id}: version {} is missing",
-                                t.first_version - 1
+                            AppError::NotFound(format!(
+                                "version {} of {} {id}, which this revert would restore (removed \
+                                 by `chronicle prune --history`),",
+                                t.first_version - 1,
+                                entity.as_str()
                             ))
                         })?,
                 ),
@@ -335,6 +341,15 @@ pub async fn plan_assignation<C: ConnectionTrait>(
             targets.insert(id, target);
         }
         plan_objects(db, entity, targets, &mut plan).await?;
+    }
+    if records < u64::try_from(assignation.change_count).unwrap_or(0) {
+        return Err(AppError::NotFound(format!(
+            "{} of the {} history records of assignation {} (removed by `chronicle prune \
+             --history`), which a revert needs,",
+            u64::try_from(assignation.change_count).unwrap_or(0) - records,
+            assignation.change_count,
+            assignation.id
+        )));
     }
     check_references(db, &mut plan, force).await?;
     Ok(plan)

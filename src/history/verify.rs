@@ -2,11 +2,13 @@
 //! stored hash, and report the first version of an object where the chain breaks: a record edited
 //! behind the server's back, a record removed (its successor then points at the wrong hash), or a
 //! version out of sequence. One object at a time for `verifyHistory`; every table, in keyset-paged
-//! batches of bounded memory, for `chronicle verify`.
+//! batches of bounded memory, for `chronicle verify`. An object whose oldest records were pruned is
+//! checked from its prune anchor: the version and hash of the last record removed.
 
 use entity::history::{HistoryEntity, HistoryRow, record_hash};
-use sea_orm::ConnectionTrait;
+use entity::prune_anchor;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 use super::query::{count, fetch, history_select};
 use crate::error::AppResult;
@@ -41,10 +43,18 @@ struct Chain {
 }
 
 impl Chain {
-    fn new() -> Self {
-        Self {
-            next_version: 1,
-            ..Self::default()
+    /// A chain from version 1, or from after the records `chronicle prune --history` removed.
+    fn new(anchor: Option<prune_anchor::Model>) -> Self {
+        match anchor {
+            Some(anchor) => Self {
+                previous_hash: Some(anchor.hash),
+                next_version: anchor.version + 1,
+                ..Self::default()
+            },
+            None => Self {
+                next_version: 1,
+                ..Self::default()
+            },
         }
     }
 
@@ -86,7 +96,7 @@ pub async fn verify_object<C: ConnectionTrait>(
     entity: HistoryEntity,
     object_id: &str,
 ) -> AppResult<Verification> {
-    let mut chain = Chain::new();
+    let mut chain = Chain::new(anchor(db, entity, object_id).await?);
     let mut after: Option<i32> = None;
     loop {
         let mut select = history_select(entity);
@@ -106,6 +116,19 @@ pub async fn verify_object<C: ConnectionTrait>(
         }
         after = rows.last().map(|r| r.version);
     }
+}
+
+/// Where the chain of `object_id` resumes after pruning, if its oldest records were pruned.
+async fn anchor<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    object_id: &str,
+) -> AppResult<Option<prune_anchor::Model>> {
+    Ok(
+        prune_anchor::Entity::find_by_id((entity.as_str().to_owned(), object_id.to_owned()))
+            .one(db)
+            .await?,
+    )
 }
 
 /// A broken link found by [`verify_table`].
@@ -195,7 +218,12 @@ pub async fn verify_table<C: ConnectionTrait>(
                 if let Some((id, chain)) = current.take() {
                     finish(&mut report, id, chain);
                 }
-                current = Some((row.object_id.clone(), Chain::new()));
+                let anchor = if row.version > 1 {
+                    anchor(db, entity, &row.object_id).await?
+                } else {
+                    None
+                };
+                current = Some((row.object_id.clone(), Chain::new(anchor)));
             }
             if let Some((_, chain)) = current.as_mut() {
                 chain.check(entity, row);

@@ -442,3 +442,76 @@ pub trait FindAll: sea_orm::EntityTrait {
 }
 
 impl<E: sea_orm::EntityTrait> FindAll for E {}
+
+/// The `chronicle` binary serving a fresh database in a child process, for what only the process
+/// shows: its log lines on stdout. Killed when dropped.
+pub struct ServerProcess {
+    pub address: String,
+    pub url: String,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `chronicle serve` on port 0 of a fresh database of `backend` with `args` added, and waits
+    /// for its "listening" line; `None` when the backend is not configured outside CI.
+    pub async fn start(backend: Backend, args: &[&str]) -> Option<Self> {
+        use std::io::BufRead;
+        let settings = fresh_settings(backend).await?;
+        let url = settings.database.url;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
+            .args(args)
+            .env("RUST_LOG", "info,sqlx=warn,sea_orm=warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("chronicle serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            address: String::new(),
+            url,
+            child,
+            lines,
+        };
+        let listening = server.wait_for_line(|l| l.contains("chronicle listening"));
+        let port: String = listening
+            .split("127.0.0.1:")
+            .nth(1)
+            .expect("the listening line names the address")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        server.address = format!("http://127.0.0.1:{port}");
+        Some(server)
+    }
+
+    /// The next stdout line matching `wanted` (earlier lines are dropped); fails after 30 seconds.
+    pub fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no matching line from the server: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -17,5 +17,7 @@ mod history;
 mod integrity;
 mod limits;
 mod model;
+mod operations;
+mod retention;
 mod revert;
 mod schema;

@@ -1,0 +1,104 @@
+//! `chronicle prune --older-than 90d [--history] [--archive FILE.ndjson.gz]`: remove old audit events
+//! (and old history records, never an object's latest), archiving each batch first, with a progress bar
+//! on a terminal, then print what was removed. Exit status 0 when done, 2 when it could not run (what
+//! was removed before the error is archived and stays removed).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::config::{DatabaseSettings, PruneSettings};
+use crate::retention::archive::Archive;
+use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
+use crate::startup::connect;
+
+/// Runs the prune and prints its report to stdout.
+pub async fn run(settings: &PruneSettings) -> ExitCode {
+    match run_prune(settings).await {
+        Ok(report) => {
+            print_report(&report, &mut std::io::stdout().lock());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "prune failed");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_prune(settings: &PruneSettings) -> Result<PruneReport, Box<dyn std::error::Error>> {
+    let options = PruneOptions {
+        cutoff: cutoff(settings.older_than)?,
+        history: settings.history,
+        batch_size: settings.batch_size,
+        trigger: "command",
+    };
+    let mut archive = match &settings.archive {
+        Some(path) => Some(
+            Archive::create(path)
+                .map_err(|e| format!("cannot create the archive {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    // A pool of one: on MySQL the retention mark is a session variable.
+    let db = connect(&DatabaseSettings {
+        max_connections: 1,
+        ..settings.database.clone()
+    })
+    .await?;
+    let total = candidates(&db, &options).await?;
+    let bar = ProgressBar::with_draw_target(
+        Some(total),
+        if settings.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")?
+            .progress_chars("=> "),
+    );
+    let report = prune(&db, &options, archive.as_mut(), |n| bar.inc(n)).await;
+    bar.finish_and_clear();
+    db.close().await?;
+    if let Some(archive) = archive {
+        archive.finish()?;
+    }
+    Ok(report?)
+}
+
+/// What was removed, one line per table, and where it was archived.
+fn print_report(report: &PruneReport, out: &mut impl Write) {
+    let mut lines = vec![
+        format!(
+            "pruned everything older than {}",
+            report.cutoff.to_rfc3339()
+        ),
+        format!("{:<20} {:>12}", "audit_event", report.audit_events),
+    ];
+    for (entity, records) in &report.history_records {
+        lines.push(format!(
+            "{:<20} {:>12}",
+            format!("{}_history", entity.to_lowercase()),
+            records
+        ));
+    }
+    if !report.history_records.is_empty() {
+        lines.push(format!(
+            "{} history records of {} objects removed; each object's latest record kept",
+            report.history_total(),
+            report.objects
+        ));
+    }
+    lines.push(match &report.archive {
+        Some(path) => format!("archived to {path}"),
+        None => "no archive written".to_owned(),
+    });
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! What operators see: one combined-format access-log line per request (and JSON logs when asked),
+//! read from the `chronicle` process's stdout, and the Prometheus metrics at `/metrics`, checked
+//! against what the database holds.
+
+use std::collections::BTreeMap;
+
+use entity::history::HistoryEntity;
+use serde_json::{Value, json};
+
+use crate::helpers::{As, Backend, ServerProcess, TestApp, spawn_app_with};
+use crate::on_every_database;
+
+const UPDATE_TASK: &str =
+    "mutation($t: ID!, $title: String!) { updateTask(id: $t, input: {title: $title}) { id } }";
+const REVERT: &str = "mutation($id: String!) { revertAssignation(id: $id) { id } }";
+
+async fn post(address: &str, headers: &[(&str, &str)], body: Value) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request sent")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_writes_one_access_log_line_in_the_combined_format() {
+    let Some(mut server) = ServerProcess::start(Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let reply = post(
+        &server.address,
+        &[
+            ("X-User", "alice"),
+            ("User-Agent", "chronicle-tests/1"),
+            ("Referer", "https://ops.example/board"),
+        ],
+        json!({"query": "mutation { createProject(input: {name: \"Logged\"}) { id } }"}),
+    )
+    .await;
+    assert_eq!(reply.status(), 200);
+    let bytes = reply.bytes().await.expect("body").len();
+    let line = server.wait_for_line(|l| l.contains("\"POST /graphql"));
+    let (head, rest) = line.split_once(" [").expect("a [time] field");
+    assert_eq!(head, "127.0.0.1 - alice");
+    let (time, request) = rest.split_once("] ").expect("a closing ]");
+    assert!(
+        chrono::DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z").is_ok(),
+        "{time} is not a combined-log time"
+    );
+    assert_eq!(
+        request,
+        format!(
+            "\"POST /graphql HTTP/1.1\" 200 {bytes} \"https://ops.example/board\" \"chronicle-tests/1\""
+        )
+    );
+
+    // No user, a query string, and a user agent trying to forge a second line or break the quotes.
+    let health = reqwest::Client::new()
+        .get(format!("{}/health?probe=1", server.address))
+        .header("User-Agent", "evil\" 200 0 \"-\" \"x")
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    let line = server.wait_for_line(|l| l.contains("/health"));
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    assert!(
+        line.ends_with(
+            "\"GET /health?probe=1 HTTP/1.1\" 200 2 \"-\" \"evil\\\" 200 0 \\\"-\\\" \\\"x\""
+        ),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_put_every_line_in_one_json_object_with_the_request_as_fields() {
+    let Some(mut server) = ServerProcess::start(Backend::Sqlite, &["--log-format", "json"]).await
+    else {
+        return;
+    };
+    post(
+        &server.address,
+        &[("X-User", "bob")],
+        json!({"query": "mutation { createProject(input: {name: \"Json\"}) { id } }"}),
+    )
+    .await;
+    let line = server.wait_for_line(|l| l.contains("chronicle::access"));
+    let event: Value = serde_json::from_str(&line).expect("the access line is JSON");
+    assert_eq!(event["level"], "INFO");
+    assert_eq!(event["target"], "chronicle::access");
+    let fields = &event["fields"];
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["path"], "/graphql");
+    assert_eq!(fields["status"], 200);
+    assert_eq!(fields["user"], "bob");
+    assert_eq!(fields["ip"], "127.0.0.1");
+    assert!(
+        fields["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("127.0.0.1 - bob [")),
+        "{event}"
+    );
+}
+
+/// The metrics as `name{labels}` → value.
+async fn metrics(app: &TestApp) -> BTreeMap<String, f64> {
+    let response = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain; version=0.0.4"))
+    );
+    response
+        .text()
+        .await
+        .expect("text")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn value(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
+    metrics.get(name).copied().unwrap_or(0.0)
+}
+
+async fn metrics_count_requests_mutations_history_records_and_reverts(app: TestApp) {
+    let project = app.project("Metrics").await;
+    let task = app.task(&project, "count me").await;
+    app.send(
+        &As::user("alice").in_assignation("first"),
+        UPDATE_TASK,
+        json!({"t": task, "title": "one"}),
+    )
+    .await
+    .data();
+    app.send(
+        &As::user("alice").in_assignation("second"),
+        UPDATE_TASK,
+        json!({"t": task, "title": "two"}),
+    )
+    .await
+    .data();
+    // Refused: no history, a FAILURE.
+    let refused = app.gql(UPDATE_TASK, json!({"t": task, "title": ""})).await;
+    assert_eq!(refused.code(), "BAD_INPUT");
+    // A conflict (one object), then an applied revert.
+    assert_eq!(
+        app.gql(REVERT, json!({"id": "first"})).await.code(),
+        "REVERT_CONFLICT"
+    );
+    app.gql(REVERT, json!({"id": "second"})).await.data();
+
+    let m = metrics(&app).await;
+    let mut written = 0;
+    for entity in HistoryEntity::ALL {
+        written += app.history_rows(entity).await.len();
+    }
+    assert_eq!(
+        written, 5,
+        "create project, create task, two updates, one revert"
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_history_records_written_total{entity=\"PROJECT\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_history_records_written_total{entity=\"TASK\"}"
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_mutations_total{field=\"updateTask\",status=\"SUCCESS\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_mutations_total{field=\"updateTask\",status=\"FAILURE\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_reverts_total{kind=\"assignation\",outcome=\"conflict\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_reverts_total{kind=\"assignation\",outcome=\"applied\"}"
+        ),
+        1.0
+    );
+    assert_eq!(value(&m, "chronicle_revert_conflicts_total"), 1.0);
+    // Seven GraphQL requests so far, each answered 200 and timed.
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_http_requests_total{method=\"POST\",route=\"/graphql\",status=\"200\"}"
+        ),
+        7.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            "chronicle_http_request_duration_seconds_count{route=\"/graphql\"}"
+        ),
+        7.0
+    );
+    assert_eq!(
+        app.count("audit_event").await,
+        7,
+        "the metrics do not replace the audit trail"
+    );
+}
+
+on_every_database!(metrics_count_requests_mutations_history_records_and_reverts);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_turned_off() {
+    let Some(app) = spawn_app_with(Backend::Sqlite, |s| s.operations.metrics = false).await else {
+        return;
+    };
+    let response = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 404);
+}

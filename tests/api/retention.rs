@@ -1,0 +1,352 @@
+//! Retention: `chronicle prune` (the real binary, against the test's database) removes audit events
+//! older than the age, and with `--history` old history records but never an object's latest; it
+//! writes what it removes to the archive first and says what it did. Verification still holds
+//! afterwards, a revert that needs pruned history is `NOT_FOUND` and writes nothing, and `serve`
+//! prunes on a schedule when asked.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use entity::audit_event;
+use entity::history::HistoryEntity;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{As, Backend, FindAll, TestApp, spawn_app_with};
+use crate::on_every_database;
+
+const UPDATE_PROJECT: &str =
+    "mutation($p: ID!, $n: String!) { updateProject(id: $p, input: {name: $n}) { id } }";
+
+/// Runs `chronicle prune` on the app's database; returns the exit code and stdout.
+fn prune(app: &TestApp, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args(["prune", "--quiet", "--database-url", &app.url])
+        .args(args)
+        .output()
+        .expect("chronicle prune runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn archive_path() -> PathBuf {
+    let dir = std::env::temp_dir().join("chronicle-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(format!("prune-{}.ndjson.gz", uuid::Uuid::now_v7().simple()))
+}
+
+/// Every line of a gzip'd NDJSON archive (all its gzip members).
+fn archive_lines(path: &Path) -> Vec<Value> {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(std::fs::File::open(path).expect("archive exists"))
+        .read_to_string(&mut text)
+        .expect("the archive is gzip");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+/// The line of `table` in prune's report.
+fn reported(stdout: &str, table: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(table)).then(|| words.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no line for {table} in:\n{stdout}"))
+}
+
+async fn prune_removes_audit_events_older_than_the_age_and_archives_them_first(app: TestApp) {
+    for name in ["a", "b", "c", "d", "e"] {
+        app.project(name).await;
+    }
+    let events = audit_event::Entity::find_all(&app.db).await;
+    assert_eq!(events.len(), 5);
+    // Three of them 100 days old.
+    let old: BTreeSet<String> = events.iter().take(3).map(|e| e.id.to_string()).collect();
+    audit_event::Entity::update_many()
+        .col_expr(
+            audit_event::Column::At,
+            Expr::value(chrono::Utc::now() - chrono::Duration::days(100)),
+        )
+        .filter(audit_event::Column::Id.is_in(events.iter().take(3).map(|e| e.id)))
+        .exec(&app.db)
+        .await
+        .expect("backdate");
+    let history_before = app.history_rows(HistoryEntity::Project).await;
+    let archive = archive_path();
+
+    let (code, stdout) = prune(
+        &app,
+        &[
+            "--older-than",
+            "90d",
+            "--archive",
+            archive.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(reported(&stdout, "audit_event"), 3);
+    assert!(stdout.contains(&format!("archived to {}", archive.display())));
+
+    let archived: BTreeSet<String> = archive_lines(&archive)
+        .iter()
+        .map(|line| {
+            assert_eq!(line["table"], "audit_event");
+            line["row"]["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    assert_eq!(archived, old);
+    let left = audit_event::Entity::find_all(&app.db).await;
+    assert!(left.iter().all(|e| !old.contains(&e.id.to_string())));
+    assert_eq!(
+        left.iter().filter(|e| e.kind == "MUTATION").count(),
+        2,
+        "the recent events stay"
+    );
+    let system: Vec<_> = left.iter().filter(|e| e.kind == "SYSTEM").collect();
+    assert_eq!(system.len(), 1, "the prune says what it did");
+    assert_eq!(system[0].action, "prune");
+    let details = system[0].details.as_ref().expect("details");
+    assert_eq!(details["trigger"], "command");
+    assert_eq!(details["report"]["auditEvents"], 3);
+    assert_eq!(
+        app.history_rows(HistoryEntity::Project).await.len(),
+        history_before.len(),
+        "history stays without --history"
+    );
+
+    // The archive is never overwritten; nothing is removed when it exists.
+    let (code, _) = prune(
+        &app,
+        &[
+            "--older-than",
+            "0s",
+            "--archive",
+            archive.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert_eq!(audit_event::Entity::find_all(&app.db).await.len(), 3);
+    std::fs::remove_file(&archive).ok();
+}
+
+async fn prune_with_history_keeps_the_latest_record_of_every_object_and_chains_still_verify(
+    app: TestApp,
+) {
+    let edited = app.project("v1").await;
+    for name in ["v2", "v3", "v4"] {
+        app.gql(UPDATE_PROJECT, json!({"p": edited, "n": name}))
+            .await
+            .data();
+    }
+    let untouched = app.project("once").await;
+    let task = app.task(&untouched, "gone").await;
+    app.gql(
+        "mutation($t: ID!) { deleteTask(id: $t) }",
+        json!({"t": task}),
+    )
+    .await
+    .data();
+    let archive = archive_path();
+
+    let (code, stdout) = prune(
+        &app,
+        &[
+            "--older-than",
+            "0s",
+            "--history",
+            "--archive",
+            archive.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(reported(&stdout, "project_history"), 3);
+    assert_eq!(reported(&stdout, "task_history"), 1);
+    assert!(
+        stdout.contains("4 history records of 2 objects removed"),
+        "{stdout}"
+    );
+
+    let projects = app.history_rows(HistoryEntity::Project).await;
+    let kept: Vec<(String, i32)> = {
+        let mut kept: Vec<_> = projects
+            .iter()
+            .map(|r| (r.object_id.clone(), r.version))
+            .collect();
+        kept.sort();
+        kept
+    };
+    let mut expected = vec![(edited.clone(), 4), (untouched.clone(), 1)];
+    expected.sort();
+    assert_eq!(kept, expected, "each project keeps its latest record only");
+    let tasks = app.history_rows(HistoryEntity::Task).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!((tasks[0].version, tasks[0].kind.as_str()), (2, "DELETE"));
+
+    let archived = archive_lines(&archive);
+    let history: Vec<_> = archived
+        .iter()
+        .filter(|l| l["table"] != "audit_event")
+        .collect();
+    assert_eq!(history.len(), 4);
+    assert!(history.iter().all(|l| l["row"]["hash"].is_string()));
+
+    // The remaining chains verify, through the API and the command, and keep growing.
+    app.gql(UPDATE_PROJECT, json!({"p": edited, "n": "v5"}))
+        .await
+        .data();
+    let verification = app
+        .gql(
+            "query($p: ID!) { verifyHistory(entity: PROJECT, id: $p) { ok checked brokenAt } }",
+            json!({"p": edited}),
+        )
+        .await;
+    assert_eq!(
+        verification.data()["verifyHistory"],
+        json!({"ok": true, "checked": 2, "brokenAt": null})
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args(["verify", "--quiet", "--database-url", &app.url])
+        .output()
+        .expect("chronicle verify runs");
+    assert_eq!(verify.status.code(), Some(0));
+    let history = app
+        .gql(
+            "query($p: ID!) { history(entity: PROJECT, id: $p) { edges { node { version } } } }",
+            json!({"p": edited}),
+        )
+        .await;
+    assert_eq!(
+        history.data()["history"]["edges"],
+        json!([{"node": {"version": 5}}, {"node": {"version": 4}}])
+    );
+    std::fs::remove_file(&archive).ok();
+}
+
+async fn a_revert_that_needs_pruned_history_is_not_found_and_writes_nothing(app: TestApp) {
+    let project = app.project("before").await;
+    for (assignation, name) in [("rename-1", "one"), ("rename-2", "two")] {
+        app.send(
+            &As::user("alice").in_assignation(assignation),
+            UPDATE_PROJECT,
+            json!({"p": project, "n": name}),
+        )
+        .await
+        .data();
+    }
+    let (code, stdout) = prune(&app, &["--older-than", "0s", "--history"]);
+    assert_eq!(code, 0, "{stdout}");
+    let records = app.history_rows(HistoryEntity::Project).await.len();
+    assert_eq!(records, 1);
+
+    for assignation in ["rename-1", "rename-2"] {
+        let refused = app
+            .gql(
+                "mutation($id: String!) { revertAssignation(id: $id, force: true) { id } }",
+                json!({"id": assignation}),
+            )
+            .await;
+        assert_eq!(refused.code(), "NOT_FOUND", "{assignation}");
+        let preview = app
+            .gql(
+                "query($id: String!) { previewRevert(id: $id) { conflicts { objectId } } }",
+                json!({"id": assignation}),
+            )
+            .await;
+        assert_eq!(preview.code(), "NOT_FOUND", "{assignation}");
+    }
+    assert_eq!(
+        app.history_rows(HistoryEntity::Project).await.len(),
+        records
+    );
+    let name = app
+        .gql(
+            "query($p: ID!) { project(id: $p) { name } }",
+            json!({"p": project}),
+        )
+        .await;
+    assert_eq!(name.data()["project"]["name"], "two");
+}
+
+on_every_database!(
+    prune_removes_audit_events_older_than_the_age_and_archives_them_first,
+    prune_with_history_keeps_the_latest_record_of_every_object_and_chains_still_verify,
+    a_revert_that_needs_pruned_history_is_not_found_and_writes_nothing,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prunes_on_a_schedule_when_asked() {
+    let dir = std::env::temp_dir()
+        .join("chronicle-tests")
+        .join(format!("scheduled-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).expect("archive dir");
+    let archive_dir = dir.clone();
+    let Some(app) = spawn_app_with(Backend::Sqlite, move |s| {
+        s.retention.prune_older_than = Some(Duration::ZERO);
+        s.retention.prune_every = Duration::from_secs(1);
+        s.retention.prune_archive_dir = Some(archive_dir);
+    })
+    .await
+    else {
+        return;
+    };
+    let project = app.project("short-lived events").await;
+    let mutation = app
+        .gql(
+            "query { auditEvents(kind: MUTATION) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let event_id = mutation.data()["auditEvents"]["edges"][0]["node"]["id"]
+        .as_str()
+        .map(str::to_owned);
+
+    // Within a few runs the MUTATION event is gone and the history is not.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = audit_event::Entity::find()
+            .filter(audit_event::Column::Kind.eq("MUTATION"))
+            .all(&app.db)
+            .await
+            .expect("events");
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scheduled pruning never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let prunes = audit_event::Entity::find()
+        .filter(audit_event::Column::Kind.eq("SYSTEM"))
+        .all(&app.db)
+        .await
+        .expect("events");
+    assert!(prunes.iter().any(|e| {
+        e.details
+            .as_ref()
+            .is_some_and(|d| d["trigger"] == "schedule")
+    }));
+    assert_eq!(app.history_rows(HistoryEntity::Project).await.len(), 1);
+    assert!(!project.is_empty());
+    let archived: Vec<Value> = std::fs::read_dir(&dir)
+        .expect("archive dir")
+        .flat_map(|entry| archive_lines(&entry.expect("entry").path()))
+        .collect();
+    if let Some(id) = event_id {
+        assert!(
+            archived.iter().any(|l| l["row"]["id"] == id.as_str()),
+            "the pruned event is in an archive"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
