@@ -14,6 +14,7 @@
 //!   log lines.
 //! - [`operations`]: what operators read: the access log and the Prometheus metrics at `/metrics`.
 //! - [`retention`]: pruning old audit events and history, with an archive.
+//! - [`ui`]: the history browser at `/ui`, static assets embedded in the binary.
 //! - [`history`]: reading history back (per object, per assignation, as of an instant), revert, and
 //!   hash-chain verification.
 //!
@@ -33,3 +34,4 @@ pub mod retention;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod ui;

@@ -1,6 +1,6 @@
 //! The running server: [`Application::build`] connects to and migrates the database, sets up
 //! authentication and metrics and binds the listener (port 0 in tests); [`router`] wires `/graphql`,
-//! `/health` and `/metrics`, observes every request (access log, metrics) and turns a panic into a
+//! `/health`, `/metrics` and the history browser at `/ui`, observes every request (access log, metrics) and turns a panic into a
 //! JSON `INTERNAL` answer; [`Application::run_until_stopped`] also runs scheduled pruning; shutdown is
 //! graceful on SIGTERM and Ctrl-C.
 //!
@@ -226,7 +226,8 @@ pub fn router(state: AppState) -> Router {
     };
     let mut router = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .merge(crate::ui::routes());
     if state.metrics.is_some() {
         router = router.route("/metrics", get(metrics));
     }

@@ -1,0 +1,679 @@
+// Chronicle's history browser: a client of the public GraphQL API (POST /graphql), no framework, no
+// build step. Views (hash routes): #/assignations, #/assignation/<id>, #/object/<ENTITY>/<id>, #/audit.
+// Everything users typed is rendered as text (never as HTML).
+
+const ENTITIES = ["PROJECT", "TASK", "LABEL", "TASK_LABEL", "COMMENT"];
+const AUDIT_KINDS = ["MUTATION", "LOGIN", "LOGIN_FAILED", "CUSTOM", "SECURITY", "SYSTEM"];
+const PAGE = 20;
+const AUTH_KEY = "chronicle.auth";
+
+// ---------- small DOM helpers ----------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const svg = (tag, attrs, ...children) => {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, String(value));
+  for (const child of children) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return el;
+};
+
+const main = () => document.getElementById("main");
+
+const present = (nodes) => [nodes].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false);
+
+function show(...nodes) {
+  main().replaceChildren(...present(nodes));
+}
+
+function status(message, isError = false) {
+  const el = document.getElementById("status");
+  el.textContent = message || "";
+  el.className = isError ? "error" : "";
+}
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function json(value) {
+  if (value === undefined) return "";
+  if (value === null) return "null";
+  return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value);
+}
+
+// datetime-local value (local time) <-> ISO 8601 (UTC) for the API
+function toIso(local) {
+  if (!local) return null;
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+// ---------- identity (header or JWT mode), kept in session storage ----------
+
+function loadAuth() {
+  try {
+    return { mode: "header", user: "", app: "chronicle-ui", token: "", ...JSON.parse(sessionStorage.getItem(AUTH_KEY) || "{}") };
+  } catch {
+    return { mode: "header", user: "", app: "chronicle-ui", token: "" };
+  }
+}
+
+function setupIdentity() {
+  const form = document.getElementById("identity");
+  const auth = loadAuth();
+  for (const name of ["mode", "user", "app", "token"]) form.elements[name].value = auth[name] || "";
+  form.dataset.mode = auth.mode;
+  form.elements.mode.addEventListener("change", () => { form.dataset.mode = form.elements.mode.value; });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = {
+      mode: form.elements.mode.value,
+      user: form.elements.user.value.trim(),
+      app: form.elements.app.value.trim(),
+      token: form.elements.token.value.trim(),
+    };
+    sessionStorage.setItem(AUTH_KEY, JSON.stringify(next));
+    status(next.mode === "jwt" ? "Using the bearer token." : `Acting as ${next.user || "anonymous"}.`);
+    route();
+  });
+}
+
+// ---------- GraphQL ----------
+
+class ApiError extends Error {
+  constructor(errors) {
+    super(errors.map((e) => e.message).join("; "));
+    this.errors = errors;
+    this.code = errors[0]?.extensions?.code;
+  }
+}
+
+async function gql(query, variables = {}) {
+  const auth = loadAuth();
+  const headers = { "content-type": "application/json" };
+  if (auth.mode === "jwt") {
+    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  } else {
+    if (auth.user) headers["x-user"] = auth.user;
+    if (auth.app) headers["x-app"] = auth.app;
+  }
+  let response;
+  try {
+    response = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+  } catch (e) {
+    throw new ApiError([{ message: `the server cannot be reached (${e.message})` }]);
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError([{ message: `the server answered ${response.status} without JSON` }]);
+  }
+  if (body.errors && body.errors.length) throw new ApiError(body.errors);
+  return body.data;
+}
+
+function errorBox(error) {
+  const code = error.code ? `${error.code}: ` : "";
+  return h("p", { class: "error", role: "alert" }, code + error.message);
+}
+
+// ---------- shared pieces ----------
+
+function badgeFor(assignation) {
+  if (assignation.revertedBy) return h("span", { class: "badge reverted" }, "reverted");
+  if (assignation.reverts) return h("span", { class: "badge revert" }, "revert");
+  return h("span", { class: "badge active" }, "active");
+}
+
+const assignationLink = (id) => h("a", { href: `#/assignation/${encodeURIComponent(id)}`, class: "mono" }, id);
+const objectLink = (entity, id) => h("a", { href: `#/object/${entity}/${encodeURIComponent(id)}`, class: "mono" }, id);
+
+// One row per field: old -> new, additions and removals marked in text (not only by colour).
+function diffTable(changes, caption) {
+  if (!changes.length) return h("p", { class: "muted" }, "No field changed.");
+  return h("table", { class: "diff" },
+    caption ? h("caption", {}, caption) : null,
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "field"), h("th", { scope: "col" }, "change"),
+      h("th", { scope: "col" }, "old"), h("th", { scope: "col" }, "new"))),
+    h("tbody", {}, changes.map((c) => {
+      const added = c.old === null || c.old === undefined;
+      const removed = c.new === null || c.new === undefined;
+      const kind = added && removed ? "empty" : added ? "added" : removed ? "removed" : "changed";
+      const mark = { added: "+ added", removed: "− removed", changed: "~ changed", empty: "· empty" }[kind];
+      return h("tr", { class: kind, "data-field": c.field },
+        h("td", { class: "field" }, c.field),
+        h("td", { class: "mark" }, mark),
+        h("td", { class: "old mono" }, added ? "" : json(c.old)),
+        h("td", { class: "new mono" }, removed ? "" : json(c.new)));
+    })));
+}
+
+function snapshotDiff(a, b) {
+  const fields = [...new Set([...Object.keys(a || {}), ...Object.keys(b || {})])].sort();
+  return fields
+    .filter((f) => JSON.stringify(a?.[f] ?? null) !== JSON.stringify(b?.[f] ?? null))
+    .map((f) => ({ field: f, old: a?.[f] ?? null, new: b?.[f] ?? null }));
+}
+
+// The object's state at a version: a DELETE record's snapshot is the row it removed.
+const stateOf = (record) => (record.kind === "DELETE" ? {} : record.snapshot);
+
+function snapshotTable(snapshot) {
+  return h("table", {},
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "field"), h("th", { scope: "col" }, "value"))),
+    h("tbody", {}, Object.entries(snapshot || {}).map(([k, v]) =>
+      h("tr", {}, h("td", { class: "field" }, k), h("td", { class: "mono" }, json(v))))));
+}
+
+function pager(page, onPage) {
+  const { totalCount, pageInfo } = page.connection;
+  const first = page.index * PAGE + 1;
+  const last = page.index * PAGE + page.connection.edges.length;
+  return h("div", { class: "pager" },
+    h("button", { type: "button", disabled: page.index === 0, onclick: () => onPage(page.index - 1) }, "← Previous"),
+    h("span", { class: "muted" }, totalCount ? `${first}–${last} of ${totalCount}` : "nothing found"),
+    h("button", { type: "button", disabled: !pageInfo.hasNextPage, onclick: () => onPage(page.index + 1) }, "Next →"));
+}
+
+// Confirmation dialog; resolves true on confirm. `canConfirm` (optional) gates the button.
+function confirmDialog(title, body, confirmLabel, canConfirm) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-body").replaceChildren(...present(body));
+  const ok = document.getElementById("confirm-ok");
+  ok.textContent = confirmLabel;
+  const refresh = () => { ok.disabled = canConfirm ? !canConfirm() : false; };
+  refresh();
+  dialog.addEventListener("change", refresh);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      dialog.removeEventListener("change", refresh);
+      resolve(dialog.returnValue === "ok");
+    }, { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+function filterForm(fields, values, onApply) {
+  const form = h("form", { class: "filters", role: "search" },
+    fields.map((f) => {
+      const value = values[f.name] ?? "";
+      const control = f.options
+        ? h("select", { name: f.name }, h("option", { value: "" }, "any"),
+            f.options.map((o) => h("option", { value: o.value ?? o, selected: String(o.value ?? o) === value }, o.label ?? o)))
+        : h("input", { name: f.name, type: f.type || "text", value, size: f.size || 12 });
+      return h("label", {}, f.label, control);
+    }),
+    h("button", { type: "submit", class: "primary" }, "Apply"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = {};
+    for (const f of fields) {
+      const v = form.elements[f.name].value.trim();
+      if (v) next[f.name] = v;
+    }
+    onApply(next);
+  });
+  return form;
+}
+
+function hashWith(path, params) {
+  const query = new URLSearchParams(params).toString();
+  return query ? `${path}?${query}` : path;
+}
+
+// Keyset pages: cursors[i] is the `after` of page i.
+const cursorCache = new Map();
+function cursorsFor(key) {
+  if (!cursorCache.has(key)) cursorCache.set(key, [null]);
+  return cursorCache.get(key);
+}
+
+// ---------- view: assignations ----------
+
+const ASSIGNATIONS = `query($user: String, $app: String, $entity: HistoryEntity, $since: DateTime, $until: DateTime,
+  $reverted: Boolean, $first: Int, $after: String) {
+  assignations(user: $user, app: $app, entity: $entity, since: $since, until: $until, reverted: $reverted,
+    first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id user app startedAt changeCount entities reverts { id } revertedBy { id } } }
+  }
+}`;
+
+async function assignationsView(params) {
+  const fields = [
+    { name: "user", label: "User" },
+    { name: "app", label: "App" },
+    { name: "entity", label: "Entity", options: ENTITIES },
+    { name: "since", label: "Since", type: "datetime-local", size: 16 },
+    { name: "until", label: "Until", type: "datetime-local", size: 16 },
+    { name: "reverted", label: "Reverted", options: [{ value: "true", label: "reverted" }, { value: "false", label: "not reverted" }] },
+  ];
+  const { page: pageParam, ...filters } = params;
+  const index = Math.max(0, Number(pageParam || 0) | 0);
+  const key = JSON.stringify(filters);
+  const cursors = cursorsFor(`a:${key}`);
+  const heading = h("h2", {}, "Assignations");
+  const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/assignations", next); });
+  show(heading, form, h("p", { class: "muted" }, "Loading…"));
+  const variables = {
+    user: filters.user || null, app: filters.app || null, entity: filters.entity || null,
+    since: toIso(filters.since), until: toIso(filters.until),
+    reverted: filters.reverted ? filters.reverted === "true" : null,
+    first: PAGE, after: cursors[Math.min(index, cursors.length - 1)],
+  };
+  let connection;
+  try {
+    connection = (await gql(ASSIGNATIONS, variables)).assignations;
+  } catch (e) {
+    show(heading, form, errorBox(e));
+    return;
+  }
+  cursors[index + 1] = connection.pageInfo.endCursor;
+  const table = h("table", { id: "assignations" },
+    h("caption", {}, "Newest first"),
+    h("thead", {}, h("tr", {}, ["Assignation", "Who", "App", "When", "Changes", "Entities", "State"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, connection.edges.map(({ node }) => h("tr", { "data-id": node.id },
+      h("td", {}, assignationLink(node.id)),
+      h("td", {}, node.user || h("span", { class: "muted" }, "anonymous")),
+      h("td", {}, node.app || ""),
+      h("td", {}, h("time", { datetime: node.startedAt }, when(node.startedAt))),
+      h("td", {}, node.changeCount),
+      h("td", {}, node.entities.join(", ")),
+      h("td", {}, badgeFor(node))))));
+  const onPage = (i) => { location.hash = hashWith("#/assignations", { ...filters, ...(i ? { page: i } : {}) }); };
+  show(heading, form, table, pager({ index, connection }, onPage));
+}
+
+// ---------- view: one assignation ----------
+
+const ASSIGNATION = `query($id: String!, $after: String) {
+  assignation(id: $id) {
+    id user app startedAt changeCount entities reverts { id } revertedBy { id }
+    records(first: 100, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { node { id entity objectId version kind at user app step reason changes { field old new } } }
+    }
+  }
+}`;
+
+const PREVIEW = `query($id: String!) { previewRevert(id: $id) {
+  changes { entity objectId kind changes { field old new } }
+  conflicts { entity objectId assignationId } } }`;
+
+const REVERT = `mutation($id: String!, $force: Boolean, $reason: String) {
+  revertAssignation(id: $id, force: $force, reason: $reason) { id changeCount } }`;
+
+// Reads up to 2,000 records of an assignation, 100 per request.
+async function loadAssignation(id) {
+  let after = null;
+  let assignation = null;
+  const records = [];
+  for (let i = 0; i < 20; i += 1) {
+    const data = await gql(ASSIGNATION, { id, after });
+    if (!data.assignation) return null;
+    assignation = data.assignation;
+    records.push(...assignation.records.edges.map((e) => e.node));
+    if (!assignation.records.pageInfo.hasNextPage) break;
+    after = assignation.records.pageInfo.endCursor;
+  }
+  return { assignation, records };
+}
+
+function recordView(record, { linkAssignation = false } = {}) {
+  return h("article", { class: "record", "data-step": record.step, "data-version": record.version },
+    h("header", {},
+      h("strong", {}, `${record.kind}`),
+      h("span", {}, record.entity, " ", objectLink(record.entity, record.objectId)),
+      h("span", { class: "muted" }, `version ${record.version}`),
+      linkAssignation ? null : h("span", { class: "muted" }, `step ${record.step}`),
+      h("time", { class: "muted", datetime: record.at }, when(record.at)),
+      record.user ? h("span", { class: "muted" }, `by ${record.user}`) : null,
+      linkAssignation ? h("span", {}, "in ", assignationLink(record.assignationId)) : null,
+      record.reason ? h("span", { class: "muted" }, `“${record.reason}”`) : null),
+    diffTable(record.changes));
+}
+
+async function assignationView(id) {
+  show(h("h2", {}, "Assignation ", h("span", { class: "mono" }, id)), h("p", { class: "muted" }, "Loading…"));
+  let loaded;
+  try {
+    loaded = await loadAssignation(id);
+  } catch (e) {
+    show(h("h2", {}, "Assignation"), errorBox(e));
+    return;
+  }
+  if (!loaded) {
+    show(h("h2", {}, "Assignation"), h("p", { class: "error", role: "alert" }, `No assignation ${id}.`));
+    return;
+  }
+  const { assignation: a, records } = loaded;
+  const result = h("div", { id: "revert-result", "aria-live": "polite" });
+  const revertButton = h("button", { type: "button", class: "danger", id: "revert", disabled: !!a.revertedBy },
+    a.revertedBy ? "Already reverted" : "Revert…");
+  revertButton.addEventListener("click", () => revertFlow(a, result));
+  show(
+    h("h2", {}, "Assignation ", h("span", { class: "mono" }, a.id), " ", badgeFor(a)),
+    h("dl", { class: "grid2" },
+      h("div", {}, h("dt", { class: "muted" }, "Who"), h("dd", {}, a.user || "anonymous", a.app ? ` via ${a.app}` : "")),
+      h("div", {}, h("dt", { class: "muted" }, "Started"), h("dd", {}, when(a.startedAt))),
+      h("div", {}, h("dt", { class: "muted" }, "Changes"), h("dd", {}, `${a.changeCount} (${a.entities.join(", ")})`)),
+      a.reverts ? h("div", {}, h("dt", { class: "muted" }, "Reverts"), h("dd", {}, assignationLink(a.reverts.id))) : null,
+      a.revertedBy ? h("div", {}, h("dt", { class: "muted" }, "Reverted by"), h("dd", {}, assignationLink(a.revertedBy.id))) : null),
+    h("p", {}, revertButton),
+    result,
+    h("h3", {}, "Changes in step order"),
+    records.length < a.changeCount ? h("p", { class: "muted" }, `Showing ${records.length} of ${a.changeCount}.`) : null,
+    h("div", { id: "records" }, records.map((r) => recordView(r))));
+}
+
+async function revertFlow(assignation, result) {
+  status("Previewing the revert…");
+  let preview;
+  try {
+    preview = (await gql(PREVIEW, { id: assignation.id })).previewRevert;
+  } catch (e) {
+    status("");
+    result.replaceChildren(errorBox(e));
+    return;
+  }
+  status("");
+  const conflicts = preview.conflicts;
+  const force = h("input", { type: "checkbox", name: "force", id: "force" });
+  const reason = h("input", { name: "reason", id: "revert-reason", size: 40, maxlength: 1000 });
+  const body = [
+    h("p", {}, `Reverting ${assignation.id} will make ${preview.changes.length} change(s), as a new assignation:`),
+    h("div", { id: "planned" }, preview.changes.map((c) => h("section", { class: "record", "data-object": c.objectId },
+      h("header", {}, h("strong", {}, c.kind), h("span", {}, c.entity, " ", h("span", { class: "mono" }, c.objectId))),
+      diffTable(c.changes)))),
+    conflicts.length
+      ? h("div", { class: "conflicts", id: "conflicts", role: "alert" },
+          h("p", {}, h("strong", {}, `${conflicts.length} conflict(s): `), "these objects were changed by later assignations."),
+          h("ul", {}, conflicts.map((c) => h("li", {}, `${c.entity} `, h("span", { class: "mono" }, c.objectId), " changed in ", h("span", { class: "mono" }, c.assignationId)))),
+          h("label", { class: "force" }, h("span", {}, force, " Force: override those later changes")))
+      : null,
+    h("label", {}, "Reason (optional)", reason),
+  ];
+  const confirmed = await confirmDialog(`Revert assignation ${assignation.id}?`, body, "Revert", () => !conflicts.length || force.checked);
+  if (!confirmed) return;
+  status("Reverting…");
+  try {
+    const done = (await gql(REVERT, { id: assignation.id, force: force.checked, reason: reason.value.trim() || null })).revertAssignation;
+    status("Reverted.");
+    await assignationView(assignation.id);
+    document.getElementById("revert-result").replaceChildren(
+      h("p", { class: "badge ok", id: "reverted-as" }, "Reverted as ", assignationLink(done.id), ` (${done.changeCount} changes)`));
+  } catch (e) {
+    status("");
+    result.replaceChildren(errorBox(e));
+  }
+}
+
+// ---------- view: one object's timeline ----------
+
+const HISTORY = `query($entity: HistoryEntity!, $id: ID!, $after: String) {
+  history(entity: $entity, id: $id, first: 100, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id entity objectId version kind at user app assignationId step reason snapshot changes { field old new } } }
+  }
+  verifyHistory(entity: $entity, id: $id) { ok checked brokenAt }
+}`;
+
+const RESTORE = `mutation($entity: HistoryEntity!, $id: ID!, $version: Int!, $reason: String) {
+  revertObject(entity: $entity, id: $id, toVersion: $version, reason: $reason) { version assignationId } }`;
+
+function objectPicker(entity, id) {
+  const form = h("form", { class: "filters", id: "object-picker" },
+    h("label", {}, "Entity", h("select", { name: "entity" }, ENTITIES.map((e) => h("option", { value: e, selected: e === entity }, e)))),
+    h("label", {}, "Object id", h("input", { name: "id", value: id || "", size: 40, required: true })),
+    h("button", { type: "submit", class: "primary" }, "Show timeline"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const objectId = form.elements.id.value.trim();
+    if (objectId) location.hash = `#/object/${form.elements.entity.value}/${encodeURIComponent(objectId)}`;
+  });
+  return form;
+}
+
+async function objectView(entity, id) {
+  const heading = h("h2", {}, "Object timeline");
+  if (!entity || !id || !ENTITIES.includes(entity)) {
+    show(heading, objectPicker(entity || "TASK", id));
+    return;
+  }
+  show(heading, objectPicker(entity, id), h("p", { class: "muted" }, "Loading…"));
+  const versions = [];
+  let verification = null;
+  try {
+    let after = null;
+    for (let i = 0; i < 10; i += 1) {
+      const data = await gql(HISTORY, { entity, id, after });
+      verification = data.verifyHistory;
+      versions.push(...data.history.edges.map((e) => e.node));
+      if (!data.history.pageInfo.hasNextPage) break;
+      after = data.history.pageInfo.endCursor;
+    }
+  } catch (e) {
+    show(heading, objectPicker(entity, id), errorBox(e));
+    return;
+  }
+  if (!versions.length) {
+    show(heading, objectPicker(entity, id), h("p", { class: "muted" }, `${entity} ${id} has no history.`));
+    return;
+  }
+  const byVersion = new Map(versions.map((v) => [v.version, v]));
+  const latest = versions[0];
+  const versionOptions = (selected) => versions.map((v) => h("option", { value: v.version, selected: v.version === selected }, `v${v.version} ${v.kind} ${when(v.at)}`));
+
+  // Compare any two versions.
+  const compareOut = h("div", { id: "compare-result" });
+  const left = h("select", { name: "from", id: "compare-from" }, versionOptions(versions[Math.min(1, versions.length - 1)].version));
+  const right = h("select", { name: "to", id: "compare-to" }, versionOptions(latest.version));
+  const compare = () => {
+    const a = byVersion.get(Number(left.value));
+    const b = byVersion.get(Number(right.value));
+    compareOut.replaceChildren(diffTable(snapshotDiff(stateOf(a), stateOf(b)), `v${a.version} → v${b.version}`));
+  };
+  left.addEventListener("change", compare);
+  right.addEventListener("change", compare);
+
+  // The object as it was at a chosen time (from its records: the newest at or before it).
+  const asOfOut = h("div", { id: "as-of-result" });
+  const asOfInput = h("input", { type: "datetime-local", name: "at", id: "as-of", step: 1 });
+  const asOf = () => {
+    const t = toIso(asOfInput.value);
+    if (!t) { asOfOut.replaceChildren(); return; }
+    const record = versions.find((v) => v.at <= t);
+    if (!record) asOfOut.replaceChildren(h("p", { class: "muted" }, "It did not exist yet."));
+    else if (record.kind === "DELETE") asOfOut.replaceChildren(h("p", { class: "muted" }, `It had been deleted (version ${record.version}).`));
+    else asOfOut.replaceChildren(h("p", { class: "muted" }, `Version ${record.version}, ${when(record.at)}:`), snapshotTable(record.snapshot));
+  };
+  asOfInput.addEventListener("change", asOf);
+
+  const list = versions.map((v) => {
+    const restore = h("button", { type: "button", class: "restore", "data-version": v.version, disabled: v.version === latest.version },
+      "Restore this version…");
+    restore.addEventListener("click", () => restoreFlow(entity, id, v, latest));
+    const item = recordView(v, { linkAssignation: true });
+    item.append(h("p", {}, restore));
+    return item;
+  });
+  show(heading, objectPicker(entity, id),
+    h("p", {}, `${entity} `, h("span", { class: "mono" }, id), ` — ${versions.length} version(s), latest v${latest.version} (${latest.kind}). `,
+      verification ? h("span", { class: `badge ${verification.ok ? "ok" : "broken"}`, id: "verification" },
+        verification.ok ? `hash chain verified (${verification.checked})` : `hash chain broken at v${verification.brokenAt}`) : null),
+    h("div", { id: "restore-result", "aria-live": "polite" }),
+    h("div", { class: "grid2" },
+      h("section", {}, h("h3", {}, "Compare two versions"), h("div", { class: "filters" }, h("label", {}, "From", left), h("label", {}, "To", right)), compareOut),
+      h("section", {}, h("h3", {}, "As it was at"), h("div", { class: "filters" }, h("label", {}, "Time (local)", asOfInput)), asOfOut)),
+    h("h3", {}, "Every version, newest first"),
+    h("div", { id: "versions" }, list));
+  compare();
+}
+
+async function restoreFlow(entity, id, version, latest) {
+  const reason = h("input", { name: "reason", size: 40, maxlength: 1000 });
+  const body = [
+    h("p", {}, `Bring ${entity} ${id} back to version ${version.version}, as a new history record in a new assignation.`,
+      version.kind === "DELETE" ? " That version is its deletion: the object will be deleted." : ""),
+    diffTable(snapshotDiff(stateOf(latest), stateOf(version)), `now (v${latest.version}) → v${version.version}`),
+    h("label", {}, "Reason (optional)", reason),
+  ];
+  if (!(await confirmDialog(`Restore version ${version.version}?`, body, "Restore"))) return;
+  status("Restoring…");
+  try {
+    const record = (await gql(RESTORE, { entity, id, version: version.version, reason: reason.value.trim() || null })).revertObject;
+    status("Restored.");
+    await objectView(entity, id);
+    document.getElementById("restore-result").replaceChildren(
+      h("p", { class: "badge ok", id: "restored-as" }, `Restored as version ${record.version} in `, assignationLink(record.assignationId)));
+  } catch (e) {
+    status("");
+    document.getElementById("restore-result").replaceChildren(errorBox(e));
+  }
+}
+
+// ---------- view: audit events ----------
+
+const AUDIT = `query($kind: AuditKind, $action: String, $status: AuditStatus, $user: String, $app: String,
+  $assignationId: String, $entity: HistoryEntity, $objectId: ID, $since: DateTime, $until: DateTime,
+  $first: Int, $after: String) {
+  auditEvents(kind: $kind, action: $action, status: $status, user: $user, app: $app, assignationId: $assignationId,
+    entity: $entity, objectId: $objectId, since: $since, until: $until, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id kind action status at durationMs user app assignationId ip userAgent input output error logs entity objectId details } }
+  }
+  auditSummary(since: $since, until: $until, user: $user) {
+    byKind { key count } byStatus { key count } byDay { key count }
+  }
+}`;
+
+function dayChart(byDay) {
+  if (!byDay.length) return h("p", { class: "muted" }, "No events in this range.");
+  const days = [...byDay].sort((a, b) => a.key.localeCompare(b.key)).slice(-60);
+  const max = Math.max(...days.map((d) => d.count));
+  const barWidth = 14;
+  const height = 90;
+  const width = Math.max(240, days.length * (barWidth + 4) + 4);
+  const chart = svg("svg", { class: "chart", id: "per-day-chart", width, height: height + 16, viewBox: `0 0 ${width} ${height + 16}`, role: "img", "aria-label": "Events per day" },
+    ...days.map((d, i) => {
+      const barHeight = Math.max(2, Math.round((d.count / max) * height));
+      return svg("rect", { x: 4 + i * (barWidth + 4), y: height - barHeight, width: barWidth, height: barHeight }, svg("title", {}, `${d.key}: ${d.count}`));
+    }),
+    svg("text", { x: 4, y: height + 12 }, days[0].key),
+    ...(days.length > 1 ? [svg("text", { x: width - 4, y: height + 12, "text-anchor": "end" }, days[days.length - 1].key)] : []));
+  const table = h("table", { id: "per-day" }, h("caption", {}, "Events per day (UTC)"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "day"), h("th", { scope: "col" }, "events"))),
+    h("tbody", {}, days.map((d) => h("tr", {}, h("td", {}, d.key), h("td", {}, d.count)))));
+  return h("div", {}, chart, h("details", {}, h("summary", {}, "As a table"), table));
+}
+
+function jsonDetails(label, value) {
+  if (value === null || value === undefined || (Array.isArray(value) && !value.length)) return null;
+  return h("details", {}, h("summary", {}, label), h("pre", {}, JSON.stringify(value, null, 2)));
+}
+
+async function auditView(params) {
+  const fields = [
+    { name: "kind", label: "Kind", options: AUDIT_KINDS },
+    { name: "action", label: "Action" },
+    { name: "status", label: "Status", options: ["SUCCESS", "FAILURE"] },
+    { name: "user", label: "User", size: 10 },
+    { name: "app", label: "App", size: 10 },
+    { name: "assignationId", label: "Assignation" },
+    { name: "entity", label: "Entity", options: ENTITIES },
+    { name: "objectId", label: "Object id" },
+    { name: "since", label: "Since", type: "datetime-local", size: 16 },
+    { name: "until", label: "Until", type: "datetime-local", size: 16 },
+  ];
+  const { page: pageParam, ...filters } = params;
+  const index = Math.max(0, Number(pageParam || 0) | 0);
+  const cursors = cursorsFor(`e:${JSON.stringify(filters)}`);
+  const heading = h("h2", {}, "Audit events");
+  const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/audit", next); });
+  show(heading, form, h("p", { class: "muted" }, "Loading…"));
+  const variables = { first: PAGE, after: cursors[Math.min(index, cursors.length - 1)] };
+  for (const f of fields) variables[f.name] = filters[f.name] || null;
+  variables.since = toIso(filters.since);
+  variables.until = toIso(filters.until);
+  let data;
+  try {
+    data = await gql(AUDIT, variables);
+  } catch (e) {
+    show(heading, form, errorBox(e));
+    return;
+  }
+  const connection = data.auditEvents;
+  cursors[index + 1] = connection.pageInfo.endCursor;
+  const summary = data.auditSummary;
+  const counts = (list) => list.map((c) => `${c.key} ${c.count}`).join(" · ") || "none";
+  const table = h("table", { id: "audit-events" },
+    h("caption", {}, "Newest first"),
+    h("thead", {}, h("tr", {}, ["When", "Kind", "Action", "Status", "User", "App", "Object", "ms", "Details"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, connection.edges.map(({ node: e }) => h("tr", { "data-id": e.id },
+      h("td", {}, h("time", { datetime: e.at }, when(e.at))),
+      h("td", {}, e.kind),
+      h("td", {}, e.action),
+      h("td", {}, h("span", { class: `badge ${e.status}` }, e.status)),
+      h("td", {}, e.user || ""),
+      h("td", {}, e.app || ""),
+      h("td", {}, e.entity && e.objectId ? [e.entity, " ", objectLink(e.entity, e.objectId)] : ""),
+      h("td", {}, e.durationMs ?? ""),
+      h("td", {},
+        e.error ? h("div", { class: "error" }, e.error) : null,
+        e.assignationId ? h("div", {}, "assignation ", assignationLink(e.assignationId)) : null,
+        e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
+        jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
+  const onPage = (i) => { location.hash = hashWith("#/audit", { ...filters, ...(i ? { page: i } : {}) }); };
+  show(heading, form,
+    h("section", { id: "summary" }, h("h3", {}, "Summary"),
+      h("p", {}, h("span", { class: "muted" }, "By kind: "), counts(summary.byKind)),
+      h("p", {}, h("span", { class: "muted" }, "By status: "), counts(summary.byStatus)),
+      dayChart(summary.byDay)),
+    table, pager({ index, connection }, onPage));
+}
+
+// ---------- routing ----------
+
+function route() {
+  const raw = location.hash.replace(/^#/, "") || "/assignations";
+  const [path, query] = raw.split("?");
+  const params = Object.fromEntries(new URLSearchParams(query || ""));
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const view = parts[0] || "assignations";
+  for (const link of document.querySelectorAll("nav a[data-view]")) {
+    const current = link.dataset.view === view || (view === "assignation" && link.dataset.view === "assignations");
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  let rendering;
+  switch (view) {
+    case "assignation": rendering = assignationView(parts[1] || ""); break;
+    case "object": rendering = objectView(parts[1], parts[2]); break;
+    case "audit": rendering = auditView(params); break;
+    default: rendering = assignationsView(params);
+  }
+  rendering.catch((e) => show(errorBox(e))).finally(() => { document.body.dataset.ready = view; });
+}
+
+setupIdentity();
+window.addEventListener("hashchange", () => { document.body.dataset.ready = ""; status(""); route(); });
+route();
