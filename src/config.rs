@@ -71,7 +71,7 @@ pub struct PruneSettings {
     #[arg(long)]
     pub archive: Option<std::path::PathBuf>,
     /// Audit events, or objects, removed per batch (each batch is one transaction).
-    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub batch_size: u64,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]

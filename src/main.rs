@@ -10,11 +10,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    chronicle::telemetry::init(cli.log_format);
-    match cli
+    let command = cli
         .command
-        .unwrap_or(Command::Serve(Box::new(cli.settings)))
-    {
+        .unwrap_or(Command::Serve(Box::new(cli.settings)));
+    chronicle::telemetry::init(cli.log_format, !matches!(command, Command::Serve(_)));
+    match command {
         Command::Schema => {
             print!("{}", chronicle::graphql::sdl());
             ExitCode::SUCCESS

@@ -1,4 +1,5 @@
-//! Logging: the process's `tracing` subscriber. Lines filtered by `RUST_LOG` go to stdout, as text
+//! Logging: the process's `tracing` subscriber. Lines filtered by `RUST_LOG` go to stdout (stderr for
+//! commands other than `serve`), as text
 //! (coloured on a terminal) or as one JSON object per line (`--log-format json`); in text mode
 //! access-log lines ([`ACCESS_TARGET`]) are written bare, in the combined log format, so log tools
 //! read them as they are. [`CaptureLayer`] copies the events a mutation emits into its audit event.
@@ -26,19 +27,33 @@ fn env_filter() -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"))
 }
 
-/// Installs the subscriber for the `chronicle` binary.
-pub fn init(format: LogFormat) {
+/// Installs the subscriber for the `chronicle` binary: logs to stdout for `serve`, to stderr for the
+/// other commands (whose stdout is their report).
+pub fn init(format: LogFormat, to_stderr: bool) {
+    let writer = move || -> Box<dyn std::io::Write> {
+        if to_stderr {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    };
     let is_access = |meta: &tracing::Metadata<'_>| meta.target() == ACCESS_TARGET;
     let (text, access, json) = match format {
         LogFormat::Text => (
             Some(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_writer(writer)
+                    .with_ansi(if to_stderr {
+                        std::io::stderr().is_terminal()
+                    } else {
+                        std::io::stdout().is_terminal()
+                    })
                     .with_filter(env_filter())
                     .with_filter(filter_fn(move |meta| !is_access(meta))),
             ),
             Some(
                 tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
                     .event_format(MessageOnly)
                     .with_filter(env_filter())
                     .with_filter(filter_fn(is_access)),
@@ -50,6 +65,7 @@ pub fn init(format: LogFormat) {
             None,
             Some(
                 tracing_subscriber::fmt::layer()
+                    .with_writer(writer)
                     .json()
                     .with_current_span(false)
                     .with_filter(env_filter()),

@@ -589,7 +589,8 @@ async fn resolve_scopes<C: ConnectionTrait>(
     Ok(())
 }
 
-fn row_values(row: &HistoryRow) -> [SimpleExpr; 14] {
+/// The values of `row` in [`HISTORY_COLUMNS`] order, for an INSERT.
+pub fn row_values(row: &HistoryRow) -> [SimpleExpr; 14] {
     [
         Expr::val(row.id),
         Expr::val(row.object_id.clone()),

@@ -41,13 +41,31 @@ async fn run_prune(settings: &PruneSettings) -> Result<PruneReport, Box<dyn std:
         ),
         None => None,
     };
+    let result = prune_with_bar(settings, &options, archive.as_mut()).await;
+    if let Some(archive) = archive {
+        match &result {
+            Ok(_) => {
+                archive.finish()?;
+            }
+            // Nothing written: no half-made file to refuse the next try.
+            Err(_) => archive.discard_if_empty()?,
+        }
+    }
+    result
+}
+
+async fn prune_with_bar(
+    settings: &PruneSettings,
+    options: &PruneOptions,
+    archive: Option<&mut Archive>,
+) -> Result<PruneReport, Box<dyn std::error::Error>> {
     // A pool of one: on MySQL the retention mark is a session variable.
     let db = connect(&DatabaseSettings {
         max_connections: 1,
         ..settings.database.clone()
     })
     .await?;
-    let total = candidates(&db, &options).await?;
+    let total = candidates(&db, options).await?;
     let bar = ProgressBar::with_draw_target(
         Some(total),
         if settings.quiet {
@@ -60,12 +78,9 @@ async fn run_prune(settings: &PruneSettings) -> Result<PruneReport, Box<dyn std:
         ProgressStyle::with_template("pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")?
             .progress_chars("=> "),
     );
-    let report = prune(&db, &options, archive.as_mut(), |n| bar.inc(n)).await;
+    let report = prune(&db, options, archive, |n| bar.inc(n)).await;
     bar.finish_and_clear();
     db.close().await?;
-    if let Some(archive) = archive {
-        archive.finish()?;
-    }
     Ok(report?)
 }
 

@@ -96,7 +96,25 @@ pub async fn verify_object<C: ConnectionTrait>(
     entity: HistoryEntity,
     object_id: &str,
 ) -> AppResult<Verification> {
-    let mut chain = Chain::new(anchor(db, entity, object_id).await?);
+    let anchor = anchor(db, entity, object_id).await?;
+    let result = verify_from(db, entity, object_id, anchor.clone()).await?;
+    if result.broken_at.is_some() && result.checked == 1 {
+        // A prune may have committed between reading the anchor and the records: read it again.
+        let now = self::anchor(db, entity, object_id).await?;
+        if now != anchor {
+            return verify_from(db, entity, object_id, now).await;
+        }
+    }
+    Ok(result)
+}
+
+async fn verify_from<C: ConnectionTrait>(
+    db: &C,
+    entity: HistoryEntity,
+    object_id: &str,
+    anchor: Option<prune_anchor::Model>,
+) -> AppResult<Verification> {
+    let mut chain = Chain::new(anchor);
     let mut after: Option<i32> = None;
     loop {
         let mut select = history_select(entity);

@@ -54,7 +54,7 @@ async fn run_once(
     };
     // On MySQL the retention mark is a session variable: it gets a connection of its own, closed
     // afterwards, so it never goes back to the server's pool.
-    let report = if db.get_database_backend() == DatabaseBackend::MySql {
+    let outcome = if db.get_database_backend() == DatabaseBackend::MySql {
         let own = connect(&DatabaseSettings {
             max_connections: 1,
             ..database.clone()
@@ -62,16 +62,15 @@ async fn run_once(
         .await?;
         let report = prune(&own, &options, archive.as_mut(), |_| {}).await;
         own.close().await?;
-        report?
+        report
     } else {
-        prune(db, &options, archive.as_mut(), |_| {}).await?
+        prune(db, &options, archive.as_mut(), |_| {}).await
     };
-    if let Some(archive) = archive
-        && archive.rows() == 0
-    {
+    if let Some(archive) = archive {
         // Nothing pruned: no file.
-        std::fs::remove_file(archive.path())?;
+        archive.discard_if_empty()?;
     }
+    let report = outcome?;
     tracing::info!(
         audit_events = report.audit_events,
         history_records = report.history_total(),

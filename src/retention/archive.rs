@@ -25,6 +25,12 @@ impl Archive {
     /// The file exists or cannot be created.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        // The new name itself must survive a crash, or "archived before deleted" would not hold.
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()?;
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -64,6 +70,17 @@ impl Archive {
             self.write_batch("", [])?;
         }
         Ok(self.rows)
+    }
+
+    /// Removes the file of an archive nothing was written to (a run that failed before its first batch).
+    ///
+    /// # Errors
+    /// The file cannot be removed.
+    pub fn discard_if_empty(self) -> std::io::Result<()> {
+        if self.rows == 0 {
+            std::fs::remove_file(&self.path)?;
+        }
+        Ok(())
     }
 
     /// Where the archive is.

@@ -98,21 +98,44 @@ pub async fn candidates(db: &DatabaseConnection, options: &PruneOptions) -> AppR
 pub async fn prune(
     db: &DatabaseConnection,
     options: &PruneOptions,
-    mut archive: Option<&mut Archive>,
+    archive: Option<&mut Archive>,
     mut progress: impl FnMut(u64),
 ) -> AppResult<PruneReport> {
-    let batch = Ord::max(options.batch_size, 1);
     let mut report = PruneReport {
         cutoff: options.cutoff,
         archive: archive.as_ref().map(|a| a.path().display().to_string()),
         ..PruneReport::default()
     };
+    let outcome = prune_into(db, options, archive, &mut progress, &mut report).await;
+    // What was removed is said even when the run stopped half way.
+    let mut event = NewEvent::new(AuditKind::System, "prune").details(serde_json::json!({
+        "trigger": options.trigger,
+        "report": report,
+    }));
+    event.app = Some("chronicle".into());
+    if let Err(e) = &outcome {
+        event = event.failed(format!("{}: {e}", e.code()));
+    }
+    let recorded = crate::audit::record(db, event).await;
+    outcome?;
+    recorded?;
+    Ok(report)
+}
+
+async fn prune_into(
+    db: &DatabaseConnection,
+    options: &PruneOptions,
+    mut archive: Option<&mut Archive>,
+    progress: &mut impl FnMut(u64),
+    report: &mut PruneReport,
+) -> AppResult<()> {
+    let batch = Ord::max(options.batch_size, 1);
     report.audit_events = prune_audit_events(
         db,
         options.cutoff,
         batch,
         archive.as_deref_mut(),
-        &mut progress,
+        &mut *progress,
     )
     .await?;
     if options.history {
@@ -123,20 +146,14 @@ pub async fn prune(
                 options.cutoff,
                 batch,
                 archive.as_deref_mut(),
-                &mut progress,
+                &mut *progress,
             )
             .await?;
             report.history_records.insert(entity.as_str(), records);
             report.objects += objects;
         }
     }
-    let mut event = NewEvent::new(AuditKind::System, "prune").details(serde_json::json!({
-        "trigger": options.trigger,
-        "report": report,
-    }));
-    event.app = Some("chronicle".into());
-    crate::audit::record(db, event).await?;
-    Ok(report)
+    Ok(())
 }
 
 async fn prune_audit_events(
@@ -173,9 +190,7 @@ async fn prune_audit_events(
                 .map(serde_json::to_value)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| AppError::internal(format!("archiving audit events: {e}")))?;
-            archive
-                .write_batch("audit_event", &rows)
-                .map_err(archive_error)?;
+            write_blocking(|| archive.write_batch("audit_event", &rows)).map_err(archive_error)?;
         }
         let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id).collect();
         let deleted = audit_event::Entity::delete_many()
@@ -247,7 +262,7 @@ async fn prune_history(
             .column(Alias::new("object_id"))
             .expr_as(Expr::col(Alias::new("version")).max(), Alias::new("latest"))
             .from(Alias::new(table))
-            .and_where(Expr::col(Alias::new("object_id")).is_in(ids))
+            .and_where(Expr::col(Alias::new("object_id")).is_in(ids.iter().cloned()))
             .group_by_col(Alias::new("object_id"))
             .to_owned();
         let latest: HashMap<String, i32> = Latest::find_by_statement(backend.build(&latest_select))
@@ -256,99 +271,167 @@ async fn prune_history(
             .into_iter()
             .map(|l| (l.object_id, l.latest))
             .collect();
-        // Never an object's latest record.
+        // Never an object's latest record, nor what an earlier prune already removed.
+        let anchors = anchored_versions(db, entity, &ids).await?;
         let cuts: Vec<(String, i32)> = old
             .into_iter()
             .filter_map(|o| {
                 let latest = *latest.get(&o.object_id)?;
                 let cut = Ord::min(o.newest_old, latest - 1);
-                (cut >= 1).then_some((o.object_id, cut))
+                let floor = anchors.get(&o.object_id).copied().unwrap_or(0);
+                (cut > floor).then_some((o.object_id, cut))
             })
             .collect();
-        if cuts.is_empty() {
-            if full {
-                continue;
-            }
-            break;
+        for chunk in cuts.chunks(OBJECT_CHUNK) {
+            let (deleted, touched) = prune_chunk(db, entity, chunk, archive.as_deref_mut()).await?;
+            removed += deleted;
+            objects += touched;
+            progress(deleted);
         }
-        let prefix = |cuts: &[(String, i32)]| {
-            cuts.iter().fold(Condition::any(), |any, (id, cut)| {
-                any.add(
-                    Condition::all()
-                        .add(Expr::col(Alias::new("object_id")).eq(id.as_str()))
-                        .add(Expr::col(Alias::new("version")).lte(*cut)),
-                )
-            })
-        };
-        let rows_select = Query::select()
-            .columns(HISTORY_COLUMNS.map(Alias::new))
-            .from(Alias::new(table))
-            .cond_where(prefix(&cuts))
-            .order_by(Alias::new("object_id"), Order::Asc)
-            .order_by(Alias::new("version"), Order::Asc)
-            .to_owned();
-        let rows = HistoryRow::find_by_statement(backend.build(&rows_select))
-            .all(db)
-            .await?;
-        if let Some(archive) = archive.as_deref_mut() {
-            let json = rows
-                .iter()
-                .map(serde_json::to_value)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| AppError::internal(format!("archiving history: {e}")))?;
-            archive.write_batch(table, &json).map_err(archive_error)?;
-        }
-        let now = entity::history::now();
-        let anchors: Vec<prune_anchor::ActiveModel> = rows
-            .iter()
-            .filter(|row| {
-                cuts.iter()
-                    .any(|(id, cut)| *id == row.object_id && *cut == row.version)
-            })
-            .map(|row| prune_anchor::ActiveModel {
-                entity: Set(entity.as_str().to_owned()),
-                object_id: Set(row.object_id.clone()),
-                version: Set(row.version),
-                hash: Set(row.hash.clone()),
-                pruned_at: Set(now),
-            })
-            .collect();
-
-        let txn = db.begin().await?;
-        mark(&txn, backend, true).await?;
-        let delete = Query::delete()
-            .from_table(Alias::new(table))
-            .cond_where(prefix(&cuts))
-            .to_owned();
-        let deleted = txn.execute(&delete).await?.rows_affected();
-        if !anchors.is_empty() {
-            prune_anchor::Entity::insert_many(anchors)
-                .on_conflict(
-                    OnConflict::columns([
-                        prune_anchor::Column::Entity,
-                        prune_anchor::Column::ObjectId,
-                    ])
-                    .update_columns([
-                        prune_anchor::Column::Version,
-                        prune_anchor::Column::Hash,
-                        prune_anchor::Column::PrunedAt,
-                    ])
-                    .to_owned(),
-                )
-                .exec(&txn)
-                .await?;
-        }
-        mark(&txn, backend, false).await?;
-        txn.commit().await?;
-
-        removed += deleted;
-        objects += cuts.len() as u64;
-        progress(deleted);
         if !full {
             break;
         }
     }
     Ok((removed, objects))
+}
+
+/// Objects per statement when pruning history: each adds two parameters and one OR branch, and
+/// SQLite refuses expressions nested deeper than 1,000.
+const OBJECT_CHUNK: usize = 200;
+
+/// The anchored (already pruned) version of each of `ids` that has one.
+async fn anchored_versions(
+    db: &DatabaseConnection,
+    entity: HistoryEntity,
+    ids: &[String],
+) -> AppResult<HashMap<String, i32>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(OBJECT_CHUNK) {
+        for anchor in prune_anchor::Entity::find()
+            .filter(prune_anchor::Column::Entity.eq(entity.as_str()))
+            .filter(prune_anchor::Column::ObjectId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found.insert(anchor.object_id, anchor.version);
+        }
+    }
+    Ok(found)
+}
+
+/// Archives, then deletes versions `1..=cut` of each object of `cuts` (at most [`OBJECT_CHUNK`]) and
+/// moves their anchors forward, in one marked transaction. Returns (records removed, objects).
+async fn prune_chunk(
+    db: &DatabaseConnection,
+    entity: HistoryEntity,
+    cuts: &[(String, i32)],
+    archive: Option<&mut Archive>,
+) -> AppResult<(u64, u64)> {
+    let table = entity.history_table();
+    let backend = db.get_database_backend();
+    let prefix = cuts.iter().fold(Condition::any(), |any, (id, cut)| {
+        any.add(
+            Condition::all()
+                .add(Expr::col(Alias::new("object_id")).eq(id.as_str()))
+                .add(Expr::col(Alias::new("version")).lte(*cut)),
+        )
+    });
+    let rows_select = Query::select()
+        .columns(HISTORY_COLUMNS.map(Alias::new))
+        .from(Alias::new(table))
+        .cond_where(prefix.clone())
+        .order_by(Alias::new("object_id"), Order::Asc)
+        .order_by(Alias::new("version"), Order::Asc)
+        .to_owned();
+    let rows = HistoryRow::find_by_statement(backend.build(&rows_select))
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        // Another prune got there first.
+        return Ok((0, 0));
+    }
+    if let Some(archive) = archive {
+        let json = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| AppError::internal(format!("archiving history: {e}")))?;
+        write_blocking(|| archive.write_batch(table, &json)).map_err(archive_error)?;
+    }
+    let now = entity::history::now();
+    // The last removed record of each object: where its chain now starts.
+    let mut last: BTreeMap<&str, &HistoryRow> = BTreeMap::new();
+    for row in &rows {
+        last.insert(row.object_id.as_str(), row);
+    }
+    let anchors: Vec<prune_anchor::ActiveModel> = last
+        .values()
+        .map(|row| prune_anchor::ActiveModel {
+            entity: Set(entity.as_str().to_owned()),
+            object_id: Set(row.object_id.clone()),
+            version: Set(row.version),
+            hash: Set(row.hash.clone()),
+            pruned_at: Set(now),
+        })
+        .collect();
+
+    let txn = db.begin().await?;
+    mark(&txn, backend, true).await?;
+    let delete = Query::delete()
+        .from_table(Alias::new(table))
+        .cond_where(prefix)
+        .to_owned();
+    let deleted = txn.execute(&delete).await?.rows_affected();
+    prune_anchor::Entity::insert_many(anchors)
+        .on_conflict(forward_only(backend))
+        .exec_without_returning(&txn)
+        .await?;
+    mark(&txn, backend, false).await?;
+    txn.commit().await?;
+    Ok((deleted, last.len() as u64))
+}
+
+/// The anchor upsert: an anchor only moves forward, so two prunes racing (replicas, or the command
+/// beside a scheduled run) never leave it behind records already removed.
+fn forward_only(backend: DatabaseBackend) -> OnConflict {
+    let mut on_conflict =
+        OnConflict::columns([prune_anchor::Column::Entity, prune_anchor::Column::ObjectId]);
+    if backend == DatabaseBackend::MySql {
+        // Assignments run left to right: `version` last, so the others compare against the old one.
+        on_conflict
+            .value(
+                prune_anchor::Column::Hash,
+                Expr::cust("IF(VALUES(version) > version, VALUES(hash), hash)"),
+            )
+            .value(
+                prune_anchor::Column::PrunedAt,
+                Expr::cust("IF(VALUES(version) > version, VALUES(pruned_at), pruned_at)"),
+            )
+            .value(
+                prune_anchor::Column::Version,
+                Expr::cust("GREATEST(version, VALUES(version))"),
+            );
+    } else {
+        on_conflict
+            .update_columns([
+                prune_anchor::Column::Version,
+                prune_anchor::Column::Hash,
+                prune_anchor::Column::PrunedAt,
+            ])
+            .action_and_where(
+                Expr::col((Alias::new("history_prune_anchor"), Alias::new("version")))
+                    .lt(Expr::col((Alias::new("excluded"), Alias::new("version")))),
+            );
+    }
+    on_conflict.to_owned()
+}
+
+/// Runs blocking archive I/O (compression, fsync) off the async workers when the runtime allows.
+fn write_blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Marks (or unmarks) the transaction as the retention command's, the one writer the history

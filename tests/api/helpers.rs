@@ -183,6 +183,24 @@ impl Reply {
 }
 
 impl TestApp {
+    /// A client of a server already running at `address` on the database at `url`.
+    pub async fn attach(address: String, url: String, backend: Backend) -> Self {
+        let db = chronicle::startup::connect(&chronicle::config::DatabaseSettings {
+            url: url.clone(),
+            max_connections: 2,
+            acquire_timeout_secs: 10,
+        })
+        .await
+        .expect("test connection");
+        Self {
+            address,
+            url,
+            db,
+            backend,
+            client: reqwest::Client::new(),
+        }
+    }
+
     /// Sends a GraphQL request as `who`.
     pub async fn send(&self, who: &As<'_>, query: &str, variables: Value) -> Reply {
         let mut request = self
@@ -456,9 +474,13 @@ impl ServerProcess {
     /// Starts `chronicle serve` on port 0 of a fresh database of `backend` with `args` added, and waits
     /// for its "listening" line; `None` when the backend is not configured outside CI.
     pub async fn start(backend: Backend, args: &[&str]) -> Option<Self> {
-        use std::io::BufRead;
         let settings = fresh_settings(backend).await?;
-        let url = settings.database.url;
+        Some(Self::start_on(settings.database.url, args))
+    }
+
+    /// Starts `chronicle serve` on port 0 of the database at `url` (another server may use it too).
+    pub fn start_on(url: String, args: &[&str]) -> Self {
+        use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
             .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &url])
             .args(args)
@@ -492,7 +514,7 @@ impl ServerProcess {
             .take_while(char::is_ascii_digit)
             .collect();
         server.address = format!("http://127.0.0.1:{port}");
-        Some(server)
+        server
     }
 
     /// The next stdout line matching `wanted` (earlier lines are dropped); fails after 30 seconds.

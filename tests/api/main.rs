@@ -18,6 +18,7 @@ mod integrity;
 mod limits;
 mod model;
 mod operations;
+mod replicas;
 mod retention;
 mod revert;
 mod schema;

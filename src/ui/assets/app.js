@@ -35,6 +35,14 @@ const main = () => document.getElementById("main");
 
 const present = (nodes) => [nodes].flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false);
 
+// Each route() starts a render; a view paints only while its render is the newest, so a late answer
+// never replaces a newer view.
+let renders = 0;
+
+function paint(seq, ...nodes) {
+  if (seq === renders) main().replaceChildren(...present(nodes));
+}
+
 function show(...nodes) {
   main().replaceChildren(...present(nodes));
 }
@@ -195,6 +203,7 @@ function pager(page, onPage) {
 // Confirmation dialog; resolves true on confirm. `canConfirm` (optional) gates the button.
 function confirmDialog(title, body, confirmLabel, canConfirm) {
   const dialog = document.getElementById("confirm");
+  if (dialog.open) return Promise.resolve(false);
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-body").replaceChildren(...present(body));
   const ok = document.getElementById("confirm-ok");
@@ -259,6 +268,7 @@ const ASSIGNATIONS = `query($user: String, $app: String, $entity: HistoryEntity,
 }`;
 
 async function assignationsView(params) {
+  const seq = renders;
   const fields = [
     { name: "user", label: "User" },
     { name: "app", label: "App" },
@@ -271,20 +281,25 @@ async function assignationsView(params) {
   const index = Math.max(0, Number(pageParam || 0) | 0);
   const key = JSON.stringify(filters);
   const cursors = cursorsFor(`a:${key}`);
+  if (index >= cursors.length || cursors[index] === undefined) {
+    // A bookmarked or reloaded page number without the cursors leading to it: start over.
+    location.hash = hashWith("#/assignations", filters);
+    return;
+  }
   const heading = h("h2", {}, "Assignations");
   const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/assignations", next); });
-  show(heading, form, h("p", { class: "muted" }, "Loading…"));
+  paint(seq, heading, form, h("p", { class: "muted" }, "Loading…"));
   const variables = {
     user: filters.user || null, app: filters.app || null, entity: filters.entity || null,
     since: toIso(filters.since), until: toIso(filters.until),
     reverted: filters.reverted ? filters.reverted === "true" : null,
-    first: PAGE, after: cursors[Math.min(index, cursors.length - 1)],
+    first: PAGE, after: cursors[index],
   };
   let connection;
   try {
     connection = (await gql(ASSIGNATIONS, variables)).assignations;
   } catch (e) {
-    show(heading, form, errorBox(e));
+    paint(seq, heading, form, errorBox(e));
     return;
   }
   cursors[index + 1] = connection.pageInfo.endCursor;
@@ -300,7 +315,7 @@ async function assignationsView(params) {
       h("td", {}, node.entities.join(", ")),
       h("td", {}, badgeFor(node))))));
   const onPage = (i) => { location.hash = hashWith("#/assignations", { ...filters, ...(i ? { page: i } : {}) }); };
-  show(heading, form, table, pager({ index, connection }, onPage));
+  paint(seq, heading, form, table, pager({ index, connection }, onPage));
 }
 
 // ---------- view: one assignation ----------
@@ -353,24 +368,32 @@ function recordView(record, { linkAssignation = false } = {}) {
 }
 
 async function assignationView(id) {
-  show(h("h2", {}, "Assignation ", h("span", { class: "mono" }, id)), h("p", { class: "muted" }, "Loading…"));
+  const seq = renders;
+  paint(seq, h("h2", {}, "Assignation ", h("span", { class: "mono" }, id)), h("p", { class: "muted" }, "Loading…"));
   let loaded;
   try {
     loaded = await loadAssignation(id);
   } catch (e) {
-    show(h("h2", {}, "Assignation"), errorBox(e));
+    paint(seq, h("h2", {}, "Assignation"), errorBox(e));
     return;
   }
   if (!loaded) {
-    show(h("h2", {}, "Assignation"), h("p", { class: "error", role: "alert" }, `No assignation ${id}.`));
+    paint(seq, h("h2", {}, "Assignation"), h("p", { class: "error", role: "alert" }, `No assignation ${id}.`));
     return;
   }
   const { assignation: a, records } = loaded;
   const result = h("div", { id: "revert-result", "aria-live": "polite" });
   const revertButton = h("button", { type: "button", class: "danger", id: "revert", disabled: !!a.revertedBy },
     a.revertedBy ? "Already reverted" : "Revert…");
-  revertButton.addEventListener("click", () => revertFlow(a, result));
-  show(
+  revertButton.addEventListener("click", async () => {
+    revertButton.disabled = true;
+    try {
+      await revertFlow(a, result);
+    } finally {
+      if (revertButton.isConnected) revertButton.disabled = !!a.revertedBy;
+    }
+  });
+  paint(seq,
     h("h2", {}, "Assignation ", h("span", { class: "mono" }, a.id), " ", badgeFor(a)),
     h("dl", { class: "grid2" },
       h("div", {}, h("dt", { class: "muted" }, "Who"), h("dd", {}, a.user || "anonymous", a.app ? ` via ${a.app}` : "")),
@@ -415,11 +438,13 @@ async function revertFlow(assignation, result) {
   const confirmed = await confirmDialog(`Revert assignation ${assignation.id}?`, body, "Revert", () => !conflicts.length || force.checked);
   if (!confirmed) return;
   status("Reverting…");
+  const seq = renders;
   try {
     const done = (await gql(REVERT, { id: assignation.id, force: force.checked, reason: reason.value.trim() || null })).revertAssignation;
     status("Reverted.");
+    if (seq !== renders) return;
     await assignationView(assignation.id);
-    document.getElementById("revert-result").replaceChildren(
+    document.getElementById("revert-result")?.replaceChildren(
       h("p", { class: "badge ok", id: "reverted-as" }, "Reverted as ", assignationLink(done.id), ` (${done.changeCount} changes)`));
   } catch (e) {
     status("");
@@ -434,8 +459,9 @@ const HISTORY = `query($entity: HistoryEntity!, $id: ID!, $after: String) {
     totalCount pageInfo { hasNextPage endCursor }
     edges { node { id entity objectId version kind at user app assignationId step reason snapshot changes { field old new } } }
   }
-  verifyHistory(entity: $entity, id: $id) { ok checked brokenAt }
 }`;
+
+const VERIFY = `query($entity: HistoryEntity!, $id: ID!) { verifyHistory(entity: $entity, id: $id) { ok checked brokenAt } }`;
 
 const RESTORE = `mutation($entity: HistoryEntity!, $id: ID!, $version: Int!, $reason: String) {
   revertObject(entity: $entity, id: $id, toVersion: $version, reason: $reason) { version assignationId } }`;
@@ -454,30 +480,35 @@ function objectPicker(entity, id) {
 }
 
 async function objectView(entity, id) {
+  const seq = renders;
   const heading = h("h2", {}, "Object timeline");
   if (!entity || !id || !ENTITIES.includes(entity)) {
-    show(heading, objectPicker(entity || "TASK", id));
+    paint(seq, heading, objectPicker(entity || "TASK", id));
     return;
   }
-  show(heading, objectPicker(entity, id), h("p", { class: "muted" }, "Loading…"));
+  paint(seq, heading, objectPicker(entity, id), h("p", { class: "muted" }, "Loading…"));
   const versions = [];
   let verification = null;
   try {
     let after = null;
     for (let i = 0; i < 10; i += 1) {
       const data = await gql(HISTORY, { entity, id, after });
-      verification = data.verifyHistory;
       versions.push(...data.history.edges.map((e) => e.node));
       if (!data.history.pageInfo.hasNextPage) break;
       after = data.history.pageInfo.endCursor;
     }
   } catch (e) {
-    show(heading, objectPicker(entity, id), errorBox(e));
+    paint(seq, heading, objectPicker(entity, id), errorBox(e));
     return;
   }
   if (!versions.length) {
-    show(heading, objectPicker(entity, id), h("p", { class: "muted" }, `${entity} ${id} has no history.`));
+    paint(seq, heading, objectPicker(entity, id), h("p", { class: "muted" }, `${entity} ${id} has no history.`));
     return;
+  }
+  try {
+    verification = (await gql(VERIFY, { entity, id })).verifyHistory;
+  } catch {
+    verification = null;
   }
   const byVersion = new Map(versions.map((v) => [v.version, v]));
   const latest = versions[0];
@@ -501,8 +532,11 @@ async function objectView(entity, id) {
   const asOf = () => {
     const t = toIso(asOfInput.value);
     if (!t) { asOfOut.replaceChildren(); return; }
-    const record = versions.find((v) => v.at <= t);
-    if (!record) asOfOut.replaceChildren(h("p", { class: "muted" }, "It did not exist yet."));
+    const record = versions.find((v) => Date.parse(v.at) <= Date.parse(t));
+    const oldest = versions[versions.length - 1];
+    if (!record && oldest.version > 1) {
+      asOfOut.replaceChildren(h("p", { class: "muted" }, `Unknown: the records before version ${oldest.version} are not available (pruned, or beyond the ${versions.length} loaded).`));
+    } else if (!record) asOfOut.replaceChildren(h("p", { class: "muted" }, "It did not exist yet."));
     else if (record.kind === "DELETE") asOfOut.replaceChildren(h("p", { class: "muted" }, `It had been deleted (version ${record.version}).`));
     else asOfOut.replaceChildren(h("p", { class: "muted" }, `Version ${record.version}, ${when(record.at)}:`), snapshotTable(record.snapshot));
   };
@@ -511,12 +545,19 @@ async function objectView(entity, id) {
   const list = versions.map((v) => {
     const restore = h("button", { type: "button", class: "restore", "data-version": v.version, disabled: v.version === latest.version },
       "Restore this version…");
-    restore.addEventListener("click", () => restoreFlow(entity, id, v, latest));
+    restore.addEventListener("click", async () => {
+      restore.disabled = true;
+      try {
+        await restoreFlow(entity, id, v, latest);
+      } finally {
+        if (restore.isConnected) restore.disabled = false;
+      }
+    });
     const item = recordView(v, { linkAssignation: true });
     item.append(h("p", {}, restore));
     return item;
   });
-  show(heading, objectPicker(entity, id),
+  paint(seq, heading, objectPicker(entity, id),
     h("p", {}, `${entity} `, h("span", { class: "mono" }, id), ` — ${versions.length} version(s), latest v${latest.version} (${latest.kind}). `,
       verification ? h("span", { class: `badge ${verification.ok ? "ok" : "broken"}`, id: "verification" },
         verification.ok ? `hash chain verified (${verification.checked})` : `hash chain broken at v${verification.brokenAt}`) : null),
@@ -539,11 +580,13 @@ async function restoreFlow(entity, id, version, latest) {
   ];
   if (!(await confirmDialog(`Restore version ${version.version}?`, body, "Restore"))) return;
   status("Restoring…");
+  const seq = renders;
   try {
     const record = (await gql(RESTORE, { entity, id, version: version.version, reason: reason.value.trim() || null })).revertObject;
     status("Restored.");
+    if (seq !== renders) return;
     await objectView(entity, id);
-    document.getElementById("restore-result").replaceChildren(
+    document.getElementById("restore-result")?.replaceChildren(
       h("p", { class: "badge ok", id: "restored-as" }, `Restored as version ${record.version} in `, assignationLink(record.assignationId)));
   } catch (e) {
     status("");
@@ -592,6 +635,7 @@ function jsonDetails(label, value) {
 }
 
 async function auditView(params) {
+  const seq = renders;
   const fields = [
     { name: "kind", label: "Kind", options: AUDIT_KINDS },
     { name: "action", label: "Action" },
@@ -607,10 +651,14 @@ async function auditView(params) {
   const { page: pageParam, ...filters } = params;
   const index = Math.max(0, Number(pageParam || 0) | 0);
   const cursors = cursorsFor(`e:${JSON.stringify(filters)}`);
+  if (index >= cursors.length || cursors[index] === undefined) {
+    location.hash = hashWith("#/audit", filters);
+    return;
+  }
   const heading = h("h2", {}, "Audit events");
   const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/audit", next); });
-  show(heading, form, h("p", { class: "muted" }, "Loading…"));
-  const variables = { first: PAGE, after: cursors[Math.min(index, cursors.length - 1)] };
+  paint(seq, heading, form, h("p", { class: "muted" }, "Loading…"));
+  const variables = { first: PAGE, after: cursors[index] };
   for (const f of fields) variables[f.name] = filters[f.name] || null;
   variables.since = toIso(filters.since);
   variables.until = toIso(filters.until);
@@ -618,7 +666,7 @@ async function auditView(params) {
   try {
     data = await gql(AUDIT, variables);
   } catch (e) {
-    show(heading, form, errorBox(e));
+    paint(seq, heading, form, errorBox(e));
     return;
   }
   const connection = data.auditEvents;
@@ -643,7 +691,7 @@ async function auditView(params) {
         e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
         jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
   const onPage = (i) => { location.hash = hashWith("#/audit", { ...filters, ...(i ? { page: i } : {}) }); };
-  show(heading, form,
+  paint(seq, heading, form,
     h("section", { id: "summary" }, h("h3", {}, "Summary"),
       h("p", {}, h("span", { class: "muted" }, "By kind: "), counts(summary.byKind)),
       h("p", {}, h("span", { class: "muted" }, "By status: "), counts(summary.byStatus)),
@@ -654,10 +702,18 @@ async function auditView(params) {
 // ---------- routing ----------
 
 function route() {
+  renders += 1;
+  const seq = renders;
+  document.body.dataset.ready = "";
   const raw = location.hash.replace(/^#/, "") || "/assignations";
   const [path, query] = raw.split("?");
   const params = Object.fromEntries(new URLSearchParams(query || ""));
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    parts = [];
+  }
   const view = parts[0] || "assignations";
   for (const link of document.querySelectorAll("nav a[data-view]")) {
     const current = link.dataset.view === view || (view === "assignation" && link.dataset.view === "assignations");
@@ -671,9 +727,15 @@ function route() {
     case "audit": rendering = auditView(params); break;
     default: rendering = assignationsView(params);
   }
-  rendering.catch((e) => show(errorBox(e))).finally(() => { document.body.dataset.ready = view; });
+  rendering.catch((e) => show(errorBox(e))).finally(() => {
+    if (seq === renders) document.body.dataset.ready = view;
+  });
 }
 
 setupIdentity();
-window.addEventListener("hashchange", () => { document.body.dataset.ready = ""; status(""); route(); });
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main().focus();
+});
+window.addEventListener("hashchange", () => { status(""); route(); });
 route();

@@ -1,0 +1,477 @@
+//! The measurements, each on a fresh scratch database:
+//!
+//! - [`write_overhead`]: historized vs un-historized create+update of the same task shape, in the same
+//!   transaction pattern (the service's), interleaved in blocks in one run.
+//! - [`http_mutations`]: `createTask` and `updateTask` over HTTP against the real server at
+//!   concurrency 1, 8 and 32, with the server's RSS.
+//! - [`history_latency`]: `history(TASK, id)` p50 over HTTP with 10k, 100k and 1M history records.
+//! - [`revert`]: the revert of one assignation of 10,000 changes over 2,000 objects.
+
+use std::time::{Duration, Instant};
+
+use chronicle::auth::{Principal, Source};
+use chronicle::config::Limits;
+use chronicle::history::revert::revert_assignation;
+use chronicle::service::project::{NewProject, create_project};
+use chronicle::service::task::{NewTask, TaskChanges, create_task, update_task};
+use entity::context::ChangeContext;
+use entity::history::{
+    HISTORY_COLUMNS, HistoryEntity, HistoryRow, insert_with_history, now, row_values,
+};
+use entity::task::TaskStatus;
+use entity::{project, task};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QuerySelect, Schema, Set, TransactionTrait,
+};
+use serde_json::{Value, json};
+
+use crate::http::{Client, load, quantile_ms};
+use crate::server::Server;
+
+/// The twin of `task` without history: the baseline of [`write_overhead`].
+mod plain {
+    use entity::task::TaskStatus;
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bench_plain_task")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub project_id: Uuid,
+        pub title: String,
+        pub description: Option<String>,
+        pub status: TaskStatus,
+        pub priority: i32,
+        pub due_date: Option<Date>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One measured number.
+pub struct Measure {
+    /// What (`write_overhead_ratio`, `mutations_per_s`, …).
+    pub metric: &'static str,
+    /// Its parameters (`{"mutation": "createTask", "concurrency": 8}`).
+    pub params: Value,
+    /// The number.
+    pub value: f64,
+}
+
+fn measure(metric: &'static str, params: Value, value: f64) -> Measure {
+    Measure {
+        metric,
+        params,
+        value,
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn bench_project(db: &DatabaseConnection) -> Result<project::Model, String> {
+    ChangeContext::new("bench-setup")
+        .scope(create_project(
+            db,
+            &Limits::default(),
+            NewProject {
+                name: "bench".into(),
+                description: None,
+            },
+        ))
+        .await
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Historized vs plain create+update, `iterations` of each, interleaved in blocks of 50.
+pub async fn write_overhead(
+    db: &DatabaseConnection,
+    iterations: usize,
+) -> Result<Vec<Measure>, String> {
+    let backend = db.get_database_backend();
+    db.execute(&Schema::new(backend).create_table_from_entity(plain::Entity))
+        .await
+        .map_err(err)?;
+    let project = bench_project(db).await?;
+    let limits = Limits::default();
+    let (mut historized, mut baseline) = (Duration::ZERO, Duration::ZERO);
+    let block = 50;
+    for round in 0..iterations.div_ceil(block) {
+        let started = Instant::now();
+        for i in 0..block {
+            // A fresh assignation per change, as each HTTP request gets by default.
+            ChangeContext::new(uuid::Uuid::now_v7().to_string())
+                .scope(async {
+                    let created = create_task(
+                        db,
+                        &limits,
+                        NewTask {
+                            project_id: project.id,
+                            title: format!("task {round}-{i}"),
+                            description: None,
+                            status: None,
+                            priority: Some(1),
+                            due_date: None,
+                        },
+                    )
+                    .await?;
+                    update_task(
+                        db,
+                        &limits,
+                        created.id,
+                        TaskChanges {
+                            title: Some(format!("task {round}-{i} v2")),
+                            priority: Some(2),
+                            ..TaskChanges::default()
+                        },
+                    )
+                    .await
+                })
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+        }
+        historized += started.elapsed();
+
+        let started = Instant::now();
+        for i in 0..block {
+            // The same statements without history: lock the project, insert; lock the row, update.
+            let txn = db.begin().await.map_err(err)?;
+            project::Entity::find_by_id(project.id)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .map_err(err)?;
+            let at = now();
+            let created = plain::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                project_id: Set(project.id),
+                title: Set(format!("task {round}-{i}")),
+                description: Set(None),
+                status: Set(TaskStatus::Todo),
+                priority: Set(1),
+                due_date: Set(None),
+                created_at: Set(at),
+                updated_at: Set(at),
+            }
+            .insert(&txn)
+            .await
+            .map_err(err)?;
+            txn.commit().await.map_err(err)?;
+            let txn = db.begin().await.map_err(err)?;
+            let current = plain::Entity::find_by_id(created.id)
+                .lock_exclusive()
+                .one(&txn)
+                .await
+                .map_err(err)?
+                .ok_or("the plain row is gone")?;
+            let mut next = current.into_active_model();
+            next.title = Set(format!("task {round}-{i} v2"));
+            next.priority = Set(2);
+            next.updated_at = Set(now());
+            next.update(&txn).await.map_err(err)?;
+            txn.commit().await.map_err(err)?;
+        }
+        baseline += started.elapsed();
+    }
+    let n = iterations.div_ceil(block) * block;
+    Ok(vec![
+        measure(
+            "write_overhead_ratio",
+            json!({"iterations": n}),
+            historized.as_secs_f64() / baseline.as_secs_f64(),
+        ),
+        measure(
+            "historized_create_update_ms",
+            json!({"iterations": n}),
+            historized.as_secs_f64() * 1_000.0 / n as f64,
+        ),
+        measure(
+            "plain_create_update_ms",
+            json!({"iterations": n}),
+            baseline.as_secs_f64() * 1_000.0 / n as f64,
+        ),
+    ])
+}
+
+/// `objects` tasks of a new project, inserted with their history in one transaction.
+async fn seed_tasks(
+    db: &DatabaseConnection,
+    objects: usize,
+) -> Result<(project::Model, Vec<task::Model>), String> {
+    let project = bench_project(db).await?;
+    let at = now();
+    let tasks: Vec<task::Model> = (0..objects)
+        .map(|i| task::Model {
+            id: uuid::Uuid::now_v7(),
+            project_id: project.id,
+            title: format!("task {i}"),
+            description: None,
+            status: TaskStatus::Todo,
+            priority: 0,
+            due_date: None,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    ChangeContext::new("bench-seed")
+        .scope(async {
+            let txn = db.begin().await.map_err(err)?;
+            insert_with_history::<task::Entity, _>(&txn, tasks.clone())
+                .await
+                .map_err(err)?;
+            txn.commit().await.map_err(err)
+        })
+        .await?;
+    Ok((project, tasks))
+}
+
+/// SplitMix64: cheap, seeded, good enough to pick rows.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+const HEADERS: &[(&str, &str)] = &[("X-User", "bench"), ("X-App", "load")];
+
+/// `createTask` and `updateTask` over HTTP at each concurrency; the server's RSS idle and at peak.
+pub async fn http_mutations(
+    db: &DatabaseConnection,
+    url: &str,
+    concurrencies: &[usize],
+    seconds: u64,
+    seeded: usize,
+) -> Result<Vec<Measure>, String> {
+    let (project, tasks) = seed_tasks(db, seeded).await?;
+    let server = Server::start(url)?;
+    let idle = server.rss_bytes().unwrap_or(0);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let sampler = server.sample_rss(stopped);
+    let mut out = Vec::new();
+    let ids: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+    for mutation in ["createTask", "updateTask"] {
+        for &concurrency in concurrencies {
+            let project_id = project.id.to_string();
+            let ids = ids.clone();
+            let body = move |worker: usize, i: u64| {
+                match mutation {
+                "createTask" => json!({
+                    "query": "mutation($p: ID!, $t: String!, $pr: Int!) { createTask(input: {projectId: $p, title: $t, priority: $pr}) { id } }",
+                    "variables": {"p": project_id, "t": format!("load {worker}-{i}"), "pr": i % 5},
+                })
+                .to_string(),
+                _ => {
+                    let pick = mix((worker as u64) << 40 | i) as usize % ids.len();
+                    json!({
+                        "query": "mutation($id: ID!, $t: String!, $pr: Int!) { updateTask(id: $id, input: {title: $t, priority: $pr}) { id } }",
+                        "variables": {"id": ids[pick], "t": format!("upd {worker}-{i}"), "pr": i % 6},
+                    })
+                    .to_string()
+                }
+            }
+            };
+            let result = load(
+                server.addr,
+                concurrency,
+                Duration::from_secs(1),
+                Duration::from_secs(seconds),
+                HEADERS,
+                body,
+            )
+            .await?;
+            let params =
+                json!({"mutation": mutation, "concurrency": concurrency, "seconds": seconds});
+            out.push(measure(
+                "mutations_per_s",
+                params.clone(),
+                result.per_second(),
+            ));
+            out.push(measure("p50_ms", params.clone(), result.quantile_ms(0.5)));
+            out.push(measure("p99_ms", params.clone(), result.quantile_ms(0.99)));
+            out.push(measure("errors", params, result.errors as f64));
+        }
+    }
+    let _ = stop.send(true);
+    let peak = sampler.await.map_err(err)?;
+    out.push(measure(
+        "rss_idle_mib",
+        json!({}),
+        idle as f64 / 1_048_576.0,
+    ));
+    out.push(measure(
+        "rss_peak_mib",
+        json!({"under": "the mutation runs"}),
+        peak as f64 / 1_048_576.0,
+    ));
+    Ok(out)
+}
+
+/// Adds history records of objects with `per_object` records each until `task_history` holds `total`.
+async fn fill_history(
+    db: &DatabaseConnection,
+    total: u64,
+    per_object: i32,
+) -> Result<Vec<String>, String> {
+    let count_select = Query::select()
+        .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from(Alias::new(HistoryEntity::Task.history_table()))
+        .to_owned();
+    let row = db
+        .query_one(&count_select)
+        .await
+        .map_err(err)?
+        .ok_or("no count")?;
+    let have: i64 = row.try_get("", "n").map_err(err)?;
+    let missing = total.saturating_sub(u64::try_from(have).unwrap_or(0));
+    let objects = missing / u64::try_from(per_object).unwrap_or(1);
+    let mut ids = Vec::new();
+    let at = now();
+    let batch_objects = 100;
+    let txn = db.begin().await.map_err(err)?;
+    for chunk_start in (0..objects).step_by(batch_objects) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(HistoryEntity::Task.history_table()))
+            .columns(HISTORY_COLUMNS.map(Alias::new));
+        for _ in chunk_start..(chunk_start + batch_objects as u64).min(objects) {
+            let object_id = uuid::Uuid::now_v7().to_string();
+            for version in 1..=per_object {
+                let row = HistoryRow {
+                    id: uuid::Uuid::now_v7(),
+                    object_id: object_id.clone(),
+                    version,
+                    kind: if version == 1 { "CREATE" } else { "UPDATE" }.into(),
+                    at,
+                    actor: Some("bulk".into()),
+                    app: Some("bench".into()),
+                    assignation_id: "bench-bulk-history".into(),
+                    step: 0,
+                    reason: None,
+                    snapshot: json!({"id": object_id, "title": format!("bulk v{version}"), "priority": version % 6}),
+                    changes: json!([{"field": "title", "old": format!("bulk v{}", version - 1), "new": format!("bulk v{version}")}]),
+                    hash: "0".repeat(64),
+                    scope_id: None,
+                };
+                insert.values(row_values(&row)).map_err(err)?;
+            }
+            ids.push(object_id);
+        }
+        txn.execute(&insert).await.map_err(err)?;
+    }
+    txn.commit().await.map_err(err)?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared("ANALYZE task_history")
+            .await
+            .map_err(err)?;
+    }
+    Ok(ids)
+}
+
+/// `history(TASK, id)` latency over HTTP, 200 sequential queries after 20 warm-ups, at each size.
+pub async fn history_latency(
+    db: &DatabaseConnection,
+    url: &str,
+    sizes: &[u64],
+) -> Result<Vec<Measure>, String> {
+    let server = Server::start(url)?;
+    let mut client = Client::connect(server.addr).await.map_err(err)?;
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    for &size in sizes {
+        let started = Instant::now();
+        ids.extend(fill_history(db, size, 10).await?);
+        let loaded = started.elapsed().as_secs_f64();
+        let mut latencies = Vec::new();
+        for i in 0..220u64 {
+            let id = &ids[mix(size ^ i) as usize % ids.len()];
+            let body = json!({
+                "query": "query($id: ID!) { history(entity: TASK, id: $id, first: 20) { edges { node { version kind at user assignationId changes { field old new } } } } }",
+                "variables": {"id": id},
+            })
+            .to_string();
+            let sent = Instant::now();
+            let (status, reply) = client.post("/graphql", HEADERS, &body).await.map_err(err)?;
+            let took = sent.elapsed();
+            if status != 200 || reply.windows(8).any(|w| w == b"\"errors\"") {
+                return Err(format!(
+                    "history query failed: {}",
+                    String::from_utf8_lossy(&reply)
+                ));
+            }
+            if i >= 20 {
+                latencies.push(took);
+            }
+        }
+        latencies.sort_unstable();
+        let params = json!({"records": size});
+        out.push(measure(
+            "history_p50_ms",
+            params.clone(),
+            quantile_ms(&latencies, 0.5),
+        ));
+        out.push(measure(
+            "history_p99_ms",
+            params.clone(),
+            quantile_ms(&latencies, 0.99),
+        ));
+        out.push(measure("history_load_s", params, loaded));
+    }
+    Ok(out)
+}
+
+/// Creates `objects` tasks, changes each `changes / objects` times in one assignation, and times the
+/// revert of that assignation.
+pub async fn revert(
+    db: &DatabaseConnection,
+    objects: usize,
+    changes: usize,
+) -> Result<Vec<Measure>, String> {
+    let (_, tasks) = seed_tasks(db, objects).await?;
+    let rounds = changes / objects.max(1);
+    ChangeContext::new("bench-bulk")
+        .scope(async {
+            let txn = db.begin().await.map_err(err)?;
+            for round in 0..rounds {
+                for task in &tasks {
+                    let mut active = task.clone().into_active_model();
+                    active.title = Set(format!("{} r{round}", task.title));
+                    active.priority = Set(i32::try_from(round % 6).unwrap_or(0));
+                    active.update(&txn).await.map_err(err)?;
+                }
+            }
+            txn.commit().await.map_err(err)
+        })
+        .await?;
+    let admin = Principal {
+        user: Some("bench-revert".into()),
+        app: None,
+        scopes: Vec::new(),
+        source: Source::Header,
+    };
+    let started = Instant::now();
+    ChangeContext::new("bench-revert")
+        .scope(revert_assignation(db, "bench-bulk", false, None, &admin))
+        .await
+        .map_err(|e| format!("revert: {e:?}"))?;
+    let metric = if changes >= 10_000 {
+        "revert_10k_s"
+    } else {
+        "revert_1k_s"
+    };
+    Ok(vec![measure(
+        metric,
+        json!({"changes": changes, "objects": objects}),
+        started.elapsed().as_secs_f64(),
+    )])
+}
