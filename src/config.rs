@@ -135,6 +135,20 @@ pub struct DatabaseSettings {
     /// Seconds to wait for a pooled connection.
     #[arg(long, env = "CHRONICLE_ACQUIRE_TIMEOUT_SECS", default_value_t = 10)]
     pub acquire_timeout_secs: u64,
+    /// SQLite only (always in WAL mode): `normal` syncs the log at checkpoints, so a power cut may lose
+    /// the last commits but never corrupts; `full` syncs every commit.
+    #[arg(long, env = "CHRONICLE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// How often SQLite syncs its write-ahead log to disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// At checkpoints: durable across a process crash, not always across a power cut.
+    #[default]
+    Normal,
+    /// At every commit.
+    Full,
 }
 
 /// Everything `serve` needs.
@@ -363,6 +377,7 @@ impl Settings {
                 url: database_url.into(),
                 max_connections: 16,
                 acquire_timeout_secs: 10,
+                sqlite_synchronous: SqliteSync::Normal,
             },
             auth: AuthSettings::default(),
             limits: Limits::default(),

@@ -21,6 +21,9 @@ pub struct RequestContext {
     pub principal: Principal,
     /// The request's assignation: the client's `X-Assignation-Id`, or a fresh UUIDv7.
     pub assignation_id: String,
+    /// Whether the server generated the assignation id (no `X-Assignation-Id`): then no other request
+    /// can know it until this one has answered.
+    pub assignation_generated: bool,
     /// The client's address (from the socket, or `X-Forwarded-For` of a trusted proxy).
     pub ip: Option<String>,
     /// The client's `User-Agent`.
@@ -60,6 +63,7 @@ impl RequestContext {
         Ok(Self {
             principal: authenticator.authenticate(headers)?,
             assignation_id,
+            assignation_generated: !headers.contains_key("x-assignation-id"),
             ip: None,
             user_agent: None,
         })
@@ -73,6 +77,7 @@ impl RequestContext {
             assignation_id: self.assignation_id.clone(),
             reason: None,
             tally: None,
+            exclusive: self.assignation_generated,
         }
     }
 }

@@ -20,6 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Router, middleware};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -27,7 +28,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::audit::{AuditKind, NewEvent};
 use crate::auth::Authenticator;
 use crate::auth::jwt::KeyError;
-use crate::config::{AuthMode, DatabaseSettings, Limits, RetentionSettings, Settings};
+use crate::config::{AuthMode, DatabaseSettings, Limits, RetentionSettings, Settings, SqliteSync};
 use crate::context::{self, RequestContext};
 use crate::error::AppError;
 use crate::graphql::extension::{RequestVariables, SelectedOperation, expanded_nodes};
@@ -109,6 +110,32 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
         .sqlx_logging(false);
+    let synchronous = match settings.sqlite_synchronous {
+        SqliteSync::Normal => SqliteSynchronous::Normal,
+        SqliteSync::Full => SqliteSynchronous::Full,
+    };
+    // SQLite: write-ahead log (readers never block the writer, one fsync per checkpoint rather than per
+    // commit with `normal`), and a wait instead of `database is locked` when another process writes.
+    options.map_sqlx_sqlite_opts(move |sqlite| {
+        sqlite
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(30))
+    });
+    // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed
+    // rows without locking reads, and InnoDB takes no gap locks, which under REPEATABLE READ made
+    // concurrent history writers of different objects deadlock.
+    options.map_sqlx_mysql_pool_opts(|pool| {
+        pool.after_connect(|connection, _| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Executor;
+                connection
+                    .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map(|_| ())
+            })
+        })
+    });
     Database::connect(options).await
 }
 

@@ -2,9 +2,11 @@
 //! made. The GraphQL layer opens a [`ChangeContext::scope`] around each request; the history hooks read
 //! it. Code outside GraphQL (scripts, jobs) opens its own scope the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::history::HistoryRow;
 
 tokio::task_local! {
     static CURRENT: ChangeContext;
@@ -23,26 +25,47 @@ pub struct ChangeContext {
     pub reason: Option<String>,
     /// Counts the history records written under this context, when someone wants to know (metrics).
     pub tally: Option<Tally>,
+    /// No other transaction can write to this assignation at the same time (its id was generated for
+    /// this request and is not known outside it yet), so a change need not lock it up front.
+    pub exclusive: bool,
 }
 
-/// History records written, per entity (`TASK`, …), shared by the clones of one context.
+/// History records written under a context, per entity (`TASK`, …), and the project each written
+/// object belongs to; shared by the clones of one context.
 #[derive(Clone, Debug, Default)]
-pub struct Tally(Arc<Mutex<BTreeMap<&'static str, u64>>>);
+pub struct Tally(Arc<Mutex<Written>>);
+
+#[derive(Debug, Default)]
+struct Written {
+    counts: BTreeMap<&'static str, u64>,
+    scopes: HashMap<(&'static str, String), Option<String>>,
+}
 
 impl Tally {
-    /// Adds `n` records of `entity`.
-    pub fn add(&self, entity: &'static str, n: u64) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(entity)
-            .or_default() += n;
+    /// Adds the records `rows` of `entity`.
+    pub fn add(&self, entity: &'static str, rows: &[HistoryRow]) {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *written.counts.entry(entity).or_default() += rows.len() as u64;
+        for row in rows {
+            written
+                .scopes
+                .insert((entity, row.object_id.clone()), row.scope_id.clone());
+        }
     }
 
     /// The counts so far, resetting them.
     pub fn take(&self) -> BTreeMap<&'static str, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner).counts)
+    }
+
+    /// The project of `object_id`, if a record of it was written under this context.
+    pub fn scope_of(&self, entity: &'static str, object_id: &str) -> Option<Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scopes
+            .get(&(entity, object_id.to_owned()))
+            .cloned()
     }
 }
 
@@ -64,6 +87,7 @@ impl ChangeContext {
             assignation_id: assignation_id.into(),
             reason: None,
             tally: None,
+            exclusive: false,
         }
     }
 

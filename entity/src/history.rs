@@ -10,9 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, LockType, OnConflict, Query, SelectStatement, SimpleExpr,
-};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     FromQueryResult, IdenStatic, Iterable, PrimaryKeyToColumn, QueryFilter, QuerySelect, Value,
@@ -412,6 +410,11 @@ pub async fn reserve_steps<C: ConnectionTrait>(
 
 /// The latest record of each of `object_ids` in `entity`'s shadow table.
 ///
+/// A plain read: writers of one object are serialized by the lock on its live row, taken before its
+/// history is written, and each statement sees the latest committed records at READ COMMITTED (the
+/// default on PostgreSQL; `chronicle::startup::connect` sets it on MySQL, whose REPEATABLE READ would
+/// read a stale snapshot). The unique (object, version) index refuses a duplicate version regardless.
+///
 /// # Errors
 /// Database errors.
 pub async fn latest_rows<C: ConnectionTrait>(
@@ -435,10 +438,6 @@ pub async fn latest_rows<C: ConnectionTrait>(
             .from_as(table.clone(), col("h"))
             .and_where(Expr::col((col("h"), col("object_id"))).is_in(chunk.iter().cloned()))
             .and_where(Expr::col((col("h"), col("version"))).in_subquery(newest));
-        if db.get_database_backend() == DbBackend::MySql {
-            // A locking read sees the latest committed versions under REPEATABLE READ.
-            select.lock(LockType::Update);
-        }
         let stmt = db.get_database_backend().build(&select);
         for row in HistoryRow::find_by_statement(stmt).all(db).await? {
             latest.insert(row.object_id.clone(), row);
@@ -524,7 +523,7 @@ pub async fn record_changes<C: ConnectionTrait>(
         db.execute(&insert).await?;
     }
     if let Some(tally) = &ctx.tally {
-        tally.add(entity.as_str(), rows.len() as u64);
+        tally.add(entity.as_str(), &rows);
     }
     Ok(rows)
 }

@@ -6,10 +6,13 @@
 //! - [`capture`]: the `tracing` layer and task-local scope that collect the log lines (and a panic's
 //!   message and backtrace) emitted while one mutation runs.
 //! - [`query`]: listing events with filters, the summary, and a project's timeline.
+//! - [`writer`]: the batching writer the hot path (one `MUTATION` event per mutation field) goes
+//!   through: concurrent requests' events share one INSERT and one commit.
 
 pub mod capture;
 /// Listing events, the summary, and project timelines.
 pub mod query;
+pub mod writer;
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -121,6 +124,8 @@ pub struct NewEvent {
     pub object_id: Option<String>,
     /// Free-form details.
     pub details: Option<Json>,
+    /// The project the object belongs to, when the caller knows it already (else it is looked up).
+    pub scope_id: Option<Option<String>>,
 }
 
 impl NewEvent {
@@ -144,6 +149,7 @@ impl NewEvent {
             entity: None,
             object_id: None,
             details: None,
+            scope_id: None,
         }
     }
 
@@ -215,11 +221,29 @@ pub async fn record<C: ConnectionTrait>(
     db: &C,
     event: NewEvent,
 ) -> Result<audit_event::Model, DbErr> {
-    let scope_id = match (event.entity, &event.object_id) {
-        (Some(entity), Some(object_id)) => scope_of(db, entity, object_id).await?,
+    let model = row_of(db, event).await?;
+    model
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await
+}
+
+/// The row of `event`, its project resolved (looked up unless the event says it).
+///
+/// # Errors
+/// Database errors.
+pub async fn row_of<C: ConnectionTrait>(
+    db: &C,
+    event: NewEvent,
+) -> Result<audit_event::Model, DbErr> {
+    let scope_id = match (event.scope_id, event.entity, &event.object_id) {
+        (Some(known), _, _) => known,
+        (None, Some(entity), Some(object_id)) => scope_of(db, entity, object_id).await?,
         _ => None,
     };
-    let model = audit_event::Model {
+    Ok(audit_event::Model {
         id: uuid::Uuid::now_v7(),
         kind: event.kind.as_str().to_owned(),
         action: cut(event.action, MAX_ACTION),
@@ -239,8 +263,7 @@ pub async fn record<C: ConnectionTrait>(
         object_id: event.object_id,
         scope_id,
         details: event.details,
-    };
-    model.into_active_model().reset_all().insert(db).await
+    })
 }
 
 /// The project an object belongs to: itself for a project, else the `scope_id` of its history.

@@ -28,6 +28,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
 
 use crate::audit::capture;
+use crate::audit::writer::EventWriter;
 use crate::audit::{AuditKind, NewEvent};
 use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
@@ -173,7 +174,18 @@ impl Extension for RequestScope {
                 event = event.failed(format!("{code}: {}", error.message));
             }
         }
-        if let Err(e) = crate::audit::record(db, event).await {
+        // The project of the object the field wrote is known from its history records.
+        if let (Some(entity), Some(object_id)) = (event.entity, event.object_id.as_deref()) {
+            event.scope_id = tally.scope_of(entity.as_str(), object_id);
+        }
+        let stored = match ctx.data_opt::<EventWriter>() {
+            Some(writer) => match crate::audit::row_of(db, event).await {
+                Ok(row) => writer.write(row).await,
+                Err(e) => Err(e),
+            },
+            None => crate::audit::record(db, event).await.map(|_| ()),
+        };
+        if let Err(e) = stored {
             tracing::error!(error = %e, field = %name, "cannot write the audit event");
         }
         if let Some(metrics) = ctx.data_opt::<Arc<Metrics>>() {

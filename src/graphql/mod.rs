@@ -27,6 +27,7 @@ use entity::context::with_reason;
 use entity::history::Historized;
 use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
 
+use crate::audit::writer::EventWriter;
 use crate::auth::Principal;
 use crate::config::{AuditSettings, Limits};
 use crate::context::RequestContext;
@@ -58,8 +59,8 @@ pub struct MutationRoot(
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// The schema with its data (database, limits, audit settings, metrics when on) and the request
-/// extension.
+/// The schema with its data (database, limits, audit settings, the audit event writer, metrics when
+/// on) and the request extension. Call it inside a tokio runtime: it starts the event writer task.
 pub fn build_schema(
     db: DatabaseConnection,
     limits: Limits,
@@ -74,6 +75,7 @@ pub fn build_schema(
     .limit_depth(limits.max_query_depth)
     .limit_complexity(limits.max_query_complexity)
     .extension(extension::ChangeContextExtension)
+    .data(EventWriter::spawn(db.clone()))
     .data(db)
     .data(limits)
     .data(audit);

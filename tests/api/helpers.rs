@@ -109,6 +109,7 @@ pub async fn spawn_app_with(
         url: url.clone(),
         max_connections: 2,
         acquire_timeout_secs: 10,
+        sqlite_synchronous: chronicle::config::SqliteSync::Normal,
     })
     .await
     .expect("test connection");
@@ -189,6 +190,7 @@ impl TestApp {
             url: url.clone(),
             max_connections: 2,
             acquire_timeout_secs: 10,
+            sqlite_synchronous: chronicle::config::SqliteSync::Normal,
         })
         .await
         .expect("test connection");

@@ -91,6 +91,7 @@ where
         url: scratch.url.clone(),
         max_connections: 4,
         acquire_timeout_secs: 60,
+        sqlite_synchronous: chronicle::config::SqliteSync::Normal,
     };
     let outcome = match connect_and_migrate(&settings).await {
         Ok(db) => {
