@@ -80,3 +80,42 @@ fn rss_of(pid: u32) -> Option<u64> {
         .ok()?;
     Some(kb * 1024)
 }
+
+/// Clock ticks per second in `/proc/*/stat` (`USER_HZ`, 100 on Linux).
+const TICKS_PER_S: f64 = 100.0;
+
+/// CPU time (user + system) of process `pid` so far, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| ticks(&stat))
+        .map_or(0.0, |t| t as f64 / TICKS_PER_S)
+}
+
+/// CPU time of every `postgres` process so far, in seconds (the database's share of the work).
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let total: u64 = entries
+        .filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.ok()?.path().join("stat")).ok()?;
+            stat.contains("(postgres)").then(|| ticks(&stat)).flatten()
+        })
+        .sum();
+    total as f64 / TICKS_PER_S
+}
+
+/// utime + stime: fields 14 and 15, counted after the `(comm)` field, which may hold spaces.
+fn ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+impl Server {
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}

@@ -108,36 +108,39 @@ pub async fn write_overhead(
     for round in 0..iterations.div_ceil(block) {
         let started = Instant::now();
         for i in 0..block {
-            // A fresh assignation per change, as each HTTP request gets by default.
-            ChangeContext::new(uuid::Uuid::now_v7().to_string())
-                .scope(async {
-                    let created = create_task(
-                        db,
-                        &limits,
-                        NewTask {
-                            project_id: project.id,
-                            title: format!("task {round}-{i}"),
-                            description: None,
-                            status: None,
-                            priority: Some(1),
-                            due_date: None,
-                        },
-                    )
-                    .await?;
-                    update_task(
-                        db,
-                        &limits,
-                        created.id,
-                        TaskChanges {
-                            title: Some(format!("task {round}-{i} v2")),
-                            priority: Some(2),
-                            ..TaskChanges::default()
-                        },
-                    )
-                    .await
-                })
+            // A fresh assignation per change, as each HTTP request without `X-Assignation-Id` gets.
+            ChangeContext {
+                exclusive: true,
+                ..ChangeContext::new(uuid::Uuid::now_v7().to_string())
+            }
+            .scope(async {
+                let created = create_task(
+                    db,
+                    &limits,
+                    NewTask {
+                        project_id: project.id,
+                        title: format!("task {round}-{i}"),
+                        description: None,
+                        status: None,
+                        priority: Some(1),
+                        due_date: None,
+                    },
+                )
+                .await?;
+                update_task(
+                    db,
+                    &limits,
+                    created.id,
+                    TaskChanges {
+                        title: Some(format!("task {round}-{i} v2")),
+                        priority: Some(2),
+                        ..TaskChanges::default()
+                    },
+                )
                 .await
-                .map_err(|e| format!("{e:?}"))?;
+            })
+            .await
+            .map_err(|e| format!("{e:?}"))?;
         }
         historized += started.elapsed();
 
@@ -281,6 +284,10 @@ pub async fn http_mutations(
                 }
             }
             };
+            let (server_cpu, pg_cpu) = (
+                crate::server::cpu_seconds(server.pid()),
+                crate::server::postgres_cpu_seconds(),
+            );
             let result = load(
                 server.addr,
                 concurrency,
@@ -299,7 +306,21 @@ pub async fn http_mutations(
             ));
             out.push(measure("p50_ms", params.clone(), result.quantile_ms(0.5)));
             out.push(measure("p99_ms", params.clone(), result.quantile_ms(0.99)));
-            out.push(measure("errors", params, result.errors as f64));
+            out.push(measure("errors", params.clone(), result.errors as f64));
+            // CPU per request: less sensitive to a shared machine than requests per second.
+            let per_request = |seconds: f64| seconds * 1_000.0 / (result.all_ok.max(1) as f64);
+            out.push(measure(
+                "server_cpu_ms_per_req",
+                params.clone(),
+                per_request(crate::server::cpu_seconds(server.pid()) - server_cpu),
+            ));
+            if url.starts_with("postgres") {
+                out.push(measure(
+                    "postgres_cpu_ms_per_req",
+                    params,
+                    per_request(crate::server::postgres_cpu_seconds() - pg_cpu),
+                ));
+            }
         }
     }
     let _ = stop.send(true);
