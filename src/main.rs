@@ -7,6 +7,10 @@ use chronicle::config::{Cli, Command};
 use chronicle::startup::{Application, connect_and_migrate};
 use clap::Parser;
 
+/// mimalloc: under load glibc's malloc and free took a fifth of the server's CPU time (perf).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -5,7 +5,7 @@ use entity::{comment, task};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
 use uuid::Uuid;
 
-use super::{begin_change, commit, find_for_update, validate};
+use super::{begin_change, commit, find_for_share, find_for_update, validate};
 use crate::error::AppResult;
 
 /// The longest comment body, in characters.
@@ -23,7 +23,7 @@ pub async fn create_comment(
 ) -> AppResult<comment::Model> {
     validate::text("body", &body, 1, MAX_BODY_CHARS)?;
     let txn = begin_change(db).await?;
-    find_for_update::<task::Entity, _>(&txn, task_id, "task").await?;
+    find_for_share::<task::Entity, _>(&txn, task_id, "task").await?;
     let at = now();
     let model = comment::ActiveModel {
         id: Set(Uuid::now_v7()),

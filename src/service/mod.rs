@@ -56,6 +56,25 @@ where
         .ok_or_else(|| AppError::NotFound(what.to_owned()))
 }
 
+/// Loads the row `id` of `E` and locks it against changes, but not against other sharers, until the
+/// transaction ends: what creating a child needs of its parent (it must not be deleted meanwhile),
+/// while children of one parent are created concurrently.
+///
+/// # Errors
+/// `NOT_FOUND` (named `what`) when there is no such row; database errors.
+pub async fn find_for_share<E, C>(db: &C, id: uuid::Uuid, what: &str) -> AppResult<E::Model>
+where
+    E: EntityTrait,
+    E::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
+    C: ConnectionTrait,
+{
+    E::find_by_id(id)
+        .lock_shared()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(what.to_owned()))
+}
+
 /// Commits `txn`.
 ///
 /// # Errors

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{begin_change, commit, find_for_update, validate};
+use super::{begin_change, commit, find_for_share, find_for_update, validate};
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 
@@ -66,7 +66,7 @@ pub async fn create_task(
     validate::priority(priority)?;
     let txn = begin_change(db).await?;
     // Locks the project so that a concurrent deleteProject cannot miss this task.
-    find_for_update::<project::Entity, _>(&txn, input.project_id, "project").await?;
+    find_for_share::<project::Entity, _>(&txn, input.project_id, "project").await?;
     let at = now();
     let model = task::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -171,7 +171,7 @@ pub async fn add_label(
 ) -> AppResult<task::Model> {
     let txn = begin_change(db).await?;
     let task = find_for_update::<task::Entity, _>(&txn, task_id, "task").await?;
-    find_for_update::<label::Entity, _>(&txn, label_id, "label").await?;
+    find_for_share::<label::Entity, _>(&txn, label_id, "label").await?;
     let existing = task_label::Entity::find_by_id((task_id, label_id))
         .lock_exclusive()
         .one(&txn)

@@ -146,10 +146,10 @@ pub async fn write_overhead(
 
         let started = Instant::now();
         for i in 0..block {
-            // The same statements without history: lock the project, insert; lock the row, update.
+            // The same statements without history: share-lock the project, insert; lock the row, update.
             let txn = db.begin().await.map_err(err)?;
             project::Entity::find_by_id(project.id)
-                .lock_exclusive()
+                .lock_shared()
                 .one(&txn)
                 .await
                 .map_err(err)?;
