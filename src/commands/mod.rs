@@ -5,3 +5,25 @@
 pub mod prune;
 pub mod token;
 pub mod verify;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar on stderr of `total` steps drawn with `template` (hidden with `quiet`; indicatif
+/// also hides it when stderr is not a terminal).
+///
+/// # Errors
+/// A malformed template (a programming error).
+pub(crate) fn progress_bar(
+    total: u64,
+    quiet: bool,
+    template: &str,
+) -> Result<ProgressBar, indicatif::style::TemplateError> {
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    bar.set_style(ProgressStyle::with_template(template)?.progress_chars("=> "));
+    Ok(bar)
+}

@@ -6,8 +6,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::config::{DatabaseSettings, PruneSettings};
 use crate::retention::archive::Archive;
 use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
@@ -66,18 +64,11 @@ async fn prune_with_bar(
     })
     .await?;
     let total = candidates(&db, options).await?;
-    let bar = ProgressBar::with_draw_target(
-        Some(total),
-        if settings.quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")?
-            .progress_chars("=> "),
-    );
+    let bar = super::progress_bar(
+        total,
+        settings.quiet,
+        "pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})",
+    )?;
     let report = prune(&db, options, archive, |n| bar.inc(n)).await;
     bar.finish_and_clear();
     db.close().await?;

@@ -5,12 +5,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use entity::history::HistoryEntity;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::config::VerifySettings;
 use crate::history::verify::{TableReport, count_records, verify_table};
 use crate::startup::connect;
+use entity::history::HistoryEntity;
 
 /// Runs the check and prints its report to stdout.
 pub async fn run(settings: &VerifySettings) -> ExitCode {
@@ -38,20 +36,11 @@ async fn verify(
     for entity in HistoryEntity::ALL {
         total += count_records(&db, entity).await?;
     }
-    let bar = ProgressBar::with_draw_target(
-        Some(total),
-        if settings.quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
-        )?
-        .progress_chars("=> "),
-    );
+    let bar = super::progress_bar(
+        total,
+        settings.quiet,
+        "{msg:>10} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
+    )?;
     let mut reports = Vec::new();
     for entity in HistoryEntity::ALL {
         bar.set_message(entity.as_str());

@@ -13,6 +13,7 @@ pub mod validate;
 
 use entity::context::ChangeContext;
 use entity::history::reserve_steps;
+use sea_orm::sea_query::LockType;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect,
     TransactionTrait,
@@ -49,11 +50,7 @@ where
     E::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
     C: ConnectionTrait,
 {
-    E::find_by_id(id)
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(what.to_owned()))
+    find_locked::<E, C>(db, id, what, LockType::Update).await
 }
 
 /// Loads the row `id` of `E` and locks it against changes, but not against other sharers, until the
@@ -68,8 +65,22 @@ where
     E::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
     C: ConnectionTrait,
 {
+    find_locked::<E, C>(db, id, what, LockType::Share).await
+}
+
+async fn find_locked<E, C>(
+    db: &C,
+    id: uuid::Uuid,
+    what: &str,
+    lock: LockType,
+) -> AppResult<E::Model>
+where
+    E: EntityTrait,
+    E::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
+    C: ConnectionTrait,
+{
     E::find_by_id(id)
-        .lock_shared()
+        .lock(lock)
         .one(db)
         .await?
         .ok_or_else(|| AppError::NotFound(what.to_owned()))

@@ -105,22 +105,8 @@ pub async fn spawn_app_with(
     let url = settings.database.url.clone();
     let app = Application::build(settings).await.expect("server starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let db = chronicle::startup::connect(&chronicle::config::DatabaseSettings {
-        url: url.clone(),
-        max_connections: 2,
-        acquire_timeout_secs: 10,
-        sqlite_synchronous: chronicle::config::SqliteSync::Normal,
-    })
-    .await
-    .expect("test connection");
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp {
-        address,
-        url,
-        db,
-        backend,
-        client: reqwest::Client::new(),
-    })
+    Some(TestApp::attach(address, url, backend).await)
 }
 
 /// Who sends a request.
