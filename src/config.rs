@@ -190,10 +190,11 @@ pub struct RetentionSettings {
     /// Scheduled pruning also removes old history records (never an object's latest).
     #[arg(long, env = "CHRONICLE_PRUNE_HISTORY")]
     pub prune_history: bool,
-    /// How often scheduled pruning runs (first at startup).
+    /// How often scheduled pruning runs (first at startup; at most once a second).
     #[arg(long, env = "CHRONICLE_PRUNE_EVERY", default_value = "1h", value_parser = crate::retention::parse_age)]
     pub prune_every: std::time::Duration,
-    /// Scheduled pruning archives each run to `chronicle-prune-<time>.ndjson.gz` in this directory.
+    /// Scheduled pruning archives each run to `chronicle-prune-<time>.ndjson.gz` in this directory
+    /// (which must exist).
     #[arg(long, env = "CHRONICLE_PRUNE_ARCHIVE_DIR")]
     pub prune_archive_dir: Option<std::path::PathBuf>,
 }
@@ -234,7 +235,7 @@ impl Default for OperationsSettings {
 pub struct AuditSettings {
     /// Argument names whose values are stored as `"***"` (case-insensitive, at any depth).
     #[arg(
-        long,
+        long = "audit-mask",
         env = "CHRONICLE_AUDIT_MASK",
         value_delimiter = ',',
         default_value = "password,token,secret,apiKey,authorization"
@@ -276,10 +277,10 @@ pub struct AuthSettings {
     /// `header` (trust `X-User`/`X-App`) or `jwt` (verify a bearer token).
     #[arg(long = "auth", env = "CHRONICLE_AUTH", value_enum, default_value_t = AuthMode::Header)]
     pub mode: AuthMode,
-    /// HS256 secret for `--auth jwt` (at least 32 bytes).
+    /// HS256 secret for `--auth jwt` (use 32 bytes or more: a shorter one is accepted with a warning).
     #[arg(long, env = "CHRONICLE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// PEM file with the RSA (RS256) or Ed25519 (EdDSA) public key for `--auth jwt`.
+    /// PEM file with the RSA (RS256), Ed25519 (EdDSA) or P-256 (ES256) public key for `--auth jwt`.
     #[arg(long, env = "CHRONICLE_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<std::path::PathBuf>,
     /// Required `iss` claim, when set.

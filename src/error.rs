@@ -50,6 +50,15 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The whole message, internal detail included: for the command line, where the reader is the
+    /// operator, never for an API client.
+    pub fn detailed(&self) -> String {
+        match self {
+            Self::Internal(detail) => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The `extensions.code` of this error.
     pub fn code(&self) -> &'static str {
         match self {

@@ -63,6 +63,9 @@ pub enum StartupError {
     /// The metrics registry could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
+    /// The retention settings cannot be used.
+    #[error("retention: {0}")]
+    Retention(String),
 }
 
 /// What every handler shares.
@@ -144,9 +147,48 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 /// # Errors
 /// The database is unreachable or a migration fails.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(settings).await?;
+    // Serving or migrating may create the SQLite file (`mode=rwc`) when the URL does not say.
+    let mut settings = settings.clone();
+    if settings.url.starts_with("sqlite:") && !settings.url.contains("mode=") {
+        let separator = if settings.url.contains('?') { '&' } else { '?' };
+        settings.url = format!("{}{separator}mode=rwc", settings.url);
+    }
+    let db = connect(&settings).await?;
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Connects to an existing, migrated database (for `verify` and `prune`, which never create one).
+///
+/// # Errors
+/// The database is unreachable, or has migrations pending (`chronicle migrate` applies them).
+pub async fn connect_migrated(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(settings).await?;
+    let pending = Migrator::get_pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        db.close().await.ok();
+        return Err(DbErr::Custom(format!(
+            "the database at {} is not a migrated Chronicle database ({} migration(s) pending): \
+             check the URL, or run `chronicle migrate`",
+            redact(&settings.url),
+            pending.len()
+        )));
+    }
+    Ok(db)
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Application {
@@ -156,6 +198,17 @@ impl Application {
     /// See [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let authenticator = Authenticator::from_settings(&settings.auth, &settings.limits)?;
+        if let Some(dir) = &settings.retention.prune_archive_dir
+            && !dir.is_dir()
+        {
+            return Err(StartupError::Retention(format!(
+                "--prune-archive-dir {} is not a directory",
+                dir.display()
+            )));
+        }
+        if settings.retention.prune_history && settings.retention.prune_older_than.is_none() {
+            tracing::warn!("--prune-history has no effect without --prune-older-than");
+        }
         let db = connect_and_migrate(&settings.database).await?;
         let listener =
             TcpListener::bind(&settings.bind)

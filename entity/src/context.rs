@@ -39,6 +39,7 @@ pub struct Tally(Arc<Mutex<Written>>);
 struct Written {
     counts: BTreeMap<&'static str, u64>,
     scopes: HashMap<(&'static str, String), Option<String>>,
+    first_created: HashMap<&'static str, String>,
 }
 
 impl Tally {
@@ -50,7 +51,23 @@ impl Tally {
             written
                 .scopes
                 .insert((entity, row.object_id.clone()), row.scope_id.clone());
+            if row.kind == "CREATE" {
+                written
+                    .first_created
+                    .entry(entity)
+                    .or_insert_with(|| row.object_id.clone());
+            }
         }
+    }
+
+    /// The first object of `entity` created under this context (what a `create…` mutation made).
+    pub fn first_created(&self, entity: &'static str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first_created
+            .get(entity)
+            .cloned()
     }
 
     /// The counts so far, resetting them.

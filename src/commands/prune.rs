@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use crate::config::{DatabaseSettings, PruneSettings};
 use crate::retention::archive::Archive;
 use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
-use crate::startup::connect;
+use crate::startup::connect_migrated;
 
 /// Runs the prune and prints its report to stdout.
 pub async fn run(settings: &PruneSettings) -> ExitCode {
@@ -58,12 +58,12 @@ async fn prune_with_bar(
     archive: Option<&mut Archive>,
 ) -> Result<PruneReport, Box<dyn std::error::Error>> {
     // A pool of one: on MySQL the retention mark is a session variable.
-    let db = connect(&DatabaseSettings {
+    let db = connect_migrated(&DatabaseSettings {
         max_connections: 1,
         ..settings.database.clone()
     })
     .await?;
-    let total = candidates(&db, options).await?;
+    let total = candidates(&db, options).await.map_err(|e| e.detailed())?;
     let bar = super::progress_bar(
         total,
         settings.quiet,
@@ -72,7 +72,7 @@ async fn prune_with_bar(
     let report = prune(&db, options, archive, |n| bar.inc(n)).await;
     bar.finish_and_clear();
     db.close().await?;
-    Ok(report?)
+    Ok(report.map_err(|e| e.detailed())?)
 }
 
 /// What was removed, one line per table, and where it was archived.

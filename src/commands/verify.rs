@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use crate::config::VerifySettings;
 use crate::history::verify::{TableReport, count_records, verify_table};
-use crate::startup::connect;
+use crate::startup::connect_migrated;
 use entity::history::HistoryEntity;
 
 /// Runs the check and prints its report to stdout.
@@ -22,7 +22,7 @@ pub async fn run(settings: &VerifySettings) -> ExitCode {
             }
         }
         Err(e) => {
-            tracing::error!(error = ?e, "verify failed");
+            tracing::error!(error = %e, "verify failed");
             ExitCode::from(2)
         }
     }
@@ -31,10 +31,10 @@ pub async fn run(settings: &VerifySettings) -> ExitCode {
 async fn verify(
     settings: &VerifySettings,
 ) -> Result<Vec<(HistoryEntity, TableReport)>, Box<dyn std::error::Error>> {
-    let db = connect(&settings.database).await?;
+    let db = connect_migrated(&settings.database).await?;
     let mut total = 0;
     for entity in HistoryEntity::ALL {
-        total += count_records(&db, entity).await?;
+        total += count_records(&db, entity).await.map_err(|e| e.detailed())?;
     }
     let bar = super::progress_bar(
         total,
@@ -44,7 +44,9 @@ async fn verify(
     let mut reports = Vec::new();
     for entity in HistoryEntity::ALL {
         bar.set_message(entity.as_str());
-        let report = verify_table(&db, entity, |n| bar.inc(n)).await?;
+        let report = verify_table(&db, entity, |n| bar.inc(n))
+            .await
+            .map_err(|e| e.detailed())?;
         reports.push((entity, report));
     }
     bar.finish_and_clear();

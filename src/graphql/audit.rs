@@ -201,6 +201,8 @@ pub async fn project_timeline(
     first: Option<i32>,
     after: Option<String>,
 ) -> AppResult<ListConnection<TimelineEntry>> {
+    // The timeline holds audit events: anonymous readers may not see it either.
+    may_read_audit(ctx)?;
     let (db, limits) = state(ctx)?;
     let first = page_size(limits, first)?;
     let after = parse_after(after.as_deref(), event_cursor)?;

@@ -155,7 +155,7 @@ impl Extension for RequestScope {
             Ok(value) => value.clone().map(|v| v.into_json().unwrap_or(Json::Null)),
             Err(_) => None,
         };
-        if let Some((entity, id)) = target(&name, &input, output.as_ref()) {
+        if let Some((entity, id)) = target(&name, &input, output.as_ref(), &tally) {
             event = event.object(entity, id);
         }
         event.input = Some(input);
@@ -277,11 +277,13 @@ fn bounded(output: Json) -> Json {
 
 /// The object a mutation field concerns: `create/update/deleteX` name their entity, the target is the
 /// `id` argument or the returned `id`; label links concern their task; `revertObject` its object.
-fn target(field: &str, input: &Json, output: Option<&Json>) -> Option<(HistoryEntity, String)> {
+fn target(
+    field: &str,
+    input: &Json,
+    output: Option<&Json>,
+    tally: &Tally,
+) -> Option<(HistoryEntity, String)> {
     let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
-    let returned = output
-        .and_then(|o| o.as_object())
-        .and_then(|o| o.values().next());
     match field {
         "addLabel" | "removeLabel" => Some((HistoryEntity::Task, text(input.get("taskId"))?)),
         "revertObject" => Some((
@@ -295,9 +297,11 @@ fn target(field: &str, input: &Json, output: Option<&Json>) -> Option<(HistoryEn
             let entity = HistoryEntity::ALL
                 .into_iter()
                 .find(|e| e.as_str().replace('_', "").eq_ignore_ascii_case(noun))?;
+            // Updates and deletes name it; a create's is in its output when the client selected
+            // `id`, and in its history records whatever it selected.
             let id = text(input.get("id"))
-                .or_else(|| text(returned.and_then(|r| r.get("id"))))
-                .or_else(|| text(returned))?;
+                .or_else(|| text(output.and_then(|o| o.get("id"))))
+                .or_else(|| tally.first_created(entity.as_str()))?;
             Some((entity, id))
         }
     }

@@ -757,11 +757,19 @@ pub async fn revert_object(
     if !plan.blocking.is_empty() || !plan.conflicts.is_empty() {
         return Err(AppError::RevertConflict(plan.all_conflicts()));
     }
+    let assignation_id = ctx.assignation_id.clone();
     ctx.scope(apply(&txn, &plan)).await?;
     let latest = latest_rows(&txn, entity, &[object_id.to_owned()])
         .await?
         .remove(object_id)
         .ok_or_else(|| AppError::NotFound(object_id.to_owned()))?;
+    if latest.assignation_id != assignation_id {
+        // Nothing was written: the object is already as it was then (the transaction rolls back).
+        return Err(AppError::BadInput(format!(
+            "{} {object_id} is already as it was at version {version}: nothing to restore",
+            entity.as_str()
+        )));
+    }
     txn.commit().await?;
     Ok(latest)
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{As, Backend, FindAll, TestApp, spawn_app_with};
 
 crate::on_every_database!(
+    a_create_event_names_the_new_object_whatever_the_client_selected,
     every_mutation_field_writes_one_event_even_when_it_fails_and_rolls_back,
     custom_events_filters_and_the_summary_count_what_happened,
     a_project_timeline_holds_the_history_and_events_of_everything_under_it,
@@ -278,4 +279,45 @@ async fn refused_credentials_and_malformed_requests_are_recorded_without_the_tok
         .map(|e| e.kind)
         .collect();
     assert_eq!(kinds, vec!["SECURITY", "SECURITY", "SECURITY"]);
+}
+
+async fn a_create_event_names_the_new_object_whatever_the_client_selected(app: TestApp) {
+    let project = app.project("Apollo").await;
+    // Only the title selected, or only the type name: the event still names the new task.
+    for selection in ["title", "__typename"] {
+        app.gql(
+            &format!("mutation($p: ID!) {{ createTask(input: {{projectId: $p, title: \"{selection}\"}}) {{ {selection} }} }}"),
+            json!({"p": project}),
+        )
+        .await
+        .data();
+    }
+    let tasks = entity::task::Entity::find_all(&app.db).await;
+    let listed = nodes(&events(&app, json!({"action": "createTask"})).await);
+    let mut named: Vec<String> = listed
+        .iter()
+        .map(|e| {
+            assert_eq!(e["entity"], "TASK");
+            e["objectId"].as_str().expect("objectId").to_owned()
+        })
+        .collect();
+    let mut ids: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+    named.sort();
+    ids.sort();
+    assert_eq!(named, ids);
+    // And so it is on its project's timeline.
+    let timeline = app
+        .gql(
+            "query($p: ID!) { project(id: $p) { timeline { edges { node { ... on AuditEvent { action } } } } } }",
+            json!({"p": project}),
+        )
+        .await;
+    let actions: Vec<&Value> = timeline.data()["project"]["timeline"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| &e["node"]["action"])
+        .filter(|a| *a == "createTask")
+        .collect();
+    assert_eq!(actions.len(), 2);
 }

@@ -228,6 +228,31 @@ async fn anonymous_reads_are_served_only_when_allowed_and_anonymous_writes_never
     assert_unauthenticated(&named, None);
     assert_eq!(app.count("project").await, 1);
     assert_eq!(app.count("project_history").await, 1);
+    // The audit trail, timelines included, is not for anonymous readers.
+    let listed = app
+        .send(
+            &As::token(&token),
+            "{ projects { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let id = listed.data()["projects"]["edges"][0]["node"]["id"].clone();
+    let timeline = app
+        .send(
+            &As::anonymous(),
+            "query($p: ID!) { project(id: $p) { timeline { edges { node { __typename } } } } }",
+            json!({"p": id}),
+        )
+        .await;
+    assert_unauthenticated(&timeline, None);
+    let events = app
+        .send(
+            &As::anonymous(),
+            "{ auditEvents { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_unauthenticated(&events, None);
 }
 
 #[tokio::test]

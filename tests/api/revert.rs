@@ -340,5 +340,12 @@ async fn revert_object_restores_a_version_and_recreates_a_deleted_object(app: Te
     assert_eq!(now.data()["project"]["name"], "Apollo");
     let missing = app.gql(object, json!({"p": project, "v": 99})).await;
     assert_eq!(missing.code(), "NOT_FOUND");
+    // Restoring the state it is already in writes nothing and says so.
+    let records = history_total(&app).await;
+    let assignations = app.count("assignation").await;
+    let same = app.gql(object, json!({"p": project, "v": 6})).await;
+    assert_eq!(same.code(), "BAD_INPUT");
+    assert_eq!(history_total(&app).await, records);
+    assert_eq!(app.count("assignation").await, assignations);
     assert_history_consistent(&app).await;
 }
