@@ -307,8 +307,11 @@ fn target(
     }
 }
 
+/// A refusal of the whole operation: it has no place in the document, so no `locations`.
 fn refuse(error: AppError) -> ServerError {
-    error.extend().into_server_error(Pos::default())
+    let mut error = error.extend().into_server_error(Pos::default());
+    error.locations.clear();
+    error
 }
 
 /// The operation the request will run: the named one, or the only one.

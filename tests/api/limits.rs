@@ -23,6 +23,12 @@ async fn too_many_mutation_fields_in_one_request_are_refused_before_any_runs(app
         .gql(&format!("mutation {{ {fields} }}"), json!({}))
         .await;
     assert_eq!(reply.code(), "LIMIT_EXCEEDED", "{}", reply.body);
+    // A refusal of the whole operation points at no place in the document (locations are 1-based).
+    assert!(
+        reply.body["errors"][0].get("locations").is_none(),
+        "{}",
+        reply.body
+    );
     assert_eq!(app.count("project").await, 0);
     assert_eq!(app.count("project_history").await, 0);
 

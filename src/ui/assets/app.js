@@ -404,7 +404,9 @@ async function assignationView(id) {
     h("p", {}, revertButton),
     result,
     h("h3", {}, "Changes in step order"),
-    records.length < a.changeCount ? h("p", { class: "muted" }, `Showing ${records.length} of ${a.changeCount}.`) : null,
+    records.length < a.changeCount
+      ? h("p", { class: "muted" }, `Showing ${records.length} of ${a.changeCount}: the others were removed by retention (chronicle prune --history) or are beyond the first 2,000.`)
+      : null,
     h("div", { id: "records" }, records.map((r) => recordView(r))));
 }
 
