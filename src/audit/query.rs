@@ -70,6 +70,19 @@ impl EventFilter {
     }
 }
 
+/// The rows past the keyset position `(at, id)` of a table with `at` and `id` columns, in that
+/// order: older ones for newest-first pages (`Order::Desc`), newer ones otherwise.
+pub(crate) fn past(at: DateTime<Utc>, id: uuid::Uuid, order: Order) -> Condition {
+    let (at_column, id_column) = (Expr::col(Alias::new("at")), Expr::col(Alias::new("id")));
+    let (at_past, id_past) = match order {
+        Order::Desc => (at_column.clone().lt(at), id_column.lt(id)),
+        _ => (at_column.clone().gt(at), id_column.gt(id)),
+    };
+    Condition::any()
+        .add(at_past)
+        .add(Condition::all().add(at_column.eq(at)).add(id_past))
+}
+
 /// Events matching `filter`, newest first, `first` of them after the cursor `(at, id)`.
 ///
 /// # Errors
@@ -86,13 +99,7 @@ pub async fn list_events<C: ConnectionTrait>(
             .await?;
     let mut select = audit_event::Entity::find().filter(condition);
     if let Some((at, id)) = after {
-        select = select.filter(
-            Condition::any().add(audit_event::Column::At.lt(at)).add(
-                Condition::all()
-                    .add(audit_event::Column::At.eq(at))
-                    .add(audit_event::Column::Id.lt(id)),
-            ),
-        );
+        select = select.filter(past(at, id, Order::Desc));
     }
     let mut items = select
         .order_by(audit_event::Column::At, Order::Desc)
@@ -204,15 +211,6 @@ pub async fn timeline<C: ConnectionTrait>(
     first: u64,
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
 ) -> AppResult<Page<TimelineEntry>> {
-    let older = |at: DateTime<Utc>, id: uuid::Uuid| {
-        Condition::any()
-            .add(Expr::col(Alias::new("at")).lt(at))
-            .add(
-                Condition::all()
-                    .add(Expr::col(Alias::new("at")).eq(at))
-                    .add(Expr::col(Alias::new("id")).lt(id)),
-            )
-    };
     let mut merged: BTreeMap<(DateTime<Utc>, uuid::Uuid), TimelineEntry> = BTreeMap::new();
     let mut total = 0;
     for entity in HistoryEntity::ALL {
@@ -223,7 +221,7 @@ pub async fn timeline<C: ConnectionTrait>(
         select.and_where(Expr::col(Alias::new("scope_id")).eq(project_id));
         total += crate::history::query::count(db, select.clone()).await?;
         if let Some((at, id)) = after {
-            select.cond_where(older(at, id));
+            select.cond_where(past(at, id, Order::Desc));
         }
         select
             .order_by(Alias::new("at"), Order::Desc)
@@ -237,7 +235,7 @@ pub async fn timeline<C: ConnectionTrait>(
     total += sea_orm::PaginatorTrait::count(scoped.clone(), db).await?;
     let mut events = scoped;
     if let Some((at, id)) = after {
-        events = events.filter(older(at, id));
+        events = events.filter(past(at, id, Order::Desc));
     }
     for event in events
         .order_by(audit_event::Column::At, Order::Desc)

@@ -162,15 +162,7 @@ impl Extension for RequestScope {
         match &result {
             Ok(_) => event.output = output.map(bounded),
             Err(error) => {
-                let code = error
-                    .extensions
-                    .as_ref()
-                    .and_then(|e| e.get("code"))
-                    .and_then(|c| match c {
-                        Value::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| "INTERNAL".into());
+                let code = code_of(error).unwrap_or("INTERNAL");
                 event = event.failed(format!("{code}: {}", error.message));
             }
         }
@@ -212,6 +204,14 @@ impl Extension for RequestScope {
     }
 }
 
+/// The `extensions.code` of an error, when it has one.
+fn code_of(error: &ServerError) -> Option<&str> {
+    match error.extensions.as_ref()?.get("code")? {
+        Value::String(code) => Some(code),
+        _ => None,
+    }
+}
+
 /// Counts a mutation field in the metrics: its status, the history records it wrote (only when it
 /// succeeded: a failed field's transaction rolled back), and for reverts their outcome and conflicts.
 fn count(metrics: &Metrics, field: &str, result: &ServerResult<Option<Value>>, tally: &Tally) {
@@ -227,16 +227,14 @@ fn count(metrics: &Metrics, field: &str, result: &ServerResult<Option<Value>>, t
     };
     let (outcome, conflicts) = match result {
         Ok(_) => ("applied", 0),
-        Err(error) => match error.extensions.as_ref() {
-            Some(extensions) if extensions.get("code") == Some(&Value::from("REVERT_CONFLICT")) => {
-                let conflicts = match extensions.get("conflicts") {
-                    Some(Value::List(list)) => list.len() as u64,
-                    _ => 0,
-                };
-                ("conflict", conflicts)
-            }
-            _ => ("refused", 0),
-        },
+        Err(error) if code_of(error) == Some("REVERT_CONFLICT") => {
+            let conflicts = match error.extensions.as_ref().and_then(|e| e.get("conflicts")) {
+                Some(Value::List(list)) => list.len() as u64,
+                _ => 0,
+            };
+            ("conflict", conflicts)
+        }
+        Err(_) => ("refused", 0),
     };
     metrics.revert(kind, outcome, conflicts);
 }

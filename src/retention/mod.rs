@@ -168,13 +168,7 @@ async fn prune_audit_events(
     loop {
         let mut select = audit_event::Entity::find().filter(audit_event::Column::At.lt(cutoff));
         if let Some((at, id)) = after {
-            select = select.filter(
-                Condition::any().add(audit_event::Column::At.gt(at)).add(
-                    Condition::all()
-                        .add(audit_event::Column::At.eq(at))
-                        .add(audit_event::Column::Id.gt(id)),
-                ),
-            );
+            select = select.filter(crate::audit::query::past(at, id, Order::Asc));
         }
         let events = select
             .order_by_asc(audit_event::Column::At)

@@ -249,11 +249,28 @@ function hashWith(path, params) {
   return query ? `${path}?${query}` : path;
 }
 
-// Keyset pages: cursors[i] is the `after` of page i.
+// Keyset pages: cursors[i] is the `after` of page i, per view and filters.
 const cursorCache = new Map();
-function cursorsFor(key) {
+
+// The page a paginated view at `base` shows: its filters, its number and the cursor leading to it;
+// null after sending a bookmarked page number, whose cursors this tab never saw, back to page one.
+function pageOf(base, params) {
+  const { page, ...filters } = params;
+  const index = Math.max(0, Number(page || 0) | 0);
+  const key = `${base}?${JSON.stringify(filters)}`;
   if (!cursorCache.has(key)) cursorCache.set(key, [null]);
-  return cursorCache.get(key);
+  const cursors = cursorCache.get(key);
+  if (index >= cursors.length || cursors[index] === undefined) {
+    location.hash = hashWith(base, filters);
+    return null;
+  }
+  return {
+    filters,
+    index,
+    after: cursors[index],
+    reached: (connection) => { cursors[index + 1] = connection.pageInfo.endCursor; },
+    go: (i) => { location.hash = hashWith(base, { ...filters, ...(i ? { page: i } : {}) }); },
+  };
 }
 
 // ---------- view: assignations ----------
@@ -277,15 +294,9 @@ async function assignationsView(params) {
     { name: "until", label: "Until", type: "datetime-local", size: 16 },
     { name: "reverted", label: "Reverted", options: [{ value: "true", label: "reverted" }, { value: "false", label: "not reverted" }] },
   ];
-  const { page: pageParam, ...filters } = params;
-  const index = Math.max(0, Number(pageParam || 0) | 0);
-  const key = JSON.stringify(filters);
-  const cursors = cursorsFor(`a:${key}`);
-  if (index >= cursors.length || cursors[index] === undefined) {
-    // A bookmarked or reloaded page number without the cursors leading to it: start over.
-    location.hash = hashWith("#/assignations", filters);
-    return;
-  }
+  const page = pageOf("#/assignations", params);
+  if (!page) return;
+  const { filters, index } = page;
   const heading = h("h2", {}, "Assignations");
   const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/assignations", next); });
   paint(seq, heading, form, h("p", { class: "muted" }, "Loading…"));
@@ -293,7 +304,7 @@ async function assignationsView(params) {
     user: filters.user || null, app: filters.app || null, entity: filters.entity || null,
     since: toIso(filters.since), until: toIso(filters.until),
     reverted: filters.reverted ? filters.reverted === "true" : null,
-    first: PAGE, after: cursors[index],
+    first: PAGE, after: page.after,
   };
   let connection;
   try {
@@ -302,7 +313,7 @@ async function assignationsView(params) {
     paint(seq, heading, form, errorBox(e));
     return;
   }
-  cursors[index + 1] = connection.pageInfo.endCursor;
+  page.reached(connection);
   const table = h("table", { id: "assignations" },
     h("caption", {}, "Newest first"),
     h("thead", {}, h("tr", {}, ["Assignation", "Who", "App", "When", "Changes", "Entities", "State"].map((t) => h("th", { scope: "col" }, t)))),
@@ -314,8 +325,7 @@ async function assignationsView(params) {
       h("td", {}, node.changeCount),
       h("td", {}, node.entities.join(", ")),
       h("td", {}, badgeFor(node))))));
-  const onPage = (i) => { location.hash = hashWith("#/assignations", { ...filters, ...(i ? { page: i } : {}) }); };
-  paint(seq, heading, form, table, pager({ index, connection }, onPage));
+  paint(seq, heading, form, table, pager({ index, connection }, page.go));
 }
 
 // ---------- view: one assignation ----------
@@ -650,17 +660,13 @@ async function auditView(params) {
     { name: "since", label: "Since", type: "datetime-local", size: 16 },
     { name: "until", label: "Until", type: "datetime-local", size: 16 },
   ];
-  const { page: pageParam, ...filters } = params;
-  const index = Math.max(0, Number(pageParam || 0) | 0);
-  const cursors = cursorsFor(`e:${JSON.stringify(filters)}`);
-  if (index >= cursors.length || cursors[index] === undefined) {
-    location.hash = hashWith("#/audit", filters);
-    return;
-  }
+  const page = pageOf("#/audit", params);
+  if (!page) return;
+  const { filters, index } = page;
   const heading = h("h2", {}, "Audit events");
   const form = filterForm(fields, filters, (next) => { location.hash = hashWith("#/audit", next); });
   paint(seq, heading, form, h("p", { class: "muted" }, "Loading…"));
-  const variables = { first: PAGE, after: cursors[index] };
+  const variables = { first: PAGE, after: page.after };
   for (const f of fields) variables[f.name] = filters[f.name] || null;
   variables.since = toIso(filters.since);
   variables.until = toIso(filters.until);
@@ -672,7 +678,7 @@ async function auditView(params) {
     return;
   }
   const connection = data.auditEvents;
-  cursors[index + 1] = connection.pageInfo.endCursor;
+  page.reached(connection);
   const summary = data.auditSummary;
   const counts = (list) => list.map((c) => `${c.key} ${c.count}`).join(" · ") || "none";
   const table = h("table", { id: "audit-events" },
@@ -692,13 +698,12 @@ async function auditView(params) {
         e.assignationId ? h("div", {}, "assignation ", assignationLink(e.assignationId)) : null,
         e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
         jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
-  const onPage = (i) => { location.hash = hashWith("#/audit", { ...filters, ...(i ? { page: i } : {}) }); };
   paint(seq, heading, form,
     h("section", { id: "summary" }, h("h3", {}, "Summary"),
       h("p", {}, h("span", { class: "muted" }, "By kind: "), counts(summary.byKind)),
       h("p", {}, h("span", { class: "muted" }, "By status: "), counts(summary.byStatus)),
       dayChart(summary.byDay)),
-    table, pager({ index, connection }, onPage));
+    table, pager({ index, connection }, page.go));
 }
 
 // ---------- routing ----------
