@@ -179,6 +179,23 @@ pub struct Settings {
     /// Access log and metrics.
     #[command(flatten)]
     pub operations: OperationsSettings,
+    /// Which browsers' requests are served.
+    #[command(flatten)]
+    pub http: HttpSettings,
+}
+
+/// Which browsers may call the server: its own pages always, other sites' pages only when listed.
+#[derive(Clone, Debug, Default, Args)]
+pub struct HttpSettings {
+    /// Origins (`https://app.example.com`) whose pages may call the API from a browser besides the
+    /// server's own (CORS); none by default. A request carrying any other `Origin` is refused.
+    #[arg(long, env = "CHRONICLE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Host names the server answers to (the `Host` header). Empty: any host, except that a server
+    /// bound to a loopback address answers only to loopback names (`localhost`, `127.0.0.1`, `[::1]`),
+    /// so that a web page cannot reach it through DNS rebinding.
+    #[arg(long, env = "CHRONICLE_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Scheduled pruning: what `chronicle prune` does, run by `serve` every `--prune-every`.
@@ -385,6 +402,7 @@ impl Settings {
             audit: AuditSettings::default(),
             retention: RetentionSettings::default(),
             operations: OperationsSettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }

@@ -118,6 +118,20 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) 
     Some(client.to_string())
 }
 
+/// The identity a request claims in header `name` (`X-User`, `X-App`), for the record of a refused
+/// request: its first value, lossily decoded, without control characters, cut to `max` characters;
+/// `None` when absent or blank.
+pub fn claimed_identity(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
+    let value = headers.get(name)?;
+    let text: String = String::from_utf8_lossy(value.as_bytes())
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 /// The `User-Agent` header, when it is text.
 pub fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers

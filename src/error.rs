@@ -33,7 +33,10 @@ pub enum AppError {
     #[error("{0}")]
     Forbidden(String),
     /// `X-Assignation-Id` is malformed.
-    #[error("X-Assignation-Id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")]
+    #[error(
+        "X-Assignation-Id must be 1 to 128 characters, each a letter (A-Z, a-z), a digit (0-9), or one \
+         of . _ : - (no spaces)"
+    )]
     BadAssignationId,
     /// Objects were changed since the assignation being reverted.
     #[error("objects of this assignation were changed since; revert with force: true to override")]

@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`config`]: typed settings from CLI flags and `CHRONICLE_*` environment variables.
-//! - [`startup`]: [`startup::Application`] (connect, migrate, bind, serve), the router, shutdown.
+//! - [`startup`]: [`startup::Application`] (migrate, bind, serve), the router, shutdown.
+//! - [`database`]: connecting (pool settings per backend) and migrating.
+//! - `http`: the handlers of `/graphql`, `/health`, `/metrics`, and the origin rules every request
+//!   passes first.
 //! - [`error`]: [`error::AppError`], the one error type, mapped to the API's `extensions.code`.
 //! - [`audit`]: the audit trail: the event writer (also a Rust API), masking, log capture, queries.
 //! - [`auth`]: who a request acts as (header or JWT mode) and what it may do.
@@ -26,9 +29,11 @@ pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod database;
 pub mod error;
 pub mod graphql;
 pub mod history;
+pub(crate) mod http;
 pub mod operations;
 pub mod retention;
 pub mod service;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use chronicle::config::{Cli, Command};
-use chronicle::startup::{Application, connect_and_migrate};
+use chronicle::database::connect_and_migrate;
+use chronicle::startup::Application;
 use clap::Parser;
 
 /// mimalloc: under load glibc's malloc and free took a fifth of the server's CPU time (perf).

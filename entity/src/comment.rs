@@ -45,6 +45,8 @@ impl Related<super::task::Entity> for Entity {
 impl Historized for Entity {
     const ENTITY: HistoryEntity = HistoryEntity::Comment;
 
+    const TOUCHED: &'static [&'static str] = &["updatedAt"];
+
     fn object_id(model: &Model) -> String {
         model.id.to_string()
     }

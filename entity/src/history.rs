@@ -189,6 +189,10 @@ where
 
     /// The condition selecting the row of `object_id`, or `None` if it is not an id of this entity.
     fn object_condition(object_id: &str) -> Option<Condition>;
+
+    /// Snapshot fields that say when the row last changed (`updatedAt`): a revert sets them to its own
+    /// time rather than back to the old value.
+    const TOUCHED: &'static [&'static str] = &[];
 }
 
 /// One row of any shadow history table.

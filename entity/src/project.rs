@@ -42,6 +42,8 @@ impl Related<super::task::Entity> for Entity {
 impl Historized for Entity {
     const ENTITY: HistoryEntity = HistoryEntity::Project;
 
+    const TOUCHED: &'static [&'static str] = &["updatedAt"];
+
     fn object_id(model: &Model) -> String {
         model.id.to_string()
     }

@@ -83,6 +83,8 @@ impl Related<super::comment::Entity> for Entity {
 impl Historized for Entity {
     const ENTITY: HistoryEntity = HistoryEntity::Task;
 
+    const TOUCHED: &'static [&'static str] = &["updatedAt"];
+
     fn object_id(model: &Model) -> String {
         model.id.to_string()
     }

@@ -7,9 +7,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::config::{DatabaseSettings, PruneSettings};
+use crate::database::connect_migrated;
 use crate::retention::archive::Archive;
 use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
-use crate::startup::connect_migrated;
 
 /// Runs the prune and prints its report to stdout.
 pub async fn run(settings: &PruneSettings) -> ExitCode {

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::config::VerifySettings;
+use crate::database::connect_migrated;
 use crate::history::verify::{TableReport, count_records, verify_table};
-use crate::startup::connect_migrated;
 use entity::history::HistoryEntity;
 
 /// Runs the check and prints its report to stdout.

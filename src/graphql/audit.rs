@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::history::{HistoryEntity, HistoryRecord};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::scalars::Timestamp;
 use super::state;
 use crate::audit::query::{self, EventFilter, TimelineEntry as Entry};
 use crate::audit::{AuditKind as Kind, NewEvent};
@@ -69,8 +70,8 @@ impl AuditEvent {
         }
     }
     /// When it happened (a mutation: when it started).
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn at(&self) -> Timestamp {
+        Timestamp(self.0.at)
     }
     /// How long it took, in milliseconds.
     async fn duration_ms(&self) -> Option<i32> {
@@ -84,9 +85,24 @@ impl AuditEvent {
     async fn app(&self) -> Option<&str> {
         self.0.app.as_deref()
     }
-    /// The request's assignation.
+    /// The request's assignation id (also for requests that changed nothing).
     async fn assignation_id(&self) -> Option<&str> {
         self.0.assignation_id.as_deref()
+    }
+    /// The request's assignation, or null when it holds no change (a query, a refused or failed
+    /// request, an update that changed nothing).
+    async fn assignation(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::history::Assignation>> {
+        let Some(id) = self.0.assignation_id.as_deref() else {
+            return Ok(None);
+        };
+        let (db, _) = state(ctx).gql()?;
+        crate::history::find_assignation(db, id)
+            .await
+            .map(|a| a.map(super::history::Assignation))
+            .gql()
     }
     /// The client's address.
     async fn ip(&self) -> Option<&str> {
@@ -248,8 +264,8 @@ impl AuditQuery {
         assignation_id: Option<String>,
         entity: Option<HistoryEntity>,
         object_id: Option<ID>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<AuditEvent>> {
@@ -277,8 +293,8 @@ impl AuditQuery {
             assignation_id,
             entity: entity.map(Into::into),
             object_id: object_id.map(|id| id.0),
-            since,
-            until,
+            since: since.map(Timestamp::utc),
+            until: until.map(Timestamp::utc),
         };
         let page = query::list_events(db, &filter, first, after).await.gql()?;
         Ok(connection(
@@ -293,8 +309,8 @@ impl AuditQuery {
     async fn audit_summary(
         &self,
         ctx: &Context<'_>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
         user: Option<String>,
     ) -> async_graphql::Result<AuditSummary> {
         may_read_audit(ctx).gql()?;
@@ -302,7 +318,14 @@ impl AuditQuery {
         if let Some(user) = &user {
             validate::key("user", user, 200).gql()?;
         }
-        let summary = query::summary(db, since, until, user).await.gql()?;
+        let summary = query::summary(
+            db,
+            since.map(Timestamp::utc),
+            until.map(Timestamp::utc),
+            user,
+        )
+        .await
+        .gql()?;
         Ok(AuditSummary {
             by_kind: counts(summary.by_kind),
             by_action: counts(summary.by_action),

@@ -9,6 +9,7 @@ use sea_orm::EntityTrait;
 use super::history::{HistoryRecord, object_history};
 use super::pagination::ListConnection;
 use super::required;
+use super::scalars::Timestamp;
 use super::state;
 use super::task::Task;
 use crate::error::{AppError, IntoGraphql};
@@ -53,12 +54,12 @@ impl Comment {
         &self.0.body
     }
     /// When it was written.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
     /// When the body last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
     /// This comment's history records, newest first.
     #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
@@ -101,11 +102,11 @@ impl CommentQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        as_of: Option<DateTime<Utc>>,
+        as_of: Option<Timestamp>,
     ) -> async_graphql::Result<Option<Comment>> {
         super::find_one::<comment::Entity>(ctx, &id, as_of)
             .await
-            .map(|m| m.map(|m| Comment(m, as_of)))
+            .map(|m| m.map(|m| Comment(m, as_of.map(Timestamp::utc))))
     }
 }
 

@@ -313,7 +313,7 @@ fn refuse(error: AppError) -> ServerError {
 }
 
 /// The operation the request will run: the named one, or the only one.
-fn operation<'d>(
+pub(crate) fn operation<'d>(
     document: &'d ExecutableDocument,
     name: Option<&str>,
 ) -> Option<&'d OperationDefinition> {

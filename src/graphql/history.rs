@@ -8,6 +8,7 @@ use entity::history::HistoryRow;
 use serde_json::Value;
 
 use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::scalars::Timestamp;
 use super::state;
 use crate::error::{AppResult, IntoGraphql};
 use crate::service::validate;
@@ -97,8 +98,8 @@ impl HistoryRecord {
         self.row.history_kind().into()
     }
     /// When it happened.
-    async fn at(&self) -> DateTime<Utc> {
-        self.row.at
+    async fn at(&self) -> Timestamp {
+        Timestamp(self.row.at)
     }
     /// Who made the change.
     async fn user(&self) -> Option<&str> {
@@ -162,8 +163,8 @@ impl Assignation {
         self.0.app.as_deref()
     }
     /// When it was started.
-    async fn started_at(&self) -> DateTime<Utc> {
-        self.0.started_at
+    async fn started_at(&self) -> Timestamp {
+        Timestamp(self.0.started_at)
     }
     /// How many history records it holds.
     async fn change_count(&self) -> i32 {
@@ -315,8 +316,8 @@ impl HistoryQuery {
         app: Option<String>,
         entity: Option<HistoryEntity>,
         object_id: Option<ID>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
         reverted: Option<bool>,
         first: Option<i32>,
         after: Option<String>,
@@ -347,8 +348,8 @@ impl HistoryQuery {
             app,
             entity: entity.map(Into::into),
             object_id: object_id.map(|id| id.0),
-            since,
-            until,
+            since: since.map(Timestamp::utc),
+            until: until.map(Timestamp::utc),
             reverted,
         };
         let page = history::list_assignations(db, &filter, first, after)

@@ -8,6 +8,7 @@ use sea_orm::Condition;
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::required;
+use super::scalars::Timestamp;
 use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};
@@ -73,7 +74,7 @@ impl LabelQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        as_of: Option<Timestamp>,
     ) -> async_graphql::Result<Option<Label>> {
         super::find_one::<label::Entity>(ctx, &id, as_of)
             .await

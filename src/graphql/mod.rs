@@ -6,13 +6,16 @@
 //! - [`audit`]: `AuditEvent`, `auditEvents`, `auditSummary`, `recordEvent`, timeline entries.
 //! - [`extension`]: refuses anonymous or oversized mutations, writes each mutation field's audit event,
 //!   and opens the change-context scope around each request's execution.
-//! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` scalar.
+//! - [`order`]: puts response fields back in the order the query asked for them.
+//! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` and `DateTime`
+//!   scalars.
 
 pub mod audit;
 pub mod comment;
 pub mod extension;
 pub mod history;
 pub mod label;
+pub mod order;
 pub mod pagination;
 pub mod project;
 pub mod scalars;
@@ -22,7 +25,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, ID, MaybeUndefined, MergedObject, Schema};
-use chrono::{DateTime, Utc};
 use entity::context::with_reason;
 use entity::history::Historized;
 use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
@@ -75,6 +77,7 @@ pub fn build_schema(
     .limit_depth(limits.max_query_depth)
     .limit_complexity(limits.max_query_complexity)
     .extension(extension::ChangeContextExtension)
+    .extension(order::ResponseOrderExtension)
     .data(EventWriter::spawn(db.clone()))
     .data(db)
     .data(limits)
@@ -153,7 +156,7 @@ where
 pub async fn find_one<E>(
     ctx: &Context<'_>,
     id: &ID,
-    as_of: Option<DateTime<Utc>>,
+    as_of: Option<scalars::Timestamp>,
 ) -> async_graphql::Result<Option<E::Model>>
 where
     E: Historized,
@@ -166,7 +169,7 @@ where
         return Ok(None);
     };
     match as_of {
-        Some(at) => crate::service::as_of::<E, _>(db, &id.to_string(), at).await,
+        Some(at) => crate::service::as_of::<E, _>(db, &id.to_string(), at.utc()).await,
         None => E::find_by_id(id).one(db).await.map_err(Into::into),
     }
     .gql()

@@ -1,13 +1,13 @@
 //! `Project`: its type, `project`/`projects`, and `createProject`/`updateProject`/`deleteProject`.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use chrono::{DateTime, Utc};
 use entity::history::HistoryEntity as Entity;
 use entity::{project, task};
 use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::scalars::Timestamp;
 use super::task::{Task, TaskStatus};
 use super::{maybe, required, state};
 use crate::error::IntoGraphql;
@@ -36,12 +36,12 @@ impl Project {
         self.0.archived
     }
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
     /// When a value last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
     /// The project's tasks (as they are now), in creation order, optionally by status.
     #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
@@ -112,7 +112,7 @@ impl ProjectQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        as_of: Option<DateTime<Utc>>,
+        as_of: Option<Timestamp>,
     ) -> async_graphql::Result<Option<Project>> {
         super::find_one::<project::Entity>(ctx, &id, as_of)
             .await

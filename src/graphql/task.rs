@@ -12,6 +12,7 @@ use super::label::Label;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::project::{Project, tasks_condition};
 use super::scalars::Date;
+use super::scalars::Timestamp;
 use super::state;
 use super::{maybe, required};
 use crate::error::{AppError, IntoGraphql};
@@ -85,12 +86,12 @@ impl Task {
         self.0.due_date.map(Date)
     }
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> Timestamp {
+        Timestamp(self.0.created_at)
     }
     /// When a value last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> Timestamp {
+        Timestamp(self.0.updated_at)
     }
     /// The task's labels (as they are now), by name.
     async fn labels(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Label>> {
@@ -221,11 +222,11 @@ impl TaskQuery {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        as_of: Option<DateTime<Utc>>,
+        as_of: Option<Timestamp>,
     ) -> async_graphql::Result<Option<Task>> {
         super::find_one::<task::Entity>(ctx, &id, as_of)
             .await
-            .map(|m| m.map(|m| Task(m, as_of)))
+            .map(|m| m.map(|m| Task(m, as_of.map(Timestamp::utc))))
     }
 
     /// Tasks, in creation order, optionally of one project and one status.

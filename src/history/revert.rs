@@ -224,6 +224,10 @@ where
     Ok(found)
 }
 
+fn touched_fields(entity: HistoryEntity) -> &'static [&'static str] {
+    with_entity!(entity, E => E::TOUCHED)
+}
+
 async fn live_snapshots<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
@@ -252,7 +256,23 @@ async fn conflicts_on<C: ConnectionTrait>(
         .collect())
 }
 
-/// Plans the objects of one entity given their targets.
+/// Whether `a` and `b` hold the same values, the `touched` fields aside.
+fn same_values(a: &Json, b: &Json, touched: &[&str]) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => {
+            a.iter()
+                .filter(|(k, _)| !touched.contains(&k.as_str()))
+                .all(|(k, v)| b.get(k) == Some(v))
+                && b.keys()
+                    .filter(|k| !touched.contains(&k.as_str()))
+                    .all(|k| a.contains_key(k))
+        }
+        _ => a == b,
+    }
+}
+
+/// Plans the objects of one entity given their targets. A target's `touched` fields (its "last
+/// changed" time) become the revert's own time: a revert is a change made now.
 async fn plan_objects<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
@@ -261,12 +281,21 @@ async fn plan_objects<C: ConnectionTrait>(
 ) -> AppResult<()> {
     let ids: Vec<String> = targets.keys().cloned().collect();
     let current = live_snapshots(db, entity, &ids).await?;
-    for (object_id, target) in targets {
+    let touched = touched_fields(entity);
+    let at = serde_json::to_value(entity::history::now()).map_err(AppError::internal)?;
+    for (object_id, mut target) in targets {
         let now = current.get(&object_id);
+        if let Some(Json::Object(fields)) = target.as_mut() {
+            for field in touched {
+                if fields.contains_key(*field) {
+                    fields.insert((*field).to_owned(), at.clone());
+                }
+            }
+        }
         let (kind, changes) = match (now, &target) {
             (Some(now), None) => (HistoryKind::Delete, diff(HistoryKind::Delete, None, now)),
             (None, Some(target)) => (HistoryKind::Create, diff(HistoryKind::Create, None, target)),
-            (Some(now), Some(target)) if now != target => (
+            (Some(now), Some(target)) if !same_values(now, target, touched) => (
                 HistoryKind::Update,
                 diff(HistoryKind::Update, Some(now), target),
             ),
@@ -676,6 +705,9 @@ pub async fn preview_revert(
         .await?
         .ok_or_else(|| AppError::NotFound("assignation".into()))?;
     may_revert(principal, &original)?;
+    if original.reverted_by.is_some() {
+        return Err(AppError::AlreadyReverted);
+    }
     let plan = plan_assignation(&txn, &original, false).await?;
     txn.rollback().await?;
     Ok(plan)

@@ -7,9 +7,9 @@ use std::time::Duration;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 
 use crate::config::{DatabaseSettings, RetentionSettings};
+use crate::database::connect;
 use crate::retention::archive::Archive;
 use crate::retention::{PruneOptions, cutoff, prune};
-use crate::startup::connect;
 
 /// Spawns the pruning loop when `settings` asks for one; abort the handle to stop it.
 pub fn spawn(

@@ -238,9 +238,7 @@ fn hs256(settings: &mut Settings) {
 
 #[tokio::test]
 async fn refused_credentials_and_malformed_requests_are_recorded_without_the_token() {
-    let app = spawn_app_with(Backend::Sqlite, hs256)
-        .await
-        .expect("sqlite");
+    let app = spawn_app_with(Backend::Sqlite, hs256).await;
     let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.forged-signature";
     let reply = app
         .send(&As::token(token), "{ projects { totalCount } }", json!({}))
@@ -263,9 +261,7 @@ async fn refused_credentials_and_malformed_requests_are_recorded_without_the_tok
         "the token must never be stored"
     );
 
-    let header = spawn_app_with(Backend::Sqlite, |_| {})
-        .await
-        .expect("sqlite");
+    let header = spawn_app_with(Backend::Sqlite, |_| {}).await;
     header.send_raw(&[], "{not json").await;
     header
         .send_raw(&[("x-assignation-id", b"bad id")], "{}")

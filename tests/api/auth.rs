@@ -83,7 +83,6 @@ async fn jwt_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
         configure(s);
     })
     .await
-    .expect("sqlite always runs")
 }
 
 fn assert_unauthenticated(reply: &Reply, token: Option<&str>) {
@@ -98,7 +97,7 @@ fn assert_unauthenticated(reply: &Reply, token: Option<&str>) {
 
 #[tokio::test]
 async fn header_mode_refuses_a_public_address_unless_insecure_bind_is_given() {
-    let mut settings = fresh_settings(Backend::Sqlite).await.expect("sqlite");
+    let (mut settings, _database) = fresh_settings(Backend::Sqlite).await;
     settings.bind = "0.0.0.0:0".into();
     let refused = Application::build(settings.clone()).await;
     assert!(
@@ -119,7 +118,7 @@ async fn header_mode_refuses_a_public_address_unless_insecure_bind_is_given() {
 
 #[tokio::test]
 async fn jwt_mode_refuses_to_start_without_exactly_one_usable_key() {
-    let base = fresh_settings(Backend::Sqlite).await.expect("sqlite");
+    let (base, _database) = fresh_settings(Backend::Sqlite).await;
     let mut none = base.clone();
     none.auth.mode = AuthMode::Jwt;
     assert!(matches!(

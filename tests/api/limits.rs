@@ -12,9 +12,7 @@ crate::on_every_database!(
 const CREATE: &str = "createProject(input: {name: \"P\"}) { id }";
 
 async fn sqlite_app() -> TestApp {
-    spawn_app_with(Backend::Sqlite, |_| {})
-        .await
-        .expect("sqlite always runs")
+    spawn_app_with(Backend::Sqlite, |_| {}).await
 }
 
 async fn too_many_mutation_fields_in_one_request_are_refused_before_any_runs(app: TestApp) {
@@ -52,9 +50,7 @@ async fn too_many_mutation_fields_in_one_request_are_refused_before_any_runs(app
 
 #[tokio::test]
 async fn an_oversized_body_gets_413_with_a_json_error_and_writes_nothing() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.limits.max_body_bytes = 4096)
-        .await
-        .expect("sqlite");
+    let app = spawn_app_with(Backend::Sqlite, |s| s.limits.max_body_bytes = 4096).await;
     let name = "x".repeat(5000);
     let body = json!({"query": format!("mutation {{ createProject(input: {{name: \"{name}\"}}) {{ id }} }}")});
     let reply = app.send_raw(&[], body.to_string()).await;
@@ -157,8 +153,7 @@ async fn an_overlong_authorization_header_is_limit_exceeded() {
         s.auth.mode = chronicle::config::AuthMode::Jwt;
         s.auth.jwt_secret = Some("a-test-secret-of-at-least-32-bytes!".into());
     })
-    .await
-    .expect("sqlite");
+    .await;
     let header = format!("Bearer {}", "a".repeat(9000));
     let reply = app
         .send_raw(

@@ -22,3 +22,4 @@ mod replicas;
 mod retention;
 mod revert;
 mod schema;
+mod transport;

@@ -26,9 +26,7 @@ async fn post(address: &str, headers: &[(&str, &str)], body: Value) -> reqwest::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_writes_one_access_log_line_in_the_combined_format() {
-    let Some(mut server) = ServerProcess::start(Backend::Sqlite, &[]).await else {
-        return;
-    };
+    let mut server = ServerProcess::start(Backend::Sqlite, &[]).await;
     let reply = post(
         &server.address,
         &[
@@ -76,10 +74,7 @@ async fn every_request_writes_one_access_log_line_in_the_combined_format() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_put_every_line_in_one_json_object_with_the_request_as_fields() {
-    let Some(mut server) = ServerProcess::start(Backend::Sqlite, &["--log-format", "json"]).await
-    else {
-        return;
-    };
+    let mut server = ServerProcess::start(Backend::Sqlite, &["--log-format", "json"]).await;
     post(
         &server.address,
         &[("X-User", "bob")],
@@ -239,9 +234,7 @@ on_every_database!(metrics_count_requests_mutations_history_records_and_reverts)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_be_turned_off() {
-    let Some(app) = spawn_app_with(Backend::Sqlite, |s| s.operations.metrics = false).await else {
-        return;
-    };
+    let app = spawn_app_with(Backend::Sqlite, |s| s.operations.metrics = false).await;
     let response = reqwest::get(format!("{}/metrics", app.address))
         .await
         .expect("request");

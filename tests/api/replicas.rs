@@ -15,9 +15,7 @@ use crate::helpers::{
 const UPDATE: &str = "mutation($t: ID!, $title: String!, $p: Int!) { updateTask(id: $t, input: {title: $title, priority: $p}) { id } }";
 
 async fn two_replicas_keep_steps_and_versions_unique_and_gapless(backend: Backend) {
-    let Some(settings) = fresh_settings(backend).await else {
-        return;
-    };
+    let (settings, _database) = fresh_settings(backend).await;
     let url = settings.database.url;
     let first = ServerProcess::start_on(url.clone(), &[]);
     let second = ServerProcess::start_on(url.clone(), &[]);
@@ -73,11 +71,19 @@ async fn two_replicas_keep_steps_and_versions_unique_and_gapless(backend: Backen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
 async fn two_replicas_on_postgres_keep_steps_and_versions_unique_and_gapless() {
     two_replicas_keep_steps_and_versions_unique_and_gapless(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_mysql),
+    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
+)]
 async fn two_replicas_on_mariadb_keep_steps_and_versions_unique_and_gapless() {
     two_replicas_keep_steps_and_versions_unique_and_gapless(Backend::MySql).await;
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -35,10 +35,12 @@ fn prune(app: &TestApp, args: &[&str]) -> (i32, String) {
     )
 }
 
-fn archive_path() -> PathBuf {
-    let dir = std::env::temp_dir().join("chronicle-tests");
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir.join(format!("prune-{}.ndjson.gz", uuid::Uuid::now_v7().simple()))
+/// A directory of its own for a test's archives, deleted with it.
+fn archive_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("chronicle-test-archive-")
+        .tempdir()
+        .expect("temp dir")
 }
 
 /// Every line of a gzip'd NDJSON archive (all its gzip members).
@@ -81,7 +83,8 @@ async fn prune_removes_audit_events_older_than_the_age_and_archives_them_first(a
         .await
         .expect("backdate");
     let history_before = app.history_rows(HistoryEntity::Project).await;
-    let archive = archive_path();
+    let dir = archive_dir();
+    let archive = dir.path().join("prune.ndjson.gz");
 
     let (code, stdout) = prune(
         &app,
@@ -155,7 +158,8 @@ async fn prune_with_history_keeps_the_latest_record_of_every_object_and_chains_s
     )
     .await
     .data();
-    let archive = archive_path();
+    let dir = archive_dir();
+    let archive = dir.path().join("prune.ndjson.gz");
 
     let (code, stdout) = prune(
         &app,
@@ -337,20 +341,15 @@ on_every_database!(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_prunes_on_a_schedule_when_asked() {
-    let dir = std::env::temp_dir()
-        .join("chronicle-tests")
-        .join(format!("scheduled-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).expect("archive dir");
+    let scratch = archive_dir();
+    let dir = scratch.path().to_path_buf();
     let archive_dir = dir.clone();
-    let Some(app) = spawn_app_with(Backend::Sqlite, move |s| {
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
         s.retention.prune_older_than = Some(Duration::ZERO);
         s.retention.prune_every = Duration::from_secs(1);
         s.retention.prune_archive_dir = Some(archive_dir);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     app.project("short-lived events").await;
 
     // Within a few runs the MUTATION event is gone, archived, and the history is not.
@@ -401,5 +400,4 @@ async fn serve_prunes_on_a_schedule_when_asked() {
         "{prunes:?}"
     );
     assert_eq!(app.history_rows(HistoryEntity::Project).await.len(), 1);
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -13,6 +13,7 @@ crate::on_every_database!(
     a_label_name_taken_since_is_a_conflict_not_a_database_error,
     preview_shows_the_planned_changes_and_conflicts_without_writing,
     revert_object_restores_a_version_and_recreates_a_deleted_object,
+    a_revert_sets_updated_at_to_its_own_time_and_restores_every_other_field,
 );
 
 const REVERT: &str = "mutation($id: String!, $force: Boolean) { revertAssignation(id: $id, force: $force, reason: \"undo\") { id user changeCount reverts { id revertedBy { id } } records { edges { node { entity kind reason } } } } }";
@@ -151,6 +152,14 @@ async fn reverting_twice_is_already_reverted_and_reverting_the_revert_is_a_redo(
 
     let again = revert(&app, "make", false).await;
     assert_eq!(again.code(), "ALREADY_REVERTED");
+    // The preview says so too, rather than show an empty plan.
+    let preview = app
+        .gql(
+            "query($id: String!) { previewRevert(id: $id) { changes { kind } conflicts { objectId } } }",
+            json!({"id": "make"}),
+        )
+        .await;
+    assert_eq!(preview.code(), "ALREADY_REVERTED", "{}", preview.body);
 
     let redo = revert(&app, &undo_id, false).await;
     assert_eq!(
@@ -347,5 +356,45 @@ async fn revert_object_restores_a_version_and_recreates_a_deleted_object(app: Te
     assert_eq!(same.code(), "BAD_INPUT");
     assert_eq!(history_total(&app).await, records);
     assert_eq!(app.count("assignation").await, assignations);
+    assert_history_consistent(&app).await;
+}
+
+async fn a_revert_sets_updated_at_to_its_own_time_and_restores_every_other_field(app: TestApp) {
+    let project = app.project("Apollo").await;
+    let task = app.task(&project, "Launch").await;
+    let read = "query($t: ID!) { task(id: $t) { title priority createdAt updatedAt } }";
+    let before = app.gql(read, json!({"t": task})).await.data()["task"].clone();
+    app.send(
+        &As::user("alice").in_assignation("edit"),
+        "mutation($t: ID!) { updateTask(id: $t, input: {title: \"Lanch\", priority: 4}) { id } }",
+        json!({"t": task}),
+    )
+    .await
+    .data();
+    let edited = app.gql(read, json!({"t": task})).await.data()["task"].clone();
+
+    revert(&app, "edit", false).await.data();
+    let after = app.gql(read, json!({"t": task})).await.data()["task"].clone();
+    assert_eq!(after["title"], before["title"]);
+    assert_eq!(after["priority"], before["priority"]);
+    assert_eq!(after["createdAt"], before["createdAt"]);
+    let stamp = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a timestamp")).expect("RFC 3339")
+    };
+    assert!(
+        stamp(&after["updatedAt"]) > stamp(&edited["updatedAt"]),
+        "updatedAt went back: {before} -> {edited} -> {after}"
+    );
+
+    // The same for one object brought back to a version.
+    let restore = app
+        .gql(
+            "mutation($t: ID!) { revertObject(entity: TASK, id: $t, toVersion: 2) { version snapshot } }",
+            json!({"t": task}),
+        )
+        .await;
+    let record = &restore.data()["revertObject"];
+    assert_eq!(record["snapshot"]["title"], "Lanch");
+    assert!(stamp(&record["snapshot"]["updatedAt"]) > stamp(&after["updatedAt"]));
     assert_history_consistent(&app).await;
 }

@@ -20,7 +20,8 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use chronicle::config::{DatabaseSettings, Settings};
-use chronicle::startup::{Application, connect_and_migrate};
+use chronicle::database::connect_and_migrate;
+use chronicle::startup::Application;
 use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 use serde_json::json;

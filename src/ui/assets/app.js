@@ -614,7 +614,7 @@ const AUDIT = `query($kind: AuditKind, $action: String, $status: AuditStatus, $u
   auditEvents(kind: $kind, action: $action, status: $status, user: $user, app: $app, assignationId: $assignationId,
     entity: $entity, objectId: $objectId, since: $since, until: $until, first: $first, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id kind action status at durationMs user app assignationId ip userAgent input output error logs entity objectId details } }
+    edges { node { id kind action status at durationMs user app assignationId assignation { id } ip userAgent input output error logs entity objectId details } }
   }
   auditSummary(since: $since, until: $until, user: $user) {
     byKind { key count } byStatus { key count } byDay { key count }
@@ -695,7 +695,8 @@ async function auditView(params) {
       h("td", {}, e.durationMs ?? ""),
       h("td", {},
         e.error ? h("div", { class: "error" }, e.error) : null,
-        e.assignationId ? h("div", {}, "assignation ", assignationLink(e.assignationId)) : null,
+        // Only assignations that hold changes have a page; the others are named, not linked.
+        e.assignationId ? h("div", {}, "assignation ", e.assignation ? assignationLink(e.assignationId) : h("span", { class: "mono" }, e.assignationId)) : null,
         e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
         jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
   paint(seq, heading, form,

@@ -1,0 +1,105 @@
+//! The database connection: pool settings per backend (one connection for SQLite, WAL mode; READ
+//! COMMITTED on MySQL), migrations on start, and the check `verify` and `prune` make that a database is
+//! a migrated Chronicle database before they touch it.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::config::{DatabaseSettings, SqliteSync};
+
+/// Connects to the database of `settings`.
+///
+/// # Errors
+/// The database is unreachable.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(settings.url.clone());
+    let connections = if settings.url.starts_with("sqlite:") {
+        1
+    } else {
+        settings.max_connections.max(1)
+    };
+    options
+        .max_connections(connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .sqlx_logging(false);
+    let synchronous = match settings.sqlite_synchronous {
+        SqliteSync::Normal => SqliteSynchronous::Normal,
+        SqliteSync::Full => SqliteSynchronous::Full,
+    };
+    // SQLite: write-ahead log (readers never block the writer, one fsync per checkpoint rather than per
+    // commit with `normal`), and a wait instead of `database is locked` when another process writes.
+    options.map_sqlx_sqlite_opts(move |sqlite| {
+        sqlite
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(Duration::from_secs(30))
+    });
+    // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed
+    // rows without locking reads, and InnoDB takes no gap locks, which under REPEATABLE READ made
+    // concurrent history writers of different objects deadlock.
+    options.map_sqlx_mysql_pool_opts(|pool| {
+        pool.after_connect(|connection, _| {
+            Box::pin(async move {
+                use sea_orm::sqlx::Executor;
+                connection
+                    .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await
+                    .map(|_| ())
+            })
+        })
+    });
+    Database::connect(options).await
+}
+
+/// Connects to the database of `settings` and applies pending migrations.
+///
+/// # Errors
+/// The database is unreachable or a migration fails.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    // Serving or migrating may create the SQLite file (`mode=rwc`) when the URL does not say.
+    let mut settings = settings.clone();
+    if settings.url.starts_with("sqlite:") && !settings.url.contains("mode=") {
+        let separator = if settings.url.contains('?') { '&' } else { '?' };
+        settings.url = format!("{}{separator}mode=rwc", settings.url);
+    }
+    let db = connect(&settings).await?;
+    Migrator::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Connects to an existing, migrated database (for `verify` and `prune`, which never create one).
+///
+/// # Errors
+/// The database is unreachable, or has migrations pending (`chronicle migrate` applies them).
+pub async fn connect_migrated(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(settings).await?;
+    let pending = Migrator::get_pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        db.close().await.ok();
+        return Err(DbErr::Custom(format!(
+            "the database at {} is not a migrated Chronicle database ({} migration(s) pending): \
+             check the URL, or run `chronicle migrate`",
+            redact(&settings.url),
+            pending.len()
+        )));
+    }
+    Ok(db)
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
