@@ -45,14 +45,33 @@ pub enum Command {
     Serve(Box<Settings>),
     /// Apply pending migrations and exit.
     Migrate(DatabaseSettings),
-    /// Print the GraphQL schema (SDL) and exit: `chronicle schema > schema.graphql`.
-    Schema,
+    /// Print the GraphQL schema and exit: `chronicle schema > schema.graphql`, or the Markdown
+    /// reference with `--format markdown > docs/reference.md`.
+    Schema(SchemaSettings),
     /// Check every history record's hash chain; exits non-zero when a link is broken.
     Verify(VerifySettings),
     /// Issue a signed JWT for trying `--auth jwt` (production tokens come from your identity provider).
     Token(TokenSettings),
     /// Remove audit events (and, with `--history`, history records) older than an age.
     Prune(PruneSettings),
+}
+
+/// How `chronicle schema` prints the schema.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct SchemaSettings {
+    /// `sdl` (GraphQL schema language) or `markdown` (the API reference).
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Sdl)]
+    pub format: SchemaFormat,
+}
+
+/// The forms `chronicle schema` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// GraphQL schema language, as `schema.graphql` holds it.
+    #[default]
+    Sdl,
+    /// The Markdown reference, as `docs/reference.md` holds it.
+    Markdown,
 }
 
 /// What `chronicle prune` removes.

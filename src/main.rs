@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use chronicle::config::{Cli, Command};
+use chronicle::config::{Cli, Command, SchemaFormat};
 use chronicle::database::connect_and_migrate;
 use chronicle::startup::Application;
 use clap::Parser;
@@ -20,10 +20,24 @@ async fn main() -> ExitCode {
         .unwrap_or(Command::Serve(Box::new(cli.settings)));
     chronicle::telemetry::init(cli.log_format, !matches!(command, Command::Serve(_)));
     match command {
-        Command::Schema => {
-            print!("{}", chronicle::graphql::sdl());
-            ExitCode::SUCCESS
-        }
+        Command::Schema(settings) => match settings.format {
+            SchemaFormat::Sdl => {
+                print!("{}", chronicle::graphql::sdl());
+                ExitCode::SUCCESS
+            }
+            SchemaFormat::Markdown => {
+                match chronicle::graphql::reference::markdown(&chronicle::graphql::sdl()) {
+                    Ok(reference) => {
+                        print!("{reference}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the schema");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+        },
         Command::Token(settings) => chronicle::commands::token::run(&settings),
         Command::Verify(settings) => chronicle::commands::verify::run(&settings).await,
         Command::Prune(settings) => chronicle::commands::prune::run(&settings).await,

@@ -7,6 +7,7 @@
 //! - [`extension`]: refuses anonymous or oversized mutations, writes each mutation field's audit event,
 //!   and opens the change-context scope around each request's execution.
 //! - [`order`]: puts response fields back in the order the query asked for them.
+//! - [`reference`]: the Markdown API reference generated from the SDL.
 //! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` and `DateTime`
 //!   scalars.
 
@@ -18,6 +19,7 @@ pub mod label;
 pub mod order;
 pub mod pagination;
 pub mod project;
+pub mod reference;
 pub mod scalars;
 pub mod task;
 
