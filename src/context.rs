@@ -1,18 +1,14 @@
 //! Who, through which app and in which assignation a request acts: the [`Principal`] the
 //! [`Authenticator`] established, and the assignation read from `X-Assignation-Id` (or a fresh UUIDv7).
-//! The GraphQL extension makes it the [`entity::context::ChangeContext`] of every change the request
-//! makes.
+//! It becomes the [`ChangeContext`] of every change the request makes.
 
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-use entity::context::ChangeContext;
+use sea_orm_history::{AssignationId, ChangeContext, Registry};
 
 use crate::auth::{Authenticator, Principal};
 use crate::error::AppError;
-
-/// The longest `X-Assignation-Id`.
-pub const MAX_ASSIGNATION_ID_CHARS: usize = 128;
 
 /// The validated context of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,7 +16,7 @@ pub struct RequestContext {
     /// Who the request acts as.
     pub principal: Principal,
     /// The request's assignation: the client's `X-Assignation-Id`, or a fresh UUIDv7.
-    pub assignation_id: String,
+    pub assignation_id: AssignationId,
     /// Whether the server generated the assignation id (no `X-Assignation-Id`): then no other request
     /// can know it until this one has answered.
     pub assignation_generated: bool,
@@ -34,20 +30,17 @@ pub struct RequestContext {
 ///
 /// # Errors
 /// `BAD_ASSIGNATION_ID` for a malformed or repeated `X-Assignation-Id`.
-pub fn assignation_id(headers: &HeaderMap) -> Result<String, AppError> {
+pub fn assignation_id(headers: &HeaderMap) -> Result<AssignationId, AppError> {
     let mut values = headers.get_all("x-assignation-id").iter();
     let Some(value) = values.next() else {
-        return Ok(uuid::Uuid::now_v7().to_string());
+        return Ok(AssignationId::generate());
     };
     // A repeated header is ambiguous: which assignation? Refuse rather than pick one.
     if values.next().is_some() {
         return Err(AppError::BadAssignationId);
     }
     let value = value.to_str().map_err(|_| AppError::BadAssignationId)?;
-    if !is_valid_assignation_id(value) {
-        return Err(AppError::BadAssignationId);
-    }
-    Ok(value.to_owned())
+    Ok(AssignationId::parse(value)?)
 }
 
 impl RequestContext {
@@ -58,7 +51,7 @@ impl RequestContext {
     pub fn from_headers(
         authenticator: &Authenticator,
         headers: &HeaderMap,
-        assignation_id: String,
+        assignation_id: AssignationId,
     ) -> Result<Self, AppError> {
         Ok(Self {
             principal: authenticator.authenticate(headers)?,
@@ -69,25 +62,14 @@ impl RequestContext {
         })
     }
 
-    /// The change context the hooks see.
-    pub fn change_context(&self) -> ChangeContext {
-        ChangeContext {
-            user: self.principal.user.clone(),
-            app: self.principal.app.clone(),
-            assignation_id: self.assignation_id.clone(),
-            reason: None,
-            tally: None,
-            exclusive: self.assignation_generated,
-        }
+    /// The change context the hooks see, for the entities of `registry`.
+    pub fn change_context(&self, registry: &'static Registry) -> ChangeContext {
+        let mut context = ChangeContext::new(registry, self.assignation_id.clone());
+        context.user = self.principal.user.clone();
+        context.app = self.principal.app.clone();
+        context.exclusive = self.assignation_generated;
+        context
     }
-}
-
-/// 1 to 128 characters of `A-Z a-z 0-9 . _ : -`.
-pub fn is_valid_assignation_id(id: &str) -> bool {
-    (1..=MAX_ASSIGNATION_ID_CHARS).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
 /// The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest address

@@ -3,19 +3,7 @@
 
 use async_graphql::ErrorExtensions;
 use sea_orm::{DbErr, SqlErr};
-use serde::Serialize;
-
-/// A later change that blocks a revert.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Conflict {
-    /// `TASK`, `PROJECT`, … (serialized as the API names them).
-    pub entity: entity::history::HistoryEntity,
-    /// The object changed since.
-    pub object_id: String,
-    /// The assignation that changed it (for a unique clash: the one that holds the value now).
-    pub assignation_id: String,
-}
+use sea_orm_history::{Conflict, HistoryError};
 
 /// Everything that can go wrong in a request, by what the client should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -83,16 +71,34 @@ impl AppError {
     }
 }
 
-impl From<DbErr> for AppError {
-    fn from(err: DbErr) -> Self {
-        if let DbErr::Custom(message) = &err
-            && message == entity::history::FOREIGN_ASSIGNATION
-        {
-            return Self::Forbidden(
+impl From<HistoryError> for AppError {
+    fn from(err: HistoryError) -> Self {
+        match err {
+            HistoryError::NotFound(what) => Self::NotFound(what),
+            HistoryError::BadInput(why) => Self::BadInput(why),
+            HistoryError::Forbidden(why) => Self::Forbidden(why),
+            HistoryError::ForeignAssignation(_) => Self::Forbidden(
                 "this assignation was started by another user; use your own X-Assignation-Id"
                     .into(),
-            );
+            ),
+            HistoryError::BadAssignationId => Self::BadAssignationId,
+            HistoryError::Conflict(conflicts) => Self::RevertConflict(conflicts),
+            HistoryError::AlreadyReverted { .. } => Self::AlreadyReverted,
+            HistoryError::Database(e) => Self::from_database(e),
+            other => Self::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        // A history error raised inside a hook travels as a database error.
+        Self::from(HistoryError::from(err))
+    }
+}
+
+impl AppError {
+    fn from_database(err: DbErr) -> Self {
         if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
             return Self::BadInput("a value that must be unique is already taken".into());
         }

@@ -18,11 +18,10 @@
 //! - [`operations`]: what operators read: the access log and the Prometheus metrics at `/metrics`.
 //! - [`retention`]: pruning old audit events and history, with an archive.
 //! - [`ui`]: the history browser at `/ui`, static assets embedded in the binary.
-//! - [`history`]: reading history back (per object, per assignation, as of an instant), revert, and
-//!   hash-chain verification.
 //!
-//! The entities, their shadow tables and the history writer live in the `entity` crate; the schema's
-//! migrations in `migration`.
+//! History itself — capture, reading, revert, verification, retention of records — is the
+//! `sea-orm-history` library, used as any application would use it; the entities, each historized by
+//! one declaration, live in the `entity` crate, the schema's migrations in `migration`.
 
 pub mod audit;
 pub mod auth;
@@ -32,7 +31,6 @@ pub mod context;
 pub mod database;
 pub mod error;
 pub mod graphql;
-pub mod history;
 pub(crate) mod http;
 pub mod operations;
 pub mod retention;

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Router, middleware};
+use entity::HistoryEntity;
 use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_history::{EntitySet, Registry};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -56,6 +58,9 @@ pub enum StartupError {
     /// The origin settings cannot be used.
     #[error(transparent)]
     Origin(#[from] BadOrigin),
+    /// The historized entities do not check (a forgotten registration, …).
+    #[error(transparent)]
+    History(#[from] sea_orm_history::HistoryError),
 }
 
 /// What every handler shares.
@@ -77,6 +82,8 @@ pub struct AppState {
     pub access_log: bool,
     /// Which pages and hosts are served.
     pub(crate) origins: Arc<OriginPolicy>,
+    /// The historized entities.
+    pub registry: &'static Registry,
 }
 
 /// A server bound to its address, ready to run.
@@ -95,6 +102,7 @@ impl Application {
     /// # Errors
     /// See [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let registry = HistoryEntity::registry()?;
         let authenticator = Authenticator::from_settings(&settings.auth, &settings.limits)?;
         if let Some(dir) = &settings.retention.prune_archive_dir
             && !dir.is_dir()
@@ -148,6 +156,7 @@ impl Application {
             metrics,
             access_log: settings.operations.access_log,
             origins: Arc::new(origins),
+            registry,
         };
         let router = router(state);
         Ok(Self {

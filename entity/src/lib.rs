@@ -1,30 +1,30 @@
-//! Chronicle's sea-orm entities and the history capture behind them.
+//! Chronicle's sea-orm entities. Each domain entity is historized by one `historized!` line beside it
+//! (see `sea-orm-history`), and [`HistoryEntity`] lists them: the one list every part of the server
+//! that needs "all historized entities" reads (revert, verify, prune, timelines, the API's enum).
 //!
 //! # Layout
-//! - [`context`]: the change context (user, app, assignation, reason) the hooks read.
-//! - [`history`]: what every shadow table shares, the one history writer, the `historized!` hook macro
-//!   and the bulk `*_with_history` helpers.
 //! - [`project`], [`task`], [`label`], [`task_label`], [`comment`]: the domain, each historized.
-//! - `*_history`: their shadow tables, one `shadow_table!` line each.
-//! - [`assignation`]: one row per correlation id.
 //! - [`audit_event`]: the audit trail (mutations, refused logins and requests, custom events).
-//! - [`prune_anchor`]: where hash-chain verification resumes after `chronicle prune --history`.
 
-pub mod assignation;
 pub mod audit_event;
 pub mod comment;
-pub mod comment_history;
-pub mod context;
-pub mod history;
 pub mod label;
-pub mod label_history;
 pub mod project;
-pub mod project_history;
-pub mod prune_anchor;
 pub mod task;
-pub mod task_history;
 pub mod task_label;
-pub mod task_label_history;
 
-#[doc(hidden)]
-pub use async_trait;
+sea_orm_history::registry! {
+    /// Which kind of object a history record is about.
+    pub enum HistoryEntity {
+        /// A project.
+        Project => project::Entity,
+        /// A label.
+        Label => label::Entity,
+        /// A task.
+        Task => task::Entity,
+        /// A task–label link (object id `"<taskId>:<labelId>"`).
+        TaskLabel => task_label::Entity,
+        /// A comment.
+        Comment => comment::Entity,
+    }
+}

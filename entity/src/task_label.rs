@@ -2,14 +2,10 @@
 //! `task_label_history` with the object id `"<taskId>:<labelId>"`.
 
 use sea_orm::entity::prelude::*;
-use serde::{Deserialize, Serialize};
-
-use crate::history::{Historized, HistoryEntity};
 
 /// A task–label link. Serialized (camelCase) as its history snapshot.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "task_label")]
-#[serde(rename_all = "camelCase")]
 pub struct Model {
     /// The task.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -26,14 +22,16 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::task::Entity",
         from = "Column::TaskId",
-        to = "super::task::Column::Id"
+        to = "super::task::Column::Id",
+        on_delete = "Cascade"
     )]
     Task,
     /// The linked label.
     #[sea_orm(
         belongs_to = "super::label::Entity",
         from = "Column::LabelId",
-        to = "super::label::Column::Id"
+        to = "super::label::Column::Id",
+        on_delete = "Cascade"
     )]
     Label,
 }
@@ -50,21 +48,5 @@ impl Related<super::label::Entity> for Entity {
     }
 }
 
-impl Historized for Entity {
-    const ENTITY: HistoryEntity = HistoryEntity::TaskLabel;
-
-    fn object_id(model: &Model) -> String {
-        format!("{}:{}", model.task_id, model.label_id)
-    }
-
-    fn object_condition(object_id: &str) -> Option<sea_orm::Condition> {
-        let (task, label) = object_id.split_once(':')?;
-        Some(
-            sea_orm::Condition::all()
-                .add(Column::TaskId.eq(Uuid::parse_str(task).ok()?))
-                .add(Column::LabelId.eq(Uuid::parse_str(label).ok()?)),
-        )
-    }
-}
-
-crate::historized!();
+// History for every change (object id `"<taskId>:<labelId>"`), in the timeline of the task's project.
+sea_orm_history::historized!(scope = Relation::Task);

@@ -2,8 +2,8 @@
 //!
 //! # Layout
 //! - [`columns`]: column helpers that pick the right type per backend (microsecond timestamps on MySQL).
-//! - [`shadow`]: the one helper that creates a shadow history table with its indexes; adding a
-//!   historized entity adds one call to it, and one to the helper that makes it append-only.
+//! - History tables come from `sea-orm-history`'s helpers (`create_history_table`, one call per
+//!   historized table, with its indexes and append-only triggers).
 //! - `mYYYYMMDD_NNNNNN_*`: the migrations, in order.
 
 pub use sea_orm_migration::prelude::*;
@@ -14,7 +14,7 @@ mod m20261123_000002_create_history_tables;
 mod m20261123_000003_protect_history;
 mod m20261123_000004_create_audit_events;
 mod m20261123_000005_create_prune_anchors;
-pub mod shadow;
+mod m20261130_000006_adopt_history_library;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_protect_history::Migration),
             Box::new(m20261123_000004_create_audit_events::Migration),
             Box::new(m20261123_000005_create_prune_anchors::Migration),
+            Box::new(m20261130_000006_adopt_history_library::Migration),
         ]
     }
 }

@@ -1,14 +1,15 @@
-//! The shadow history tables of the domain and the `assignation` table.
+//! The history tables of the domain and the tables the history library keeps (`assignation`,
+//! `history_prune_anchor`), each through `sea-orm-history`'s one-call helpers.
 
+use sea_orm_history::migration::{
+    create_history_support, create_history_table, drop_history_table,
+};
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{exact_strings, int, string_null, timestamp};
-use crate::shadow::{create_shadow_table, drop_shadow_table};
-
 /// The historized base tables. Adding a historized entity adds its table here (or in a new migration).
-const HISTORIZED: [&str; 5] = ["project", "label", "task", "task_label", "comment"];
+pub(crate) const HISTORIZED: [&str; 5] = ["project", "label", "task", "task_label", "comment"];
 
-/// Creates `assignation` and the shadow tables.
+/// Creates the library's tables and the history tables.
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -20,50 +21,16 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        manager
-            .create_table(exact_strings(
-                backend,
-                &mut Table::create()
-                    .table(Alias::new("assignation"))
-                    .if_not_exists()
-                    .col(
-                        ColumnDef::new(Alias::new("id"))
-                            .string_len(128)
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(string_null("actor", 200))
-                    .col(string_null("app", 200))
-                    .col(timestamp(backend, "started_at"))
-                    .col(int("change_count").default(0))
-                    .col(int("entity_mask").default(0))
-                    .col(string_null("reverts", 128))
-                    .col(string_null("reverted_by", 128))
-                    .to_owned(),
-            ))
-            .await?;
-        for (name, column) in [("started_at", "started_at"), ("actor", "actor")] {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(format!("ix_assignation_{name}"))
-                        .table(Alias::new("assignation"))
-                        .col(Alias::new(column))
-                        .if_not_exists()
-                        .to_owned(),
-                )
-                .await?;
-        }
+        create_history_support(manager).await?;
         for base in HISTORIZED {
-            create_shadow_table(manager, base).await?;
+            create_history_table(manager, base).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for base in HISTORIZED {
-            drop_shadow_table(manager, base).await?;
+            drop_history_table(manager, base).await?;
         }
         manager
             .drop_table(Table::drop().table(Alias::new("assignation")).to_owned())

@@ -1,20 +1,13 @@
-//! Makes the shadow history tables append-only in the database itself, so that not even SQL sent
-//! around the server edits history by accident: triggers refuse every UPDATE and DELETE (and, on
-//! PostgreSQL, TRUNCATE). The retention command alone may delete old records: it marks its own
-//! transaction (see [`crate::shadow::protect_shadow_table`]).
+//! Makes the history tables append-only in the database itself, so that not even SQL sent around the
+//! server edits history by accident: triggers refuse every UPDATE and DELETE (and, on PostgreSQL,
+//! TRUNCATE). Retention alone may delete old records, in a transaction it marks. (Databases created
+//! since the history library got them at once from migration 2; this installs them again, which
+//! changes nothing.)
 
+use sea_orm_history::migration::{protect_history_table, unprotect_history_table};
 use sea_orm_migration::prelude::*;
 
-use crate::shadow::{protect_shadow_table, unprotect_shadow_table};
-
-/// The shadow tables to protect.
-const SHADOW_TABLES: [&str; 5] = [
-    "project_history",
-    "label_history",
-    "task_history",
-    "task_label_history",
-    "comment_history",
-];
+use crate::m20261123_000002_create_history_tables::HISTORIZED;
 
 /// Installs the append-only triggers.
 pub struct Migration;
@@ -28,15 +21,15 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in SHADOW_TABLES {
-            protect_shadow_table(manager, table).await?;
+        for base in HISTORIZED {
+            protect_history_table(manager, &format!("{base}_history")).await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in SHADOW_TABLES {
-            unprotect_shadow_table(manager, table).await?;
+        for base in HISTORIZED {
+            unprotect_history_table(manager, &format!("{base}_history")).await?;
         }
         Ok(())
     }

@@ -83,25 +83,30 @@ impl MigrationTrait for Migration {
             manager.create_index(index.to_owned()).await?;
         }
         for table in SHADOW_TABLES {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .add_column(string_null("scope_id", 80))
-                        .to_owned(),
-                )
-                .await?;
-            manager
-                .create_index(
-                    Index::create()
-                        .name(format!("ix_{table}_scope_at"))
-                        .table(Alias::new(table))
-                        .col(Alias::new("scope_id"))
-                        .col(Alias::new("at"))
-                        .if_not_exists()
-                        .to_owned(),
-                )
-                .await?;
+            // Tables created by the history library since have it already.
+            if !manager.has_column(table, "scope_id").await? {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Alias::new(table))
+                            .add_column(string_null("scope_id", 80))
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+            let index = format!("ix_{table}_scope_at");
+            if !manager.has_index(table, &index).await? {
+                manager
+                    .create_index(
+                        Index::create()
+                            .name(index)
+                            .table(Alias::new(table))
+                            .col(Alias::new("scope_id"))
+                            .col(Alias::new("at"))
+                            .to_owned(),
+                    )
+                    .await?;
+            }
         }
         Ok(())
     }

@@ -15,10 +15,11 @@ pub mod query;
 pub mod writer;
 
 use chrono::{DateTime, Utc};
-use entity::audit_event;
-use entity::history::{HistoryEntity, now};
+use entity::{HistoryEntity, audit_event};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
+use sea_orm_history::entity::ScopeRule;
+use sea_orm_history::{EntitySet, now};
 use serde_json::Value as Json;
 
 /// What kind of thing an event records.
@@ -186,7 +187,7 @@ impl NewEvent {
     pub fn from_request(mut self, request: &crate::context::RequestContext) -> Self {
         self.user = request.principal.user.clone();
         self.app = request.principal.app.clone();
-        self.assignation_id = Some(request.assignation_id.clone());
+        self.assignation_id = Some(request.assignation_id.to_string());
         self.ip = request.ip.clone();
         self.user_agent = request.user_agent.clone();
         self
@@ -259,7 +260,7 @@ pub async fn row_of<C: ConnectionTrait>(
         output: event.output,
         error: event.error.map(|e| cut(e, MAX_ERROR)),
         logs: Json::from(event.logs),
-        entity: event.entity.map(|e| e.as_str().to_owned()),
+        entity: event.entity.map(|e| e.name().to_owned()),
         object_id: event.object_id,
         scope_id,
         details: event.details,
@@ -272,7 +273,13 @@ async fn scope_of<C: ConnectionTrait>(
     entity: HistoryEntity,
     object_id: &str,
 ) -> Result<Option<String>, DbErr> {
-    if entity == HistoryEntity::Project {
+    let Some(info) = HistoryEntity::registry()
+        .ok()
+        .and_then(|r| r.get(entity.name()))
+    else {
+        return Ok(None);
+    };
+    if info.scope == ScopeRule::Root {
         return Ok(Some(object_id.to_owned()));
     }
     let select = Query::select()
@@ -280,7 +287,7 @@ async fn scope_of<C: ConnectionTrait>(
             Expr::col(Alias::new("scope_id")).max(),
             Alias::new("scope_id"),
         )
-        .from(Alias::new(entity.history_table()))
+        .from(Alias::new(&info.history_table))
         .and_where(Expr::col(Alias::new("object_id")).eq(object_id))
         .to_owned();
     match db.query_one(&select).await? {

@@ -5,16 +5,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::audit_event;
-use entity::history::{HistoryEntity, HistoryRow};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
+use entity::{HistoryEntity, audit_event};
+use sea_orm::sea_query::{Expr, Order};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait,
 };
+use sea_orm_history::query::Page;
+use sea_orm_history::{EntitySet, HistoryRow};
 
 use crate::error::AppResult;
-use crate::history::Page;
 
 /// Which events to list. `None` is "any".
 #[derive(Clone, Debug, Default)]
@@ -57,7 +57,7 @@ impl EventFilter {
         c = eq(
             c,
             audit_event::Column::Entity,
-            &self.entity.map(|e| e.as_str().to_owned()),
+            &self.entity.map(|e| e.name().to_owned()),
         );
         c = eq(c, audit_event::Column::ObjectId, &self.object_id);
         if let Some(since) = self.since {
@@ -70,18 +70,7 @@ impl EventFilter {
     }
 }
 
-/// The rows past the keyset position `(at, id)` of a table with `at` and `id` columns, in that
-/// order: older ones for newest-first pages (`Order::Desc`), newer ones otherwise.
-pub(crate) fn past(at: DateTime<Utc>, id: uuid::Uuid, order: Order) -> Condition {
-    let (at_column, id_column) = (Expr::col(Alias::new("at")), Expr::col(Alias::new("id")));
-    let (at_past, id_past) = match order {
-        Order::Desc => (at_column.clone().lt(at), id_column.lt(id)),
-        _ => (at_column.clone().gt(at), id_column.gt(id)),
-    };
-    Condition::any()
-        .add(at_past)
-        .add(Condition::all().add(at_column.eq(at)).add(id_past))
-}
+pub(crate) use sea_orm_history::query::past;
 
 /// Events matching `filter`, newest first, `first` of them after the cursor `(at, id)`.
 ///
@@ -101,19 +90,13 @@ pub async fn list_events<C: ConnectionTrait>(
     if let Some((at, id)) = after {
         select = select.filter(past(at, id, Order::Desc));
     }
-    let mut items = select
+    let probe = select
         .order_by(audit_event::Column::At, Order::Desc)
         .order_by(audit_event::Column::Id, Order::Desc)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok(Page {
-        items,
-        has_next,
-        total,
-    })
+    Ok(Page::from_probe(probe, first, total))
 }
 
 /// Counts of events by kind, action, status, user and UTC day.
@@ -182,6 +165,8 @@ pub async fn summary<C: ConnectionTrait>(
 
 /// One entry of a project's timeline.
 #[derive(Clone, Debug)]
+// A page holds at most a hundred entries, each read from the database: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TimelineEntry {
     /// A history record of the project or of an object under it.
     Record(HistoryEntity, HistoryRow),
@@ -200,8 +185,9 @@ impl TimelineEntry {
 }
 
 /// The history records and events of project `project_id` and everything under it, newest first,
-/// `first` of them older than the cursor `(at, id)`. Each shadow table and the event table are read
-/// through their `(scope_id, at)` index, `first + 1` rows each, and merged.
+/// `first` of them older than the cursor `(at, id)`: the records of the project's scope (see
+/// `sea_orm_history::query::scope_history`) and the events of the same scope, `first + 1` of each,
+/// merged.
 ///
 /// # Errors
 /// Database errors.
@@ -211,23 +197,13 @@ pub async fn timeline<C: ConnectionTrait>(
     first: u64,
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
 ) -> AppResult<Page<TimelineEntry>> {
+    let registry = HistoryEntity::registry()?;
+    let records =
+        sea_orm_history::query::scope_history(db, registry, project_id, first, after).await?;
+    let mut total = records.total;
     let mut merged: BTreeMap<(DateTime<Utc>, uuid::Uuid), TimelineEntry> = BTreeMap::new();
-    let mut total = 0;
-    for entity in HistoryEntity::ALL {
-        if entity.scope() == entity::history::Scope::None {
-            continue;
-        }
-        let mut select = crate::history::query::history_select(entity);
-        select.and_where(Expr::col(Alias::new("scope_id")).eq(project_id));
-        total += crate::history::query::count(db, select.clone()).await?;
-        if let Some((at, id)) = after {
-            select.cond_where(past(at, id, Order::Desc));
-        }
-        select
-            .order_by(Alias::new("at"), Order::Desc)
-            .order_by(Alias::new("id"), Order::Desc)
-            .limit(first + 1);
-        for row in crate::history::query::fetch(db, &select).await? {
+    for (info, row) in records.items {
+        if let Some(entity) = HistoryEntity::from_name(&info.name) {
             merged.insert((row.at, row.id), TimelineEntry::Record(entity, row));
         }
     }
@@ -246,12 +222,8 @@ pub async fn timeline<C: ConnectionTrait>(
     {
         merged.insert((event.at, event.id), TimelineEntry::Event(event));
     }
-    let mut items: Vec<TimelineEntry> = merged.into_values().rev().collect();
-    let has_next = items.len() as u64 > first;
-    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok(Page {
-        items,
-        has_next,
-        total,
-    })
+    let probe: Vec<TimelineEntry> = merged.into_values().rev().collect();
+    let mut page = Page::from_probe(probe, first, total);
+    page.has_next |= records.has_next;
+    Ok(page)
 }

@@ -1,14 +1,16 @@
-//! `chronicle verify`: recompute the hash chain of every object of every shadow table, with a progress
+//! `chronicle verify`: recompute the hash chain of every object of every history table, with a progress
 //! bar on a terminal, and print what was checked and every broken link. The exit status tells a
 //! script the answer: 0 when every chain holds, 1 when one breaks, 2 when the check could not run.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use entity::HistoryEntity;
+use sea_orm_history::EntitySet;
+use sea_orm_history::verify::{TableReport, count_records, verify_table};
+
 use crate::config::VerifySettings;
 use crate::database::connect_migrated;
-use crate::history::verify::{TableReport, count_records, verify_table};
-use entity::history::HistoryEntity;
 
 /// Runs the check and prints its report to stdout.
 pub async fn run(settings: &VerifySettings) -> ExitCode {
@@ -30,11 +32,12 @@ pub async fn run(settings: &VerifySettings) -> ExitCode {
 
 async fn verify(
     settings: &VerifySettings,
-) -> Result<Vec<(HistoryEntity, TableReport)>, Box<dyn std::error::Error>> {
+) -> Result<Vec<(String, TableReport)>, Box<dyn std::error::Error>> {
+    let registry = HistoryEntity::registry()?;
     let db = connect_migrated(&settings.database).await?;
     let mut total = 0;
-    for entity in HistoryEntity::ALL {
-        total += count_records(&db, entity).await.map_err(|e| e.detailed())?;
+    for info in registry.entities() {
+        total += count_records(&db, info).await?;
     }
     let bar = super::progress_bar(
         total,
@@ -42,12 +45,10 @@ async fn verify(
         "{msg:>10} [{bar:40}] {pos}/{len} records ({per_sec}, {eta})",
     )?;
     let mut reports = Vec::new();
-    for entity in HistoryEntity::ALL {
-        bar.set_message(entity.as_str());
-        let report = verify_table(&db, entity, |n| bar.inc(n))
-            .await
-            .map_err(|e| e.detailed())?;
-        reports.push((entity, report));
+    for info in registry.entities() {
+        bar.set_message(info.name.clone());
+        let report = verify_table(&db, info, |n| bar.inc(n)).await?;
+        reports.push((info.name.clone(), report));
     }
     bar.finish_and_clear();
     db.close().await?;
@@ -55,7 +56,7 @@ async fn verify(
 }
 
 /// Prints one line per table and one per broken link; returns whether any link is broken.
-fn print_report(reports: &[(HistoryEntity, TableReport)], out: &mut impl Write) -> bool {
+fn print_report(reports: &[(String, TableReport)], out: &mut impl Write) -> bool {
     let mut broken = 0;
     let mut lines = vec![format!(
         "{:<12} {:>12} {:>10} {:>8}",
@@ -64,7 +65,7 @@ fn print_report(reports: &[(HistoryEntity, TableReport)], out: &mut impl Write) 
     for (entity, report) in reports {
         lines.push(format!(
             "{:<12} {:>12} {:>10} {:>8}",
-            entity.as_str(),
+            entity,
             report.records,
             report.objects,
             report.broken.len()
@@ -75,10 +76,7 @@ fn print_report(reports: &[(HistoryEntity, TableReport)], out: &mut impl Write) 
         for link in &report.broken {
             lines.push(format!(
                 "BROKEN {} {} at version {}: {}",
-                link.entity.as_str(),
-                link.object_id,
-                link.version,
-                link.reason
+                link.entity, link.object_id, link.version, link.reason
             ));
         }
     }

@@ -1,20 +1,23 @@
 //! The audit trail in GraphQL: `AuditEvent`, `auditEvents(...)`, `auditSummary`, `recordEvent`, and
 //! the `TimelineEntry` union of `Project.timeline`.
 
-use async_graphql::{Context, Enum, ID, Json, Object, SimpleObject, Union};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Json, Object, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
 use serde_json::Value;
 
-use super::history::{HistoryEntity, HistoryRecord};
+use entity::HistoryEntity;
+use sea_orm_history::EntitySet;
+
+use super::history::HistoryRecord;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::scalars::Timestamp;
 use super::state;
 use crate::audit::query::{self, EventFilter, TimelineEntry as Entry};
 use crate::audit::{AuditKind as Kind, NewEvent};
 use crate::context::RequestContext;
 use crate::error::{AppError, AppResult, IntoGraphql};
 use crate::service::validate;
+use sea_orm_history::graphql::scalars::Timestamp;
 
 /// What kind of thing an event records.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,10 +102,13 @@ impl AuditEvent {
             return Ok(None);
         };
         let (db, _) = state(ctx).gql()?;
-        crate::history::find_assignation(db, id)
+        let Ok(id) = sea_orm_history::AssignationId::parse(id) else {
+            return Ok(None);
+        };
+        sea_orm_history::query::find_assignation(db, &id)
             .await
-            .map(|a| a.map(super::history::Assignation))
-            .gql()
+            .map(|a| a.map(super::history::Assignation::new))
+            .map_err(|e| e.extend())
     }
     /// The client's address.
     async fn ip(&self) -> Option<&str> {
@@ -136,11 +142,7 @@ impl AuditEvent {
     }
     /// The entity it concerns.
     async fn entity(&self) -> Option<HistoryEntity> {
-        self.0
-            .entity
-            .as_deref()
-            .and_then(entity::history::HistoryEntity::parse_api)
-            .map(Into::into)
+        self.0.entity.as_deref().and_then(HistoryEntity::from_name)
     }
     /// The object it concerns.
     async fn object_id(&self) -> Option<ID> {
@@ -216,21 +218,41 @@ pub async fn project_timeline(
     project_id: &str,
     first: Option<i32>,
     after: Option<String>,
-) -> AppResult<ListConnection<TimelineEntry>> {
+) -> async_graphql::Result<ListConnection<TimelineEntry>> {
     // The timeline holds audit events: anonymous readers may not see it either.
-    may_read_audit(ctx)?;
-    let (db, limits) = state(ctx)?;
+    may_read_audit(ctx).gql()?;
+    let (db, limits) = state(ctx).gql()?;
     let first = page_size(limits, first)?;
     let after = parse_after(after.as_deref(), event_cursor)?;
-    let page = query::timeline(db, project_id, first, after).await?;
-    Ok(connection(
-        page,
-        |entry| cursor_of(entry.key()),
-        |entry| match entry {
-            Entry::Record(entity, row) => TimelineEntry::Record(HistoryRecord { entity, row }),
+    let page = query::timeline(db, project_id, first, after).await.gql()?;
+    // The records' diffs are read in one batch per entity.
+    let records: Vec<(HistoryEntity, sea_orm_history::HistoryRow)> = page
+        .items
+        .iter()
+        .filter_map(|entry| match entry {
+            Entry::Record(entity, row) => Some((*entity, row.clone())),
+            Entry::Event(_) => None,
+        })
+        .collect();
+    let mut records = HistoryRecord::load(db, records).await?.into_iter();
+    let keys: Vec<String> = page.items.iter().map(|e| cursor_of(e.key())).collect();
+    let mut items = Vec::with_capacity(page.items.len());
+    for (key, entry) in keys.into_iter().zip(page.items) {
+        let node = match entry {
+            Entry::Record(..) => match records.next() {
+                Some(record) => TimelineEntry::Record(record),
+                None => continue,
+            },
             Entry::Event(event) => TimelineEntry::Event(AuditEvent(event)),
-        },
-    ))
+        };
+        items.push((key, node));
+    }
+    let page = sea_orm_history::query::Page {
+        items,
+        has_next: page.has_next,
+        total: page.total,
+    };
+    Ok(connection(page, |(key, _)| key.clone(), |(_, node)| node))
 }
 
 /// Audit events are not for anonymous readers: they name users and addresses.
@@ -282,8 +304,8 @@ impl AuditQuery {
                 validate::key(field, value, max).gql()?;
             }
         }
-        let first = page_size(limits, first).gql()?;
-        let after = parse_after(after.as_deref(), event_cursor).gql()?;
+        let first = page_size(limits, first)?;
+        let after = parse_after(after.as_deref(), event_cursor)?;
         let filter = EventFilter {
             kind: kind.map(|k| Kind::from(k).as_str().to_owned()),
             action,
@@ -291,7 +313,7 @@ impl AuditQuery {
             user,
             app,
             assignation_id,
-            entity: entity.map(Into::into),
+            entity,
             object_id: object_id.map(|id| id.0),
             since: since.map(Timestamp::utc),
             until: until.map(Timestamp::utc),
@@ -358,7 +380,7 @@ impl AuditMutation {
         match (entity, object_id) {
             (Some(entity), Some(id)) => {
                 validate::key("objectId", &id, 80).gql()?;
-                event = event.object(entity.into(), id.0);
+                event = event.object(entity, id.0);
             }
             (None, None) => {}
             _ => {

@@ -2,18 +2,18 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
-use entity::history::HistoryEntity as Entity;
+use entity::HistoryEntity as Entity;
 use entity::{comment, task};
 use sea_orm::EntityTrait;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::ListConnection;
 use super::required;
-use super::scalars::Timestamp;
 use super::state;
 use super::task::Task;
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{comment as svc, validate};
+use sea_orm_history::graphql::scalars::Timestamp;
 
 /// Text attached to a task: the row, and the instant it was read as of (`None`: now).
 pub struct Comment(pub comment::Model, pub Option<DateTime<Utc>>);
@@ -69,9 +69,7 @@ impl Comment {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
-        object_history(ctx, Entity::Comment, &self.0.id.to_string(), first, after)
-            .await
-            .gql()
+        object_history(ctx, Entity::Comment, &self.0.id.to_string(), first, after).await
     }
 }
 

@@ -7,24 +7,24 @@
 //!   then writes its `MUTATION` audit event (input masked, output, status, duration, error) on its own
 //!   connection, so the event is written even when the field's transaction rolled back, and counts it
 //!   in the metrics (with the history records it wrote, and a revert's outcome).
-//! - `execute`: wraps the whole execution (every resolver, every hook) in the task-local change-context
-//!   scope. `prepare_request` would not do: the scope must be open while resolvers run.
+//!
+//! The change context itself is opened around the whole execution by `sea-orm-history`'s
+//! `ChangeContextExtension`, from the `ChangeContext` the handler puts in the request's data.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve,
-    ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, ResolveInfo,
 };
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{ErrorExtensions, Pos, Response, ServerError, ServerResult, Value, Variables};
-use entity::context::{ChangeContext, Tally};
-use entity::history::HistoryEntity;
+use async_graphql::{ErrorExtensions, Pos, ServerError, ServerResult, Value, Variables};
+use entity::HistoryEntity;
 use sea_orm::DatabaseConnection;
+use sea_orm_history::{ChangeContext, EntitySet, Tally};
 use serde_json::Value as Json;
 
 use crate::audit::capture;
@@ -114,18 +114,14 @@ impl Extension for RequestScope {
         let mut input = arguments(ctx, info.field);
         crate::audit::mask(&mut input, &settings.mask);
         let started = std::time::Instant::now();
-        let at = entity::history::now();
+        let at = sea_orm_history::now();
         // A tally of its own, so the metrics count what this field's transaction wrote.
         let tally = Tally::default();
         let run = async {
             match ChangeContext::current() {
-                Some(change) => {
-                    ChangeContext {
-                        tally: Some(tally.clone()),
-                        ..change
-                    }
-                    .scope(next.run(ctx, info))
-                    .await
+                Some(mut change) => {
+                    change.tally = Some(tally.clone());
+                    change.scope(next.run(ctx, info)).await
                 }
                 None => next.run(ctx, info).await,
             }
@@ -168,7 +164,7 @@ impl Extension for RequestScope {
         }
         // The project of the object the field wrote is known from its history records.
         if let (Some(entity), Some(object_id)) = (event.entity, event.object_id.as_deref()) {
-            event.scope_id = tally.scope_of(entity.as_str(), object_id);
+            event.scope_id = tally.scope_of(entity.name(), object_id);
         }
         let stored = match ctx.data_opt::<EventWriter>() {
             Some(writer) => match crate::audit::row_of(db, event).await {
@@ -184,23 +180,6 @@ impl Extension for RequestScope {
             count(metrics, &name, &result, &tally);
         }
         result
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        match ctx.data_opt::<RequestContext>() {
-            Some(request) => {
-                request
-                    .change_context()
-                    .scope(next.run(ctx, operation_name))
-                    .await
-            }
-            None => next.run(ctx, operation_name).await,
-        }
     }
 }
 
@@ -285,7 +264,7 @@ fn target(
     match field {
         "addLabel" | "removeLabel" => Some((HistoryEntity::Task, text(input.get("taskId"))?)),
         "revertObject" => Some((
-            HistoryEntity::parse_api(input.get("entity")?.as_str()?)?,
+            HistoryEntity::from_name(input.get("entity")?.as_str()?)?,
             text(input.get("id"))?,
         )),
         _ => {
@@ -293,13 +272,14 @@ fn target(
                 .iter()
                 .find_map(|verb| field.strip_prefix(verb))?;
             let entity = HistoryEntity::ALL
-                .into_iter()
-                .find(|e| e.as_str().replace('_', "").eq_ignore_ascii_case(noun))?;
+                .iter()
+                .copied()
+                .find(|e| e.name().replace('_', "").eq_ignore_ascii_case(noun))?;
             // Updates and deletes name it; a create's is in its output when the client selected
             // `id`, and in its history records whatever it selected.
             let id = text(input.get("id"))
                 .or_else(|| text(output.and_then(|o| o.get("id"))))
-                .or_else(|| tally.first_created(entity.as_str()))?;
+                .or_else(|| tally.first_created(entity.name()))?;
             Some((entity, id))
         }
     }

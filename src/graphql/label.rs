@@ -1,17 +1,17 @@
 //! `Label`: its type, `label`/`labels`, and the label mutations.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use entity::history::HistoryEntity as Entity;
+use entity::HistoryEntity as Entity;
 use entity::label;
 use sea_orm::Condition;
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::required;
-use super::scalars::Timestamp;
 use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};
+use sea_orm_history::graphql::scalars::Timestamp;
 
 /// A named colour tasks can carry.
 pub struct Label(pub label::Model);
@@ -39,9 +39,7 @@ impl Label {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
-        object_history(ctx, Entity::Label, &self.0.id.to_string(), first, after)
-            .await
-            .gql()
+        object_history(ctx, Entity::Label, &self.0.id.to_string(), first, after).await
     }
 }
 
@@ -90,8 +88,8 @@ impl LabelQuery {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Label>> {
         let (db, limits) = state(ctx).gql()?;
-        let first = page_size(limits, first).gql()?;
-        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let first = page_size(limits, first)?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<label::Entity, _>(
             db,
             Condition::all(),

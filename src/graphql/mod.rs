@@ -2,10 +2,11 @@
 //! the extension that carries the request's change context to the history hooks, and the SDL export.
 //!
 //! - [`project`], [`task`], [`label`], [`comment`]: object types, queries and mutations per entity.
-//! - [`history`]: `HistoryRecord`, `Assignation`, and the history queries.
+//! - [`history`]: the history library's types for Chronicle's entities, and revert permissions (the
+//!   history queries and revert mutations are `sea-orm-history`'s, merged into the roots).
 //! - [`audit`]: `AuditEvent`, `auditEvents`, `auditSummary`, `recordEvent`, timeline entries.
-//! - [`extension`]: refuses anonymous or oversized mutations, writes each mutation field's audit event,
-//!   and opens the change-context scope around each request's execution.
+//! - [`extension`]: refuses anonymous or oversized mutations and writes each mutation field's audit
+//!   event (the library's extension opens the change-context scope around each request).
 //! - [`order`]: puts response fields back in the order the query asked for them.
 //! - [`reference`]: the Markdown API reference generated from the SDL.
 //! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` and `DateTime`
@@ -27,9 +28,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::{Context, EmptySubscription, ID, MaybeUndefined, MergedObject, Schema};
-use entity::context::with_reason;
-use entity::history::Historized;
+use entity::HistoryEntity;
 use sea_orm::{DatabaseConnection, PrimaryKeyTrait};
+use sea_orm_history::graphql::{
+    ChangeContextExtension, HistoryMutation, HistoryQuery, HistorySettings, RevertAccess,
+};
+use sea_orm_history::with_reason;
 
 use crate::audit::writer::EventWriter;
 use crate::auth::Principal;
@@ -45,7 +49,7 @@ pub struct QueryRoot(
     task::TaskQuery,
     label::LabelQuery,
     comment::CommentQuery,
-    history::HistoryQuery,
+    HistoryQuery<HistoryEntity>,
     audit::AuditQuery,
 );
 
@@ -56,7 +60,7 @@ pub struct MutationRoot(
     task::TaskMutation,
     label::LabelMutation,
     comment::CommentMutation,
-    history::RevertMutation,
+    HistoryMutation<HistoryEntity>,
     audit::AuditMutation,
 );
 
@@ -78,9 +82,12 @@ pub fn build_schema(
     )
     .limit_depth(limits.max_query_depth)
     .limit_complexity(limits.max_query_complexity)
+    .extension(ChangeContextExtension)
     .extension(extension::ChangeContextExtension)
     .extension(order::ResponseOrderExtension)
     .data(EventWriter::spawn(db.clone()))
+    .data(history_settings(&limits))
+    .data(Arc::new(history::PrincipalAccess) as Arc<dyn RevertAccess>)
     .data(db)
     .data(limits)
     .data(audit);
@@ -89,6 +96,19 @@ pub fn build_schema(
     }
     builder.finish()
 }
+
+/// The history library's limits, from the server's.
+pub fn history_settings(limits: &Limits) -> HistorySettings {
+    HistorySettings {
+        default_page_size: limits.default_page_size,
+        max_page_size: limits.max_page_size,
+        max_reason_chars: limits.max_reason_chars,
+        max_object_id_chars: OBJECT_ID_CHARS,
+    }
+}
+
+/// The longest object id a query may name (the width of the `object_id` columns).
+pub const OBJECT_ID_CHARS: usize = 80;
 
 /// The schema's SDL, as `chronicle schema` prints it and `schema.graphql` holds it.
 pub fn sdl() -> String {
@@ -158,11 +178,12 @@ where
 pub async fn find_one<E>(
     ctx: &Context<'_>,
     id: &ID,
-    as_of: Option<scalars::Timestamp>,
+    as_of: Option<sea_orm_history::graphql::scalars::Timestamp>,
 ) -> async_graphql::Result<Option<E::Model>>
 where
-    E: Historized,
-    E::Model: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+    E: sea_orm::EntityTrait,
+    E::Model: Send + Sync,
+    E::ActiveModel: sea_orm::TryIntoModel<E::Model>,
     E::PrimaryKey: PrimaryKeyTrait<ValueType = uuid::Uuid>,
 {
     let (db, _) = state(ctx).gql()?;

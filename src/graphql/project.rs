@@ -1,17 +1,17 @@
 //! `Project`: its type, `project`/`projects`, and `createProject`/`updateProject`/`deleteProject`.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use entity::history::HistoryEntity as Entity;
+use entity::HistoryEntity as Entity;
 use entity::{project, task};
 use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
 use super::pagination::{ListConnection, connection, page_size, parse_after};
-use super::scalars::Timestamp;
 use super::task::{Task, TaskStatus};
 use super::{maybe, required, state};
 use crate::error::IntoGraphql;
 use crate::service::{self, project as svc, validate};
+use sea_orm_history::graphql::scalars::Timestamp;
 
 /// A named group of tasks.
 pub struct Project(pub project::Model);
@@ -62,9 +62,7 @@ impl Project {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
-        object_history(ctx, Entity::Project, &self.0.id.to_string(), first, after)
-            .await
-            .gql()
+        object_history(ctx, Entity::Project, &self.0.id.to_string(), first, after).await
     }
     /// The history records and audit events of this project and of everything under it (tasks,
     /// comments, label links), newest first.
@@ -75,9 +73,7 @@ impl Project {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<super::audit::TimelineEntry>> {
-        super::audit::project_timeline(ctx, &self.0.id.to_string(), first, after)
-            .await
-            .gql()
+        super::audit::project_timeline(ctx, &self.0.id.to_string(), first, after).await
     }
 }
 
@@ -128,8 +124,8 @@ impl ProjectQuery {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Project>> {
         let (db, limits) = state(ctx).gql()?;
-        let first = page_size(limits, first).gql()?;
-        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let first = page_size(limits, first)?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<project::Entity, _>(
             db,
             Condition::all(),

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
-use entity::history::HistoryEntity as Entity;
+use entity::HistoryEntity as Entity;
 use entity::{comment, label, project, task, task_label};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -12,11 +12,11 @@ use super::label::Label;
 use super::pagination::{ListConnection, connection, page_size, parse_after};
 use super::project::{Project, tasks_condition};
 use super::scalars::Date;
-use super::scalars::Timestamp;
 use super::state;
 use super::{maybe, required};
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{self, task as svc, validate};
+use sea_orm_history::graphql::scalars::Timestamp;
 
 /// Where a task stands.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,8 +126,8 @@ impl Task {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Comment>> {
         let (db, limits) = state(ctx).gql()?;
-        let first = page_size(limits, first).gql()?;
-        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+        let first = page_size(limits, first)?;
+        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<comment::Entity, _>(
             db,
             Condition::all().add(comment::Column::TaskId.eq(self.0.id)),
@@ -147,9 +147,7 @@ impl Task {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
-        object_history(ctx, Entity::Task, &self.0.id.to_string(), first, after)
-            .await
-            .gql()
+        object_history(ctx, Entity::Task, &self.0.id.to_string(), first, after).await
     }
 }
 
@@ -165,8 +163,8 @@ pub async fn list_tasks(
     after: Option<String>,
 ) -> async_graphql::Result<ListConnection<Task>> {
     let (db, limits) = state(ctx).gql()?;
-    let first = page_size(limits, first).gql()?;
-    let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok()).gql()?;
+    let first = page_size(limits, first)?;
+    let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
     let page = service::page_by_id::<task::Entity, _>(
         db,
         tasks_condition(project_id, status),

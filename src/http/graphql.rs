@@ -223,7 +223,7 @@ async fn execute(
         let assignation_id = &assignation_id;
         async move {
             refusal
-                .answer(refused_status(&e), &e, Some(assignation_id))
+                .answer(refused_status(&e), &e, Some(assignation_id.as_str()))
                 .await
         }
     };
@@ -266,7 +266,9 @@ async fn execute(
         Ok(_) => None,
     };
     if let Some((status, e)) = refused {
-        let mut response = refusal.answer(status, &e, Some(&assignation_id)).await;
+        let mut response = refusal
+            .answer(status, &e, Some(assignation_id.as_str()))
+            .await;
         if status == StatusCode::METHOD_NOT_ALLOWED {
             response
                 .headers_mut()
@@ -280,9 +282,16 @@ async fn execute(
         context.principal.user.clone(),
         context.principal.app.clone(),
     );
+    let change = context.change_context(state.registry);
     let mut response = state
         .schema
-        .execute(request.data(context).data(selected).data(variables))
+        .execute(
+            request
+                .data(change)
+                .data(context)
+                .data(selected)
+                .data(variables),
+        )
         .await;
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
@@ -305,7 +314,7 @@ async fn execute(
         let mut event = NewEvent::new(AuditKind::Security, "refused_query").failed(message);
         event.user = user.clone();
         event.app = app;
-        refusal.record(event, Some(&assignation_id)).await;
+        refusal.record(event, Some(assignation_id.as_str())).await;
         let unauthenticated = response.errors.iter().all(|e| {
             e.extensions
                 .as_ref()
@@ -334,7 +343,7 @@ async fn execute(
             body,
         )
             .into_response(),
-        &assignation_id,
+        assignation_id.as_str(),
     );
     if status == StatusCode::UNAUTHORIZED {
         response

@@ -97,7 +97,7 @@ impl Metrics {
     }
 
     /// One mutation field run; `written` is what its committed transaction recorded, per entity.
-    pub fn mutation(&self, field: &str, success: bool, written: &BTreeMap<&'static str, u64>) {
+    pub fn mutation(&self, field: &str, success: bool, written: &BTreeMap<String, u64>) {
         let status = if success { "SUCCESS" } else { "FAILURE" };
         self.mutations.with_label_values(&[field, status]).inc();
         for (entity, n) in written {

@@ -3,26 +3,25 @@
 //!
 //! - Audit events older than the cutoff are removed.
 //! - With `history`, so are the history records older than the cutoff of objects whose newer records
-//!   remain: for each object, a prefix of its versions ending before its latest record, which is never
-//!   removed. The last removed record's version and hash go to `history_prune_anchor`, where
-//!   verification of the object's chain resumes. History tables refuse deletes except in a transaction
-//!   marked for retention (see `migration::shadow::RETENTION_MARK`), which only this module opens.
+//!   remain (`sea_orm_history::retention`: never an object's latest record; anchors keep the chains
+//!   verifiable).
 //! - Work goes in batches. With an [`archive::Archive`], each batch is written to it and synced before
 //!   the batch is deleted.
 //! - The run ends with a `SYSTEM` audit event (`action: "prune"`) saying what was removed.
 
 pub mod archive;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::history::{HISTORY_COLUMNS, HistoryEntity, HistoryRow};
-use entity::{audit_event, prune_anchor};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Order, Query};
+use entity::{HistoryEntity, audit_event};
+use sea_orm::sea_query::Order;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
+use sea_orm_history::retention::{ArchiveSink, HistoryPruned};
+use sea_orm_history::{EntityInfo, EntitySet, HistoryRow};
 use serde::Serialize;
 
 use crate::audit::{AuditKind, NewEvent};
@@ -51,7 +50,7 @@ pub struct PruneReport {
     /// Audit events removed.
     pub audit_events: u64,
     /// History records removed, per entity (`TASK`, …); empty without `history`.
-    pub history_records: BTreeMap<&'static str, u64>,
+    pub history_records: BTreeMap<String, u64>,
     /// Objects whose oldest records were removed.
     pub objects: u64,
     /// The archive file, if one was written.
@@ -76,14 +75,8 @@ pub async fn candidates(db: &DatabaseConnection, options: &PruneOptions) -> AppR
         .count(db)
         .await?;
     if options.history {
-        for entity in HistoryEntity::ALL {
-            let select = Query::select()
-                .column(Alias::new("id"))
-                .from(Alias::new(entity.history_table()))
-                .and_where(Expr::col(Alias::new("at")).lt(options.cutoff))
-                .to_owned();
-            total += crate::history::query::count(db, select).await?;
-        }
+        let registry = HistoryEntity::registry()?;
+        total += sea_orm_history::retention::count_older(db, registry, options.cutoff).await?;
     }
     Ok(total)
 }
@@ -99,7 +92,7 @@ pub async fn prune(
     db: &DatabaseConnection,
     options: &PruneOptions,
     archive: Option<&mut Archive>,
-    mut progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64) + Send,
 ) -> AppResult<PruneReport> {
     let mut report = PruneReport {
         cutoff: options.cutoff,
@@ -126,7 +119,7 @@ async fn prune_into(
     db: &DatabaseConnection,
     options: &PruneOptions,
     mut archive: Option<&mut Archive>,
-    progress: &mut impl FnMut(u64),
+    progress: &mut (impl FnMut(u64) + Send),
     report: &mut PruneReport,
 ) -> AppResult<()> {
     let batch = Ord::max(options.batch_size, 1);
@@ -139,19 +132,21 @@ async fn prune_into(
     )
     .await?;
     if options.history {
-        for entity in HistoryEntity::ALL {
-            let (records, objects) = prune_history(
-                db,
-                entity,
-                options.cutoff,
-                batch,
-                archive.as_deref_mut(),
-                &mut *progress,
-            )
-            .await?;
-            report.history_records.insert(entity.as_str(), records);
-            report.objects += objects;
-        }
+        let registry = HistoryEntity::registry()?;
+        let mut pruned = HistoryPruned::default();
+        let outcome = sea_orm_history::retention::prune_history(
+            db,
+            registry,
+            options.cutoff,
+            batch,
+            archive,
+            progress,
+            &mut pruned,
+        )
+        .await;
+        report.history_records = pruned.records;
+        report.objects = pruned.objects;
+        outcome?;
     }
     Ok(())
 }
@@ -161,7 +156,7 @@ async fn prune_audit_events(
     cutoff: DateTime<Utc>,
     batch: u64,
     mut archive: Option<&mut Archive>,
-    progress: &mut impl FnMut(u64),
+    progress: &mut (impl FnMut(u64) + Send),
 ) -> AppResult<u64> {
     let mut removed = 0;
     let mut after: Option<(DateTime<Utc>, uuid::Uuid)> = None;
@@ -201,225 +196,6 @@ async fn prune_audit_events(
     Ok(removed)
 }
 
-/// One object's prunable prefix: versions `1..=cut` (or the versions after its anchor).
-#[derive(Debug, FromQueryResult)]
-struct OldVersions {
-    object_id: String,
-    newest_old: i32,
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Latest {
-    object_id: String,
-    latest: i32,
-}
-
-/// Prunes one shadow table; returns (records removed, objects touched).
-async fn prune_history(
-    db: &DatabaseConnection,
-    entity: HistoryEntity,
-    cutoff: DateTime<Utc>,
-    batch: u64,
-    mut archive: Option<&mut Archive>,
-    progress: &mut impl FnMut(u64),
-) -> AppResult<(u64, u64)> {
-    let table = entity.history_table();
-    let backend = db.get_database_backend();
-    let (mut removed, mut objects) = (0, 0);
-    let mut after: Option<String> = None;
-    loop {
-        // Objects with records older than the cutoff, and the newest such version of each.
-        let mut select = Query::select();
-        select
-            .column(Alias::new("object_id"))
-            .expr_as(
-                Expr::col(Alias::new("version")).max(),
-                Alias::new("newest_old"),
-            )
-            .from(Alias::new(table))
-            .and_where(Expr::col(Alias::new("at")).lt(cutoff))
-            .group_by_col(Alias::new("object_id"))
-            .order_by(Alias::new("object_id"), Order::Asc)
-            .limit(batch);
-        if let Some(id) = &after {
-            select.and_where(Expr::col(Alias::new("object_id")).gt(id.as_str()));
-        }
-        let old = OldVersions::find_by_statement(backend.build(&select))
-            .all(db)
-            .await?;
-        let Some(last) = old.last() else { break };
-        after = Some(last.object_id.clone());
-        let full = (old.len() as u64) == batch;
-
-        let ids: Vec<String> = old.iter().map(|o| o.object_id.clone()).collect();
-        let latest_select = Query::select()
-            .column(Alias::new("object_id"))
-            .expr_as(Expr::col(Alias::new("version")).max(), Alias::new("latest"))
-            .from(Alias::new(table))
-            .and_where(Expr::col(Alias::new("object_id")).is_in(ids.iter().cloned()))
-            .group_by_col(Alias::new("object_id"))
-            .to_owned();
-        let latest: HashMap<String, i32> = Latest::find_by_statement(backend.build(&latest_select))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|l| (l.object_id, l.latest))
-            .collect();
-        // Never an object's latest record, nor what an earlier prune already removed.
-        let anchors = anchored_versions(db, entity, &ids).await?;
-        let cuts: Vec<(String, i32)> = old
-            .into_iter()
-            .filter_map(|o| {
-                let latest = *latest.get(&o.object_id)?;
-                let cut = Ord::min(o.newest_old, latest - 1);
-                let floor = anchors.get(&o.object_id).copied().unwrap_or(0);
-                (cut > floor).then_some((o.object_id, cut))
-            })
-            .collect();
-        for chunk in cuts.chunks(OBJECT_CHUNK) {
-            let (deleted, touched) = prune_chunk(db, entity, chunk, archive.as_deref_mut()).await?;
-            removed += deleted;
-            objects += touched;
-            progress(deleted);
-        }
-        if !full {
-            break;
-        }
-    }
-    Ok((removed, objects))
-}
-
-/// Objects per statement when pruning history: each adds two parameters and one OR branch, and
-/// SQLite refuses expressions nested deeper than 1,000.
-const OBJECT_CHUNK: usize = 200;
-
-/// The anchored (already pruned) version of each of `ids` that has one.
-async fn anchored_versions(
-    db: &DatabaseConnection,
-    entity: HistoryEntity,
-    ids: &[String],
-) -> AppResult<HashMap<String, i32>> {
-    let mut found = HashMap::new();
-    for chunk in ids.chunks(OBJECT_CHUNK) {
-        for anchor in prune_anchor::Entity::find()
-            .filter(prune_anchor::Column::Entity.eq(entity.as_str()))
-            .filter(prune_anchor::Column::ObjectId.is_in(chunk.iter().cloned()))
-            .all(db)
-            .await?
-        {
-            found.insert(anchor.object_id, anchor.version);
-        }
-    }
-    Ok(found)
-}
-
-/// Archives, then deletes versions `1..=cut` of each object of `cuts` (at most [`OBJECT_CHUNK`]) and
-/// moves their anchors forward, in one marked transaction. Returns (records removed, objects).
-async fn prune_chunk(
-    db: &DatabaseConnection,
-    entity: HistoryEntity,
-    cuts: &[(String, i32)],
-    archive: Option<&mut Archive>,
-) -> AppResult<(u64, u64)> {
-    let table = entity.history_table();
-    let backend = db.get_database_backend();
-    let prefix = cuts.iter().fold(Condition::any(), |any, (id, cut)| {
-        any.add(
-            Condition::all()
-                .add(Expr::col(Alias::new("object_id")).eq(id.as_str()))
-                .add(Expr::col(Alias::new("version")).lte(*cut)),
-        )
-    });
-    let rows_select = Query::select()
-        .columns(HISTORY_COLUMNS.map(Alias::new))
-        .from(Alias::new(table))
-        .cond_where(prefix.clone())
-        .order_by(Alias::new("object_id"), Order::Asc)
-        .order_by(Alias::new("version"), Order::Asc)
-        .to_owned();
-    let rows = HistoryRow::find_by_statement(backend.build(&rows_select))
-        .all(db)
-        .await?;
-    if rows.is_empty() {
-        // Another prune got there first.
-        return Ok((0, 0));
-    }
-    if let Some(archive) = archive {
-        let json = rows
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| AppError::internal(format!("archiving history: {e}")))?;
-        write_blocking(|| archive.write_batch(table, &json)).map_err(archive_error)?;
-    }
-    let now = entity::history::now();
-    // The last removed record of each object: where its chain now starts.
-    let mut last: BTreeMap<&str, &HistoryRow> = BTreeMap::new();
-    for row in &rows {
-        last.insert(row.object_id.as_str(), row);
-    }
-    let anchors: Vec<prune_anchor::ActiveModel> = last
-        .values()
-        .map(|row| prune_anchor::ActiveModel {
-            entity: Set(entity.as_str().to_owned()),
-            object_id: Set(row.object_id.clone()),
-            version: Set(row.version),
-            hash: Set(row.hash.clone()),
-            pruned_at: Set(now),
-        })
-        .collect();
-
-    let txn = db.begin().await?;
-    mark(&txn, backend, true).await?;
-    let delete = Query::delete()
-        .from_table(Alias::new(table))
-        .cond_where(prefix)
-        .to_owned();
-    let deleted = txn.execute(&delete).await?.rows_affected();
-    prune_anchor::Entity::insert_many(anchors)
-        .on_conflict(forward_only(backend))
-        .exec_without_returning(&txn)
-        .await?;
-    mark(&txn, backend, false).await?;
-    txn.commit().await?;
-    Ok((deleted, last.len() as u64))
-}
-
-/// The anchor upsert: an anchor only moves forward, so two prunes racing (replicas, or the command
-/// beside a scheduled run) never leave it behind records already removed.
-fn forward_only(backend: DatabaseBackend) -> OnConflict {
-    let mut on_conflict =
-        OnConflict::columns([prune_anchor::Column::Entity, prune_anchor::Column::ObjectId]);
-    if backend == DatabaseBackend::MySql {
-        // Assignments run left to right: `version` last, so the others compare against the old one.
-        on_conflict
-            .value(
-                prune_anchor::Column::Hash,
-                Expr::cust("IF(VALUES(version) > version, VALUES(hash), hash)"),
-            )
-            .value(
-                prune_anchor::Column::PrunedAt,
-                Expr::cust("IF(VALUES(version) > version, VALUES(pruned_at), pruned_at)"),
-            )
-            .value(
-                prune_anchor::Column::Version,
-                Expr::cust("GREATEST(version, VALUES(version))"),
-            );
-    } else {
-        on_conflict
-            .update_columns([
-                prune_anchor::Column::Version,
-                prune_anchor::Column::Hash,
-                prune_anchor::Column::PrunedAt,
-            ])
-            .action_and_where(
-                Expr::col((Alias::new("history_prune_anchor"), Alias::new("version")))
-                    .lt(Expr::col((Alias::new("excluded"), Alias::new("version")))),
-            );
-    }
-    on_conflict.to_owned()
-}
-
 /// Runs blocking archive I/O (compression, fsync) off the async workers when the runtime allows.
 fn write_blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -428,19 +204,16 @@ fn write_blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Marks (or unmarks) the transaction as the retention command's, the one writer the history
-/// tables' triggers let delete.
-async fn mark<C: ConnectionTrait>(txn: &C, backend: DatabaseBackend, on: bool) -> AppResult<()> {
-    let statement = match (backend, on) {
-        (DatabaseBackend::Postgres, true) => "SET LOCAL chronicle.retention = 'on'",
-        (DatabaseBackend::Postgres, false) => return Ok(()),
-        (DatabaseBackend::MySql, true) => "SET @chronicle_retention = 'on'",
-        (DatabaseBackend::MySql, false) => "SET @chronicle_retention = NULL",
-        (_, true) => "INSERT INTO chronicle_retention (active) VALUES (1)",
-        (_, false) => "DELETE FROM chronicle_retention",
-    };
-    txn.execute_unprepared(statement).await?;
-    Ok(())
+/// History records go to the archive as the rows of their table.
+impl ArchiveSink for Archive {
+    fn store(&mut self, info: &EntityInfo, rows: &[HistoryRow]) -> Result<(), String> {
+        let json = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        write_blocking(|| self.write_batch(&info.history_table, &json)).map_err(|e| e.to_string())
+    }
 }
 
 fn archive_error(e: std::io::Error) -> AppError {

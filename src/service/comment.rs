@@ -1,8 +1,8 @@
 //! Comments: create, update, delete.
 
-use entity::history::now;
 use entity::{comment, task};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
+use sea_orm_history::now;
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_share, find_for_update, validate};

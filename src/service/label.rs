@@ -1,9 +1,8 @@
 //! Labels: create, update (names stay unique), delete (with their task links).
 
-use entity::history::delete_with_history;
-use entity::{label, task_label};
+use entity::label;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, Set,
 };
 use uuid::Uuid;
@@ -101,7 +100,7 @@ pub async fn update_label(
     Ok(model)
 }
 
-/// Deletes a label and its task links, each historized.
+/// Deletes a label and its task links (their key cascades), each historized.
 ///
 /// # Errors
 /// `NOT_FOUND`; database errors.
@@ -109,11 +108,6 @@ pub async fn update_label(
 pub async fn delete_label(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let label = find_for_update::<label::Entity, _>(&txn, id, "label").await?;
-    delete_with_history::<task_label::Entity, _>(
-        &txn,
-        Condition::all().add(task_label::Column::LabelId.eq(id)),
-    )
-    .await?;
     label.into_active_model().delete(&txn).await?;
     commit(txn).await?;
     Ok(id)

@@ -11,32 +11,20 @@ pub mod project;
 pub mod task;
 pub mod validate;
 
-use entity::context::ChangeContext;
-use entity::history::reserve_steps;
 use sea_orm::sea_query::LockType;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect,
-    TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect};
+use sea_orm_history::query::Page;
 
 use crate::error::{AppError, AppResult};
 
-/// Opens the transaction of one mutation. Its first statement creates or locks the context's
-/// assignation, so concurrent mutations of one assignation queue up here, before they lock any object,
-/// and can neither deadlock each other nor share a step. An assignation the server generated for this
-/// request ([`ChangeContext::exclusive`]) has no concurrent writers: the history writer locks it when
-/// it reserves steps, one round trip fewer.
+/// Opens the transaction of one mutation (see [`sea_orm_history::begin`]): its first statement creates
+/// or locks the request's assignation, so concurrent mutations of one assignation queue up there,
+/// before they lock any object.
 ///
 /// # Errors
 /// `FORBIDDEN` when the assignation belongs to another user; database errors.
 pub async fn begin_change(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
-    let txn = db.begin().await?;
-    if let Some(ctx) = ChangeContext::current()
-        && !ctx.exclusive
-    {
-        reserve_steps(&txn, &ctx, 0, 0).await?;
-    }
-    Ok(txn)
+    Ok(sea_orm_history::begin(db).await?)
 }
 
 /// Loads the row `id` of `E` and locks it until the transaction ends (a no-op on SQLite, whose writers
@@ -105,7 +93,7 @@ pub async fn page_by_id<E, C>(
     id: E::Column,
     first: u64,
     after: Option<uuid::Uuid>,
-) -> AppResult<crate::history::Page<E::Model>>
+) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
     E::Model: Sync,
@@ -117,14 +105,8 @@ where
     if let Some(after) = after {
         query = query.filter(id.gt(after));
     }
-    let mut items = query.order_by_asc(id).limit(first + 1).all(db).await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok(crate::history::Page {
-        items,
-        has_next,
-        total,
-    })
+    let probe = query.order_by_asc(id).limit(first + 1).all(db).await?;
+    Ok(Page::from_probe(probe, first, total))
 }
 
 /// An object of `E` as it was at `at`, rebuilt from its history.
@@ -137,14 +119,11 @@ pub async fn as_of<E, C>(
     at: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<Option<E::Model>>
 where
-    E: entity::history::Historized,
-    E::Model: serde::Serialize + serde::de::DeserializeOwned,
+    E: sea_orm::EntityTrait,
+    E::ActiveModel: sea_orm::TryIntoModel<E::Model>,
     C: ConnectionTrait,
 {
-    let Some(snapshot) = crate::history::as_of(db, E::ENTITY, object_id, at).await? else {
-        return Ok(None);
-    };
-    serde_json::from_value(snapshot)
-        .map(Some)
-        .map_err(|e| AppError::internal(format!("snapshot of {object_id}: {e}")))
+    use sea_orm_history::EntitySet;
+    let registry = entity::HistoryEntity::registry()?;
+    Ok(sea_orm_history::query::model_as_of::<E, C>(db, registry, object_id, at).await?)
 }

@@ -1,11 +1,8 @@
 //! Projects: create, update, and delete with everything under them.
 
-use entity::history::{delete_with_history, now};
-use entity::{comment, project, task, task_label};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, Set,
-};
+use entity::project;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
+use sea_orm_history::now;
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_update, validate};
@@ -106,8 +103,8 @@ pub async fn update_project(
     Ok(model)
 }
 
-/// Deletes a project with its tasks, their comments and label links, each as its own history record
-/// (children first, so that a revert re-inserts parents first).
+/// Deletes a project with its tasks, their comments and label links (their keys cascade), each as its
+/// own history record, children first, so that a revert re-inserts parents first.
 ///
 /// # Errors
 /// `NOT_FOUND`; database errors.
@@ -115,30 +112,6 @@ pub async fn update_project(
 pub async fn delete_project(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let project = find_for_update::<project::Entity, _>(&txn, id, "project").await?;
-    let task_ids: Vec<Uuid> = task::Entity::find()
-        .select_only()
-        .column(task::Column::Id)
-        .filter(task::Column::ProjectId.eq(id))
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    for chunk in task_ids.chunks(200) {
-        delete_with_history::<comment::Entity, _>(
-            &txn,
-            Condition::all().add(comment::Column::TaskId.is_in(chunk.iter().copied())),
-        )
-        .await?;
-        delete_with_history::<task_label::Entity, _>(
-            &txn,
-            Condition::all().add(task_label::Column::TaskId.is_in(chunk.iter().copied())),
-        )
-        .await?;
-    }
-    delete_with_history::<task::Entity, _>(
-        &txn,
-        Condition::all().add(task::Column::ProjectId.eq(id)),
-    )
-    .await?;
     project.into_active_model().delete(&txn).await?;
     commit(txn).await?;
     Ok(id)

@@ -1,13 +1,12 @@
 //! Tasks: create, update, delete (with comments and label links), and label links.
 
 use chrono::NaiveDate;
-use entity::history::{delete_with_history, now};
 use entity::task::TaskStatus;
-use entity::{comment, label, project, task, task_label};
+use entity::{label, project, task, task_label};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QuerySelect, Set,
+    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QuerySelect, Set,
 };
+use sea_orm_history::now;
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_share, find_for_update, validate};
@@ -136,7 +135,7 @@ pub async fn update_task(
     Ok(model)
 }
 
-/// Deletes a task with its comments and label links, each historized.
+/// Deletes a task with its comments and label links (their keys cascade), each historized.
 ///
 /// # Errors
 /// `NOT_FOUND`; database errors.
@@ -144,16 +143,6 @@ pub async fn update_task(
 pub async fn delete_task(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let task = find_for_update::<task::Entity, _>(&txn, id, "task").await?;
-    delete_with_history::<comment::Entity, _>(
-        &txn,
-        Condition::all().add(comment::Column::TaskId.eq(id)),
-    )
-    .await?;
-    delete_with_history::<task_label::Entity, _>(
-        &txn,
-        Condition::all().add(task_label::Column::TaskId.eq(id)),
-    )
-    .await?;
     task.into_active_model().delete(&txn).await?;
     commit(txn).await?;
     Ok(id)

@@ -168,9 +168,7 @@ async fn a_valid_token_names_the_user_and_app_and_identity_headers_are_ignored()
     app.send(&As::token(&token), CREATE, json!({"n": "Gemini"}))
         .await
         .data();
-    let rows = app
-        .history_rows(entity::history::HistoryEntity::Project)
-        .await;
+    let rows = app.history_rows(entity::HistoryEntity::Project).await;
     let bob = rows
         .iter()
         .find(|r| r.actor.as_deref() == Some("bob"))

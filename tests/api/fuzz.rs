@@ -5,7 +5,8 @@
 //! must leave the data and history exactly as they were. Seeded (`CHRONICLE_FUZZ_SEED`); the count is
 //! `CHRONICLE_FUZZ_REQUESTS` (default 3,000 on SQLite, 600 on the servers).
 
-use entity::history::HistoryEntity;
+use entity::HistoryEntity;
+use sea_orm_history::EntitySet;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, assert_history_consistent, live_snapshots};
@@ -354,13 +355,13 @@ async fn fingerprint(app: &TestApp) -> String {
             live_snapshots::<entity::comment::Entity>(&app.db).await
         ),
     ];
-    let mut assignations = entity::assignation::Entity::find()
+    let mut assignations = sea_orm_history::tables::assignation::Entity::find()
         .all(&app.db)
         .await
         .expect("assignations");
     assignations.sort_by(|a, b| a.id.cmp(&b.id));
     parts.push(format!("{assignations:?}"));
-    for entity in HistoryEntity::ALL {
+    for &entity in HistoryEntity::ALL {
         let mut hashes: Vec<String> = app
             .history_rows(entity)
             .await
@@ -535,10 +536,15 @@ async fn random_and_malformed_requests_get_well_formed_answers_and_refusals_writ
         .expect("health");
     assert_eq!(health.status().as_u16(), 200, "the server must still be up");
     assert_history_consistent(&app).await;
-    for entity in HistoryEntity::ALL {
-        let report = chronicle::history::verify::verify_table(&app.db, entity, |_| {})
+    for info in HistoryEntity::registry().expect("registry").entities() {
+        let report = sea_orm_history::verify::verify_table(&app.db, info, |_| {})
             .await
             .expect("verify");
-        assert!(report.broken.is_empty(), "{entity:?}: {:?}", report.broken);
+        assert!(
+            report.broken.is_empty(),
+            "{}: {:?}",
+            info.name,
+            report.broken
+        );
     }
 }

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chronicle::config::Settings;
 use chronicle::startup::Application;
-use entity::history::{HISTORY_COLUMNS, HistoryEntity, HistoryRow};
+use entity::HistoryEntity;
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, FromQueryResult};
+use sea_orm_history::record::HISTORY_COLUMNS;
+use sea_orm_history::{EntitySet, HistoryKind, HistoryRow};
 use serde_json::{Value, json};
 
 /// Which database a test runs on.
@@ -359,11 +361,14 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Every history row of `entity`, read straight from its shadow table.
+    /// Every history row of `entity`, read straight from its history table.
     pub async fn history_rows(&self, entity: HistoryEntity) -> Vec<HistoryRow> {
         let select = Query::select()
             .columns(HISTORY_COLUMNS.map(Alias::new))
-            .from(Alias::new(entity.history_table()))
+            .from(Alias::new(format!(
+                "{}_history",
+                entity.name().to_lowercase()
+            )))
             .to_owned();
         let stmt = self.db.get_database_backend().build(&select);
         HistoryRow::find_by_statement(stmt)
@@ -387,18 +392,21 @@ impl TestApp {
     }
 }
 
-/// Every live row of `E` as its snapshot, by object id.
-pub async fn live_snapshots<E>(db: &DatabaseConnection) -> BTreeMap<String, Value>
-where
-    E: entity::history::Historized,
-    E::Model: serde::Serialize + serde::de::DeserializeOwned,
-{
+/// Every live row of `E` as its snapshot (as history records hold it), by object id.
+pub async fn live_snapshots<E: sea_orm_history::Historized>(
+    db: &DatabaseConnection,
+) -> BTreeMap<String, Value> {
+    let registry = HistoryEntity::registry().expect("the registry");
+    let info = registry.of::<E>().expect("a historized entity");
     E::find()
         .all(db)
         .await
         .expect("live rows")
         .iter()
-        .map(|m| (E::object_id(m), serde_json::to_value(m).expect("snapshot")))
+        .map(|m| {
+            let snapshot = info.snapshot_of(m).expect("snapshot");
+            (info.object_id(&snapshot), snapshot)
+        })
         .collect()
 }
 
@@ -406,7 +414,7 @@ where
 /// is a DELETE is gone, versions run 1..n without gaps, and no two records share an assignation step.
 pub async fn assert_history_consistent(app: &TestApp) {
     let mut steps: HashMap<(String, i32), String> = HashMap::new();
-    for entity in HistoryEntity::ALL {
+    for &entity in HistoryEntity::ALL {
         let live = match entity {
             HistoryEntity::Project => live_snapshots::<entity::project::Entity>(&app.db).await,
             HistoryEntity::Task => live_snapshots::<entity::task::Entity>(&app.db).await,
@@ -437,7 +445,8 @@ pub async fn assert_history_consistent(app: &TestApp) {
             match live.get(&object) {
                 Some(snapshot) => {
                     assert_ne!(
-                        latest.kind, "DELETE",
+                        latest.kind,
+                        HistoryKind::Delete,
                         "{entity:?} {object} is live after DELETE"
                     );
                     assert_eq!(
@@ -446,7 +455,8 @@ pub async fn assert_history_consistent(app: &TestApp) {
                     );
                 }
                 None => assert_eq!(
-                    latest.kind, "DELETE",
+                    latest.kind,
+                    HistoryKind::Delete,
                     "{entity:?} {object} is gone without a DELETE record"
                 ),
             }

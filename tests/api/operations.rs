@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use entity::history::HistoryEntity;
+use entity::HistoryEntity;
+use sea_orm_history::EntitySet;
 use serde_json::{Value, json};
 
 use crate::helpers::{As, Backend, ServerProcess, TestApp, spawn_app_with};
@@ -158,7 +159,7 @@ async fn metrics_count_requests_mutations_history_records_and_reverts(app: TestA
 
     let m = metrics(&app).await;
     let mut written = 0;
-    for entity in HistoryEntity::ALL {
+    for &entity in HistoryEntity::ALL {
         written += app.history_rows(entity).await.len();
     }
     assert_eq!(

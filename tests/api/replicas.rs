@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use entity::assignation;
-use entity::history::HistoryEntity;
+use entity::HistoryEntity;
+use sea_orm_history::tables::assignation;
 use serde_json::json;
 
 use crate::helpers::{

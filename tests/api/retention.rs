@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use entity::HistoryEntity;
 use entity::audit_event;
-use entity::history::HistoryEntity;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -307,7 +307,7 @@ async fn pruning_again_removes_only_what_is_new_and_anchors_move_forward(app: Te
     let (code, stdout) = prune(&app, &["--older-than", "0s", "--history"]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(reported(&stdout, "project_history"), 2);
-    let anchors = entity::prune_anchor::Entity::find_all(&app.db).await;
+    let anchors = sea_orm_history::tables::prune_anchor::Entity::find_all(&app.db).await;
     assert_eq!(anchors.len(), 1);
     assert_eq!(
         (anchors[0].object_id.as_str(), anchors[0].version),

@@ -9,22 +9,20 @@
 
 use std::time::{Duration, Instant};
 
-use chronicle::auth::{Principal, Source};
 use chronicle::config::Limits;
-use chronicle::history::revert::revert_assignation;
 use chronicle::service::project::{NewProject, create_project};
 use chronicle::service::task::{NewTask, TaskChanges, create_task, update_task};
-use entity::context::ChangeContext;
-use entity::history::{
-    HISTORY_COLUMNS, HistoryEntity, HistoryRow, insert_with_history, now, row_values,
-};
 use entity::task::TaskStatus;
-use entity::{project, task};
-use sea_orm::sea_query::{Alias, Query};
+use entity::{HistoryEntity, project, task};
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     QuerySelect, Schema, Set, TransactionTrait,
 };
+use sea_orm_history::capture::insert_with_history;
+use sea_orm_history::record::HISTORY_COLUMNS;
+use sea_orm_history::revert::{RevertOptions, revert_assignation};
+use sea_orm_history::{AssignationId, ChangeContext, EntitySet, now};
 use serde_json::{Value, json};
 
 use crate::http::{Client, load, quantile_ms};
@@ -78,8 +76,18 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// A change context in assignation `id` (a fresh one when `None`, as an HTTP request without
+/// `X-Assignation-Id` gets).
+fn context(id: Option<&str>) -> Result<ChangeContext, String> {
+    let registry = HistoryEntity::registry().map_err(err)?;
+    Ok(match id {
+        Some(id) => ChangeContext::new(registry, AssignationId::parse(id).map_err(err)?),
+        None => ChangeContext::fresh(registry),
+    })
+}
+
 async fn bench_project(db: &DatabaseConnection) -> Result<project::Model, String> {
-    ChangeContext::new("bench-setup")
+    context(Some("bench-setup"))?
         .scope(create_project(
             db,
             &Limits::default(),
@@ -109,38 +117,35 @@ pub async fn write_overhead(
         let started = Instant::now();
         for i in 0..block {
             // A fresh assignation per change, as each HTTP request without `X-Assignation-Id` gets.
-            ChangeContext {
-                exclusive: true,
-                ..ChangeContext::new(uuid::Uuid::now_v7().to_string())
-            }
-            .scope(async {
-                let created = create_task(
-                    db,
-                    &limits,
-                    NewTask {
-                        project_id: project.id,
-                        title: format!("task {round}-{i}"),
-                        description: None,
-                        status: None,
-                        priority: Some(1),
-                        due_date: None,
-                    },
-                )
-                .await?;
-                update_task(
-                    db,
-                    &limits,
-                    created.id,
-                    TaskChanges {
-                        title: Some(format!("task {round}-{i} v2")),
-                        priority: Some(2),
-                        ..TaskChanges::default()
-                    },
-                )
+            context(None)?
+                .scope(async {
+                    let created = create_task(
+                        db,
+                        &limits,
+                        NewTask {
+                            project_id: project.id,
+                            title: format!("task {round}-{i}"),
+                            description: None,
+                            status: None,
+                            priority: Some(1),
+                            due_date: None,
+                        },
+                    )
+                    .await?;
+                    update_task(
+                        db,
+                        &limits,
+                        created.id,
+                        TaskChanges {
+                            title: Some(format!("task {round}-{i} v2")),
+                            priority: Some(2),
+                            ..TaskChanges::default()
+                        },
+                    )
+                    .await
+                })
                 .await
-            })
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+                .map_err(|e| format!("{e:?}"))?;
         }
         historized += started.elapsed();
 
@@ -225,10 +230,10 @@ async fn seed_tasks(
             updated_at: at,
         })
         .collect();
-    ChangeContext::new("bench-seed")
+    context(Some("bench-seed"))?
         .scope(async {
             let txn = db.begin().await.map_err(err)?;
-            insert_with_history::<task::Entity, _>(&txn, tasks.clone())
+            insert_with_history::<task::Entity, _>(&txn, &tasks)
                 .await
                 .map_err(err)?;
             txn.commit().await.map_err(err)
@@ -346,7 +351,7 @@ async fn fill_history(
 ) -> Result<Vec<String>, String> {
     let count_select = Query::select()
         .expr_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), Alias::new("n"))
-        .from(Alias::new(HistoryEntity::Task.history_table()))
+        .from(Alias::new("task_history"))
         .to_owned();
     let row = db
         .query_one(&count_select)
@@ -363,28 +368,29 @@ async fn fill_history(
     for chunk_start in (0..objects).step_by(batch_objects) {
         let mut insert = Query::insert();
         insert
-            .into_table(Alias::new(HistoryEntity::Task.history_table()))
+            .into_table(Alias::new("task_history"))
             .columns(HISTORY_COLUMNS.map(Alias::new));
         for _ in chunk_start..(chunk_start + batch_objects as u64).min(objects) {
             let object_id = uuid::Uuid::now_v7().to_string();
             for version in 1..=per_object {
-                let row = HistoryRow {
-                    id: uuid::Uuid::now_v7(),
-                    object_id: object_id.clone(),
-                    version,
-                    kind: if version == 1 { "CREATE" } else { "UPDATE" }.into(),
-                    at,
-                    actor: Some("bulk".into()),
-                    app: Some("bench".into()),
-                    assignation_id: "bench-bulk-history".into(),
-                    step: 0,
-                    reason: None,
-                    snapshot: json!({"id": object_id, "title": format!("bulk v{version}"), "priority": version % 6}),
-                    changes: json!([{"field": "title", "old": format!("bulk v{}", version - 1), "new": format!("bulk v{version}")}]),
-                    hash: "0".repeat(64),
-                    scope_id: None,
-                };
-                insert.values(row_values(&row)).map_err(err)?;
+                // In the order of HISTORY_COLUMNS; filler rows (their hashes do not chain).
+                insert
+                    .values([
+                        Expr::val(uuid::Uuid::now_v7()),
+                        Expr::val(object_id.clone()),
+                        Expr::val(version),
+                        Expr::val(if version == 1 { "CREATE" } else { "UPDATE" }),
+                        Expr::val(at),
+                        Expr::val("bulk"),
+                        Expr::val("bench"),
+                        Expr::val("bench-bulk-history"),
+                        Expr::val(0),
+                        Expr::val(Option::<String>::None),
+                        Expr::val(json!({"id": object_id, "title": format!("bulk v{version}"), "priority": version % 6})),
+                        Expr::val("0".repeat(64)),
+                        Expr::val(Option::<String>::None),
+                    ])
+                    .map_err(err)?;
             }
             ids.push(object_id);
         }
@@ -460,7 +466,7 @@ pub async fn revert(
 ) -> Result<Vec<Measure>, String> {
     let (_, tasks) = seed_tasks(db, objects).await?;
     let rounds = changes / objects.max(1);
-    ChangeContext::new("bench-bulk")
+    context(Some("bench-bulk"))?
         .scope(async {
             let txn = db.begin().await.map_err(err)?;
             for round in 0..rounds {
@@ -474,15 +480,10 @@ pub async fn revert(
             txn.commit().await.map_err(err)
         })
         .await?;
-    let admin = Principal {
-        user: Some("bench-revert".into()),
-        app: None,
-        scopes: Vec::new(),
-        source: Source::Header,
-    };
     let started = Instant::now();
-    ChangeContext::new("bench-revert")
-        .scope(revert_assignation(db, "bench-bulk", false, None, &admin))
+    let bulk = AssignationId::parse("bench-bulk").map_err(err)?;
+    context(Some("bench-revert"))?
+        .scope(revert_assignation(db, &bulk, &RevertOptions::default()))
         .await
         .map_err(|e| format!("revert: {e:?}"))?;
     let metric = if changes >= 10_000 {

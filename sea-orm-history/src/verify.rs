@@ -1,17 +1,19 @@
 //! Tamper evidence: recompute each history record's hash from its content and the previous record's
 //! stored hash, and report the first version of an object where the chain breaks: a record edited
 //! behind the server's back, a record removed (its successor then points at the wrong hash), or a
-//! version out of sequence. One object at a time for `verifyHistory`; every table, in keyset-paged
-//! batches of bounded memory, for `chronicle verify`. An object whose oldest records were pruned is
+//! version out of sequence. One object at a time ([`verify_object`]); ([`verify_table`]) every table, in keyset-paged
+//! batches of bounded memory, for a whole table. An object whose oldest records were pruned is
 //! checked from its prune anchor: the version and hash of the last record removed.
 
-use entity::history::{HistoryEntity, HistoryRow, record_hash};
-use entity::prune_anchor;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
-use super::query::{count, fetch, history_select};
-use crate::error::AppResult;
+use crate::capture::history_select;
+use crate::entity::EntityInfo;
+use crate::error::HistoryResult;
+use crate::query::{count, fetch};
+use crate::record::{HistoryRow, record_hash};
+use crate::tables::prune_anchor;
 
 /// Records read per batch by [`verify_table`].
 const BATCH: u64 = 5_000;
@@ -43,7 +45,7 @@ struct Chain {
 }
 
 impl Chain {
-    /// A chain from version 1, or from after the records `chronicle prune --history` removed.
+    /// A chain from version 1, or from after the records pruning removed.
     fn new(anchor: Option<prune_anchor::Model>) -> Self {
         match anchor {
             Some(anchor) => Self {
@@ -59,7 +61,7 @@ impl Chain {
     }
 
     /// Checks the next record; after the first break, later records are not looked at.
-    fn check(&mut self, entity: HistoryEntity, row: &HistoryRow) {
+    fn check(&mut self, info: &EntityInfo, row: &HistoryRow) {
         if !self.result.ok() {
             return;
         }
@@ -70,7 +72,7 @@ impl Chain {
                 "version {expected} is missing (the next record is version {})",
                 row.version
             ))
-        } else if record_hash(entity, row, self.previous_hash.as_deref()) != row.hash {
+        } else if record_hash(&info.name, row, self.previous_hash.as_deref()) != row.hash {
             Some(format!(
                 "the hash of version {expected} does not match its content and the previous record"
             ))
@@ -93,16 +95,16 @@ impl Chain {
 /// Database errors.
 pub async fn verify_object<C: ConnectionTrait>(
     db: &C,
-    entity: HistoryEntity,
+    info: &EntityInfo,
     object_id: &str,
-) -> AppResult<Verification> {
-    let anchor = anchor(db, entity, object_id).await?;
-    let result = verify_from(db, entity, object_id, anchor.clone()).await?;
+) -> HistoryResult<Verification> {
+    let anchor = anchor(db, info, object_id).await?;
+    let result = verify_from(db, info, object_id, anchor.clone()).await?;
     if result.broken_at.is_some() && result.checked == 1 {
         // A prune may have committed between reading the anchor and the records: read it again.
-        let now = self::anchor(db, entity, object_id).await?;
+        let now = self::anchor(db, info, object_id).await?;
         if now != anchor {
-            return verify_from(db, entity, object_id, now).await;
+            return verify_from(db, info, object_id, now).await;
         }
     }
     Ok(result)
@@ -110,14 +112,14 @@ pub async fn verify_object<C: ConnectionTrait>(
 
 async fn verify_from<C: ConnectionTrait>(
     db: &C,
-    entity: HistoryEntity,
+    info: &EntityInfo,
     object_id: &str,
     anchor: Option<prune_anchor::Model>,
-) -> AppResult<Verification> {
+) -> HistoryResult<Verification> {
     let mut chain = Chain::new(anchor);
     let mut after: Option<i32> = None;
     loop {
-        let mut select = history_select(entity);
+        let mut select = history_select(info);
         select.and_where(Expr::col(Alias::new("object_id")).eq(object_id));
         if let Some(version) = after {
             select.and_where(Expr::col(Alias::new("version")).gt(version));
@@ -127,7 +129,7 @@ async fn verify_from<C: ConnectionTrait>(
             .limit(BATCH);
         let rows = fetch(db, &select).await?;
         for row in &rows {
-            chain.check(entity, row);
+            chain.check(info, row);
         }
         if (rows.len() as u64) < BATCH || !chain.result.ok() {
             return Ok(chain.result);
@@ -139,11 +141,11 @@ async fn verify_from<C: ConnectionTrait>(
 /// Where the chain of `object_id` resumes after pruning, if its oldest records were pruned.
 async fn anchor<C: ConnectionTrait>(
     db: &C,
-    entity: HistoryEntity,
+    info: &EntityInfo,
     object_id: &str,
-) -> AppResult<Option<prune_anchor::Model>> {
+) -> HistoryResult<Option<prune_anchor::Model>> {
     Ok(
-        prune_anchor::Entity::find_by_id((entity.as_str().to_owned(), object_id.to_owned()))
+        prune_anchor::Entity::find_by_id((info.name.clone(), object_id.to_owned()))
             .one(db)
             .await?,
     )
@@ -152,8 +154,8 @@ async fn anchor<C: ConnectionTrait>(
 /// A broken link found by [`verify_table`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokenLink {
-    /// The entity.
-    pub entity: HistoryEntity,
+    /// The entity's name.
+    pub entity: String,
     /// The object.
     pub object_id: String,
     /// The first version that does not verify.
@@ -162,7 +164,7 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-/// What [`verify_table`] found in one shadow table.
+/// What [`verify_table`] found in one history table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableReport {
     /// Records read.
@@ -173,31 +175,31 @@ pub struct TableReport {
     pub broken: Vec<BrokenLink>,
 }
 
-/// How many records `entity`'s shadow table holds (for a progress bar).
+/// How many records `entity`'s history table holds (for a progress bar).
 ///
 /// # Errors
 /// Database errors.
-pub async fn count_records<C: ConnectionTrait>(db: &C, entity: HistoryEntity) -> AppResult<u64> {
+pub async fn count_records<C: ConnectionTrait>(db: &C, info: &EntityInfo) -> HistoryResult<u64> {
     count(
         db,
         Query::select()
             .column(Alias::new("id"))
-            .from(Alias::new(entity.history_table()))
+            .from(Alias::new(&info.history_table))
             .to_owned(),
     )
     .await
 }
 
-/// Verifies every object of one shadow table, reading it in (object, version) order in batches;
+/// Verifies every object of one history table, reading it in (object, version) order in batches;
 /// `progress` is told how many records each batch held.
 ///
 /// # Errors
 /// Database errors.
 pub async fn verify_table<C: ConnectionTrait>(
     db: &C,
-    entity: HistoryEntity,
+    info: &EntityInfo,
     mut progress: impl FnMut(u64),
-) -> AppResult<TableReport> {
+) -> HistoryResult<TableReport> {
     let mut report = TableReport::default();
     let mut current: Option<(String, Chain)> = None;
     let mut after: Option<(String, i32)> = None;
@@ -205,7 +207,7 @@ pub async fn verify_table<C: ConnectionTrait>(
         report.objects += 1;
         if let (Some(version), Some(reason)) = (chain.result.broken_at, chain.result.reason) {
             report.broken.push(BrokenLink {
-                entity,
+                entity: info.name.clone(),
                 object_id,
                 version,
                 reason,
@@ -213,7 +215,7 @@ pub async fn verify_table<C: ConnectionTrait>(
         }
     };
     loop {
-        let mut select = history_select(entity);
+        let mut select = history_select(info);
         if let Some((object_id, version)) = &after {
             select.cond_where(
                 Condition::any()
@@ -237,14 +239,14 @@ pub async fn verify_table<C: ConnectionTrait>(
                     finish(&mut report, id, chain);
                 }
                 let anchor = if row.version > 1 {
-                    anchor(db, entity, &row.object_id).await?
+                    anchor(db, info, &row.object_id).await?
                 } else {
                     None
                 };
                 current = Some((row.object_id.clone(), Chain::new(anchor)));
             }
             if let Some((_, chain)) = current.as_mut() {
-                chain.check(entity, row);
+                chain.check(info, row);
             }
         }
         report.records += rows.len() as u64;

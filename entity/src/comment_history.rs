@@ -1,3 +1,0 @@
-//! `comment_history`: the shadow table of [`crate::comment`].
-
-crate::shadow_table!("comment_history");

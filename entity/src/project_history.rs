@@ -1,3 +1,0 @@
-//! `project_history`: the shadow table of [`crate::project`].
-
-crate::shadow_table!("project_history");

@@ -1,0 +1,601 @@
+//! Capture: the one writer of history rows ([`record_changes`]), the `ActiveModelBehavior` hooks that
+//! call it ([`after_save`], [`before_delete`]), the bulk helpers that do what sea-orm's
+//! `insert_many`/`update_many`/`delete_many` do but with history, and [`begin`], the way to open a
+//! change's transaction.
+//!
+//! Everything runs on the connection the change itself uses — its transaction — so a change that rolls
+//! back leaves no history, and history never lacks a committed change. Deleting a row first deals with
+//! the rows whose foreign keys point at it, as the key's `ON DELETE` says and as the database would,
+//! but with history: `CASCADE` rows are deleted (their own dependents first), `SET NULL` rows are
+//! updated; `RESTRICT` rows are left for the database to refuse the delete.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Iterable, ModelTrait,
+    PrimaryKeyToColumn, TransactionTrait, Value,
+};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::context::ChangeContext;
+use crate::entity::{EntityInfo, Historized, OnDelete, ScopeRule};
+use crate::error::{HistoryError, HistoryResult};
+use crate::record::{HISTORY_COLUMNS, HistoryKind, HistoryRow, chain_hash, content_hash, now};
+use crate::registry::Registry;
+use crate::rows;
+use crate::snapshot;
+
+/// Rows written by one multi-row `INSERT` of history: small enough for every backend's bind limit.
+const INSERT_CHUNK: usize = 500;
+
+/// A change about to be recorded.
+#[derive(Clone, Debug)]
+pub struct PendingChange {
+    /// The object's id.
+    pub object_id: String,
+    /// What happened.
+    pub kind: HistoryKind,
+    /// The row after the change (before it, for a DELETE).
+    pub snapshot: Json,
+}
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+fn query_err(e: impl std::fmt::Display) -> HistoryError {
+    HistoryError::Malformed(format!("building a history statement: {e}"))
+}
+
+/// Opens the transaction of a change. Unless the context's assignation is exclusive (generated for
+/// this scope), its first statement creates or locks the assignation, so concurrent transactions of
+/// one assignation queue up there, before they lock any object, and can neither deadlock each other
+/// nor share a step.
+///
+/// # Errors
+/// [`HistoryError::ForeignAssignation`] when the assignation belongs to another user;
+/// [`HistoryError::NoContext`] outside a scope; database errors.
+pub async fn begin(db: &DatabaseConnection) -> HistoryResult<DatabaseTransaction> {
+    let ctx = ChangeContext::require()?;
+    let txn = db.begin().await?;
+    if !ctx.exclusive {
+        reserve_steps(&txn, &ctx, 0).await?;
+    }
+    Ok(txn)
+}
+
+/// Makes the context's assignation exist, checks it belongs to the context's user, adds `steps` to
+/// its change count, and returns the first of the steps it reserved.
+///
+/// The statement also takes the assignation row's lock for the rest of the transaction, so concurrent
+/// transactions of one assignation are serialized and never share a step.
+///
+/// # Errors
+/// [`HistoryError::ForeignAssignation`] when the assignation was started by another user; database
+/// errors.
+pub async fn reserve_steps<C: ConnectionTrait>(
+    db: &C,
+    ctx: &ChangeContext,
+    steps: i32,
+) -> HistoryResult<i32> {
+    let backend = db.get_database_backend();
+    let mut insert = Query::insert();
+    insert
+        .into_table(col("assignation"))
+        .columns([
+            col("id"),
+            col("actor"),
+            col("app"),
+            col("started_at"),
+            col("change_count"),
+        ])
+        .values([
+            Expr::val(ctx.assignation.as_str()),
+            Expr::val(ctx.user.clone()),
+            Expr::val(ctx.app.clone()),
+            Expr::val(now()),
+            Expr::val(steps),
+        ])
+        .map_err(query_err)?
+        .on_conflict(
+            OnConflict::column(col("id"))
+                .value(
+                    col("change_count"),
+                    Expr::col((col("assignation"), col("change_count"))).add(steps),
+                )
+                .to_owned(),
+        );
+    let row = if backend == DbBackend::MySql {
+        db.execute(&insert).await?;
+        let select = Query::select()
+            .columns([col("actor"), col("change_count")])
+            .from(col("assignation"))
+            .and_where(Expr::col(col("id")).eq(ctx.assignation.as_str()))
+            .to_owned();
+        db.query_one(&select).await?
+    } else {
+        insert.returning(Query::returning().columns([col("actor"), col("change_count")]));
+        db.query_one(&insert).await?
+    };
+    let row = row.ok_or_else(|| HistoryError::NotFound("the assignation".into()))?;
+    let actor: Option<String> = row.try_get("", "actor")?;
+    if actor != ctx.user {
+        return Err(HistoryError::ForeignAssignation(
+            ctx.assignation.to_string(),
+        ));
+    }
+    let count: i32 = row.try_get("", "change_count")?;
+    Ok(count - steps)
+}
+
+/// The select of every column of `info`'s history table.
+pub(crate) fn history_select(info: &EntityInfo) -> SelectStatement {
+    Query::select()
+        .columns(HISTORY_COLUMNS.map(col))
+        .from(col(&info.history_table))
+        .to_owned()
+}
+
+/// The latest record of each of `object_ids` in `info`'s history table.
+///
+/// A plain read: writers of one object are serialized by the lock on its live row, taken before its
+/// history is written, and each statement sees the latest committed records at READ COMMITTED (the
+/// default on PostgreSQL; open MySQL connections at READ COMMITTED too, since REPEATABLE READ would read
+/// a stale snapshot). The unique (object, version) index refuses a duplicate version regardless.
+///
+/// # Errors
+/// Database errors.
+pub async fn latest_rows<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    object_ids: &[String],
+) -> HistoryResult<HashMap<String, HistoryRow>> {
+    let mut latest = HashMap::new();
+    for chunk in object_ids.chunks(INSERT_CHUNK) {
+        let newest = Query::select()
+            .expr(Expr::col((col("h2"), col("version"))).max())
+            .from_as(col(&info.history_table), col("h2"))
+            .and_where(
+                Expr::col((col("h2"), col("object_id"))).equals((col("h"), col("object_id"))),
+            )
+            .to_owned();
+        let mut select = Query::select();
+        select
+            .columns(HISTORY_COLUMNS.map(|c| (col("h"), col(c))))
+            .from_as(col(&info.history_table), col("h"))
+            .and_where(Expr::col((col("h"), col("object_id"))).is_in(chunk.iter().cloned()))
+            .and_where(Expr::col((col("h"), col("version"))).in_subquery(newest));
+        let stmt = db.get_database_backend().build(&select);
+        for row in HistoryRow::find_by_statement(stmt).all(db).await? {
+            latest.insert(row.object_id.clone(), row);
+        }
+    }
+    Ok(latest)
+}
+
+/// Records `changes` of `info` in its history table, in order, through `db` (the change's own
+/// transaction), and returns the rows written. An UPDATE whose snapshot equals the object's latest
+/// snapshot is skipped: an update that changes nothing writes no history.
+///
+/// This is the one writer of history rows: the hooks, the bulk helpers and the revert engine all
+/// call it.
+///
+/// # Errors
+/// [`HistoryError::NoContext`] outside a scope; [`HistoryError::ForeignAssignation`]; database
+/// errors.
+pub async fn record_changes<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    changes: Vec<PendingChange>,
+) -> HistoryResult<Vec<HistoryRow>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctx = ChangeContext::require()?;
+    let ids: Vec<String> = changes.iter().map(|c| c.object_id.clone()).collect();
+    let mut latest = latest_rows(db, info, &ids).await?;
+    let mut chain: HashMap<String, String> = latest
+        .iter()
+        .map(|(id, row)| (id.clone(), row.hash.clone()))
+        .collect();
+
+    let at = now();
+    let mut rows = Vec::with_capacity(changes.len());
+    for change in changes {
+        let previous = latest.get(&change.object_id);
+        if change.kind == HistoryKind::Update
+            && previous.is_some_and(|p| p.snapshot == change.snapshot)
+        {
+            continue;
+        }
+        let row = HistoryRow {
+            id: Uuid::now_v7(),
+            version: previous.map_or(1, |p| p.version + 1),
+            kind: change.kind,
+            at,
+            actor: ctx.user.clone(),
+            app: ctx.app.clone(),
+            assignation_id: ctx.assignation.to_string(),
+            step: 0,
+            reason: ctx.reason.clone(),
+            snapshot: change.snapshot,
+            scope_id: previous.and_then(|p| p.scope_id.clone()),
+            object_id: change.object_id,
+            hash: String::new(),
+        };
+        latest.insert(row.object_id.clone(), row.clone());
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+
+    resolve_scopes(db, ctx.registry(), info, &mut rows).await?;
+    let count = i32::try_from(rows.len()).map_err(query_err)?;
+    let first_step = reserve_steps(db, &ctx, count).await?;
+    for (offset, row) in (0..).zip(rows.iter_mut()) {
+        row.step = first_step + offset;
+        // Hashed once the step is final; several records of one object chain to each other in order.
+        let content = content_hash(&info.name, row);
+        row.hash = chain_hash(
+            chain.get(&row.object_id).map(String::as_str),
+            row.version,
+            row.step,
+            &content,
+        );
+        chain.insert(row.object_id.clone(), row.hash.clone());
+    }
+
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(col(&info.history_table))
+            .columns(HISTORY_COLUMNS.map(col));
+        for row in chunk {
+            insert.values(row_values(row)).map_err(query_err)?;
+        }
+        db.execute(&insert).await?;
+    }
+    if let Some(tally) = &ctx.tally {
+        tally.add(&info.name, &rows);
+    }
+    Ok(rows)
+}
+
+/// The values of `row` in [`HISTORY_COLUMNS`] order, for an INSERT.
+pub(crate) fn row_values(row: &HistoryRow) -> [Expr; 13] {
+    [
+        Expr::val(row.id),
+        Expr::val(row.object_id.clone()),
+        Expr::val(row.version),
+        Expr::val(row.kind.as_str()),
+        Expr::val(row.at),
+        Expr::val(row.actor.clone()),
+        Expr::val(row.app.clone()),
+        Expr::val(row.assignation_id.clone()),
+        Expr::val(row.step),
+        Expr::val(row.reason.clone()),
+        Expr::val(row.snapshot.clone()),
+        Expr::val(row.hash.clone()),
+        Expr::val(row.scope_id.clone()),
+    ]
+}
+
+/// The object id of the parent a snapshot of `info` points to through its foreign key `fk`, when every
+/// column of the key holds a value.
+pub(crate) fn parent_id(info: &EntityInfo, fk: usize, snapshot: &Json) -> Option<String> {
+    let key = &info.parents[fk];
+    let parts: Option<Vec<Json>> = key
+        .columns
+        .iter()
+        .map(|&i| {
+            snapshot
+                .get(&info.columns[i].field)
+                .filter(|v| !v.is_null())
+                .cloned()
+        })
+        .collect();
+    parts.map(|p| snapshot::object_id(&p))
+}
+
+/// Fills in the scope of records of objects seen for the first time: a root is its own scope; an
+/// entity scoped through a parent shares that parent's (read from the parent's records: an object's
+/// parent of scope never changes, and its records outlive it).
+async fn resolve_scopes<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    info: &EntityInfo,
+    rows: &mut [HistoryRow],
+) -> HistoryResult<()> {
+    match info.scope {
+        ScopeRule::None => {}
+        ScopeRule::Root => {
+            for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                row.scope_id = Some(row.object_id.clone());
+            }
+        }
+        ScopeRule::Via(fk) => {
+            let Some(parent) = registry.by_table(&info.parents[fk].parent_table) else {
+                return Ok(());
+            };
+            if parent.scope == ScopeRule::Root {
+                for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                    row.scope_id = parent_id(info, fk, &row.snapshot);
+                }
+                return Ok(());
+            }
+            let wanted: BTreeSet<String> = rows
+                .iter()
+                .filter(|r| r.scope_id.is_none())
+                .filter_map(|r| parent_id(info, fk, &r.snapshot))
+                .collect();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            let wanted: Vec<String> = wanted.into_iter().collect();
+            let mut scopes = HashMap::new();
+            for chunk in wanted.chunks(INSERT_CHUNK) {
+                let select = Query::select()
+                    .column(col("object_id"))
+                    .expr_as(Expr::col(col("scope_id")).max(), col("scope_id"))
+                    .from(col(&parent.history_table))
+                    .and_where(Expr::col(col("object_id")).is_in(chunk.iter().cloned()))
+                    .group_by_col(col("object_id"))
+                    .to_owned();
+                for row in db.query_all(&select).await? {
+                    let id: String = row.try_get("", "object_id")?;
+                    let scope: Option<String> = row.try_get("", "scope_id")?;
+                    scopes.insert(id, scope);
+                }
+            }
+            for row in rows.iter_mut().filter(|r| r.scope_id.is_none()) {
+                row.scope_id = parent_id(info, fk, &row.snapshot)
+                    .and_then(|p| scopes.get(&p).cloned().flatten());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The hook behind `after_save`: records a CREATE or an UPDATE of `model`.
+///
+/// # Errors
+/// As [`record_changes`], carried as a [`DbErr`] (see [`HistoryError::into_db_err`]).
+pub async fn after_save<E, C>(db: &C, model: &E::Model, insert: bool) -> Result<(), DbErr>
+where
+    E: Historized,
+    C: ConnectionTrait,
+{
+    async {
+        let ctx = ChangeContext::require()?;
+        let info = ctx.registry().of::<E>()?;
+        let snapshot = info.snapshot_of(model)?;
+        let change = PendingChange {
+            object_id: info.object_id(&snapshot),
+            kind: if insert {
+                HistoryKind::Create
+            } else {
+                HistoryKind::Update
+            },
+            snapshot,
+        };
+        record_changes(db, info, vec![change]).await
+    }
+    .await
+    .map(|_| ())
+    .map_err(HistoryError::into_db_err)
+}
+
+/// The condition selecting the row `active` stands for, by its primary key.
+fn primary_key_condition<A: ActiveModelTrait>(active: &A) -> Result<Condition, HistoryError> {
+    let mut condition = Condition::all();
+    for key in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        let column = key.into_column();
+        let value: Value = active.get(column).into_value().ok_or_else(|| {
+            HistoryError::BadInput("a delete without the row's primary key".into())
+        })?;
+        condition = condition.add(column.eq(value));
+    }
+    Ok(condition)
+}
+
+/// The hook behind `before_delete`: reads the row as it is in the database (locking it), deals with
+/// the rows pointing at it (see the module docs), and records its DELETE. Deleting a row that does not
+/// exist records nothing.
+///
+/// # Errors
+/// As [`record_changes`], carried as a [`DbErr`].
+pub async fn before_delete<E, A, C>(db: &C, active: &A) -> Result<(), DbErr>
+where
+    E: Historized,
+    A: ActiveModelTrait<Entity = E>,
+    C: ConnectionTrait,
+{
+    async {
+        let ctx = ChangeContext::require()?;
+        let info = ctx.registry().of::<E>()?;
+        let condition = primary_key_condition(active)?;
+        let found = rows::snapshots_where(db, info, condition, true).await?;
+        delete_rows(db, ctx.registry(), info, found, false).await
+    }
+    .await
+    .map(|_| ())
+    .map_err(HistoryError::into_db_err)
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Deletes the rows `found` of `info` (snapshots of live rows) with history, after the rows pointing at
+/// them; `delete_them` says whether to delete the rows themselves (a hook leaves that to sea-orm).
+/// Returns how many rows of `info` it recorded.
+pub(crate) fn delete_rows<'a, C: ConnectionTrait>(
+    db: &'a C,
+    registry: &'a Registry,
+    info: &'a EntityInfo,
+    found: Vec<Json>,
+    delete_them: bool,
+) -> Boxed<'a, HistoryResult<usize>> {
+    Box::pin(async move {
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
+        cascade(db, registry, info, &found, &ids).await?;
+        let changes = found
+            .into_iter()
+            .zip(ids.iter().cloned())
+            .map(|(snapshot, object_id)| PendingChange {
+                object_id,
+                kind: HistoryKind::Delete,
+                snapshot,
+            })
+            .collect();
+        let written = record_changes(db, info, changes).await?;
+        if delete_them {
+            rows::delete(db, info, &ids).await?;
+        }
+        Ok(written.len())
+    })
+}
+
+/// Applies the `ON DELETE` of every foreign key pointing at `parents` (snapshots of `parent`, about to
+/// be deleted), with history; rows among `parents` themselves are left alone.
+async fn cascade<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    parent: &EntityInfo,
+    parents: &[Json],
+    parent_ids: &[String],
+) -> HistoryResult<()> {
+    let refs: Vec<&Json> = parents.iter().collect();
+    for (child, fk) in registry.dependents_of(&parent.table) {
+        if fk.on_delete == OnDelete::Restrict {
+            continue;
+        }
+        let mut found = rows::dependents(db, child, fk, parent, &refs, true).await?;
+        if child.table == parent.table {
+            found.retain(|s| !parent_ids.contains(&child.object_id(s)));
+        }
+        if found.is_empty() {
+            continue;
+        }
+        match fk.on_delete {
+            OnDelete::Cascade => {
+                delete_rows(db, registry, child, found, true).await?;
+            }
+            OnDelete::SetNull => {
+                let cleared: Vec<Json> = found
+                    .into_iter()
+                    .map(|mut s| {
+                        if let Some(fields) = s.as_object_mut() {
+                            for &i in &fk.columns {
+                                fields.insert(child.columns[i].field.clone(), Json::Null);
+                            }
+                        }
+                        s
+                    })
+                    .collect();
+                rows::update(db, child, &cleared).await?;
+                record_changes(db, child, updates(child, cleared)).await?;
+            }
+            OnDelete::Restrict => {}
+        }
+    }
+    Ok(())
+}
+
+fn updates(info: &EntityInfo, snapshots: Vec<Json>) -> Vec<PendingChange> {
+    snapshots
+        .into_iter()
+        .map(|snapshot| PendingChange {
+            object_id: info.object_id(&snapshot),
+            kind: HistoryKind::Update,
+            snapshot,
+        })
+        .collect()
+}
+
+/// Inserts `models` in batched statements and records a CREATE for each: the counterpart of
+/// `insert_many` (which skips hooks) with history.
+///
+/// # Errors
+/// As [`record_changes`]; constraint violations of the insert.
+pub async fn insert_with_history<E, C>(db: &C, models: &[E::Model]) -> HistoryResult<()>
+where
+    E: Historized,
+    C: ConnectionTrait,
+{
+    let ctx = ChangeContext::require()?;
+    let info = ctx.registry().of::<E>()?;
+    let snapshots = models
+        .iter()
+        .map(|m| info.snapshot_of(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    rows::insert(db, info, &snapshots).await?;
+    let changes = snapshots
+        .into_iter()
+        .map(|snapshot| PendingChange {
+            object_id: info.object_id(&snapshot),
+            kind: HistoryKind::Create,
+            snapshot,
+        })
+        .collect();
+    record_changes(db, info, changes).await?;
+    Ok(())
+}
+
+/// Writes `models` over their existing rows and records an UPDATE for each that changed: the
+/// counterpart of `update_many` with history. Lock the rows first (a `SELECT … FOR UPDATE`).
+///
+/// # Errors
+/// As [`record_changes`]; constraint violations of the write.
+pub async fn update_with_history<E, C>(db: &C, models: &[E::Model]) -> HistoryResult<()>
+where
+    E: Historized,
+    C: ConnectionTrait,
+{
+    let ctx = ChangeContext::require()?;
+    let info = ctx.registry().of::<E>()?;
+    let snapshots = models
+        .iter()
+        .map(|m| info.snapshot_of(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    rows::update(db, info, &snapshots).await?;
+    record_changes(db, info, updates(info, snapshots)).await?;
+    Ok(())
+}
+
+/// Deletes every row of `E` matching `condition` with history — reading and locking the rows first,
+/// dealing with the rows pointing at them, and deleting exactly those — and returns how many: the
+/// counterpart of `delete_many` with history.
+///
+/// # Errors
+/// As [`record_changes`]; constraint violations of the delete.
+pub async fn delete_with_history<E, C>(db: &C, condition: Condition) -> HistoryResult<usize>
+where
+    E: Historized,
+    C: ConnectionTrait,
+{
+    let ctx = ChangeContext::require()?;
+    let registry = ctx.registry();
+    let info = registry.of::<E>()?;
+    let found = rows::snapshots_where(db, info, condition, true).await?;
+    delete_rows(db, registry, info, found, true).await
+}
+
+/// The snapshot of `model` of `E` (as history records hold it).
+///
+/// # Errors
+/// [`HistoryError::NoContext`] outside a scope; `E` not registered.
+pub fn snapshot_of<E: Historized>(model: &E::Model) -> HistoryResult<Json>
+where
+    E::Model: ModelTrait,
+{
+    let ctx = ChangeContext::require()?;
+    ctx.registry().of::<E>()?.snapshot_of(model)
+}

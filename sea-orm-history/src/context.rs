@@ -1,0 +1,242 @@
+//! The change context: who (user) makes a change, through what (app), as part of which assignation,
+//! and why. Open a scope with [`ChangeContext::scope`] around the code that changes historized rows
+//! (a request, a script, a job); the hooks read it. A change outside any scope is refused.
+//!
+//! [`AssignationId`] is a parsed assignation id; [`Tally`] observes the records written under a
+//! context (for metrics, or to learn what a call created).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::HistoryError;
+use crate::record::{HistoryKind, HistoryRow};
+use crate::registry::Registry;
+
+tokio::task_local! {
+    static CURRENT: ChangeContext;
+}
+
+/// The longest assignation id.
+pub const MAX_ASSIGNATION_ID_CHARS: usize = 128;
+
+/// An assignation id: 1 to 128 characters, each a letter, a digit, or one of `.` `_` `:` `-`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssignationId(String);
+
+impl AssignationId {
+    /// Parses an id.
+    ///
+    /// # Errors
+    /// [`HistoryError::BadAssignationId`] for anything else.
+    pub fn parse(id: impl Into<String>) -> Result<Self, HistoryError> {
+        let id = id.into();
+        if Self::is_valid(&id) {
+            Ok(Self(id))
+        } else {
+            Err(HistoryError::BadAssignationId)
+        }
+    }
+
+    /// A fresh id (a UUIDv7: time-ordered).
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7().to_string())
+    }
+
+    /// Whether `id` is a valid assignation id.
+    pub fn is_valid(id: &str) -> bool {
+        (1..=MAX_ASSIGNATION_ID_CHARS).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AssignationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for AssignationId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who makes a change, through which app, in which assignation, and why.
+#[derive(Clone, Debug)]
+pub struct ChangeContext {
+    pub(crate) registry: &'static Registry,
+    /// The acting user, if known.
+    pub user: Option<String>,
+    /// The app (client) the user acts through, if known.
+    pub app: Option<String>,
+    /// The assignation grouping this change with others.
+    pub assignation: AssignationId,
+    /// A free-text reason kept on each history record.
+    pub reason: Option<String>,
+    /// No other transaction can write to this assignation at the same time (its id was generated
+    /// for this scope and is not known outside it yet), so a change need not lock it up front.
+    pub exclusive: bool,
+    /// Observes the records written under this context.
+    pub tally: Option<Tally>,
+}
+
+impl ChangeContext {
+    /// A context for `assignation` of the entities of `registry`, without user, app or reason.
+    pub fn new(registry: &'static Registry, assignation: AssignationId) -> Self {
+        Self {
+            registry,
+            user: None,
+            app: None,
+            assignation,
+            reason: None,
+            exclusive: false,
+            tally: None,
+        }
+    }
+
+    /// A context in a fresh assignation, which no other code can join while this one runs.
+    pub fn fresh(registry: &'static Registry) -> Self {
+        Self {
+            exclusive: true,
+            ..Self::new(registry, AssignationId::generate())
+        }
+    }
+
+    /// Sets the acting user.
+    #[must_use]
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Sets the app the user acts through.
+    #[must_use]
+    pub fn app(mut self, app: impl Into<String>) -> Self {
+        self.app = Some(app.into());
+        self
+    }
+
+    /// Sets the reason kept on every record.
+    #[must_use]
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// The registry of historized entities the hooks consult.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Runs `fut` with this context visible to every history hook it reaches.
+    ///
+    /// Task-locals are not inherited by spawned tasks: a change made from a `tokio::spawn`ed task needs
+    /// its own scope.
+    pub async fn scope<F: Future>(self, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// The context of the running task, if a scope is open.
+    pub fn current() -> Option<ChangeContext> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// The context of the running task.
+    ///
+    /// # Errors
+    /// [`HistoryError::NoContext`] outside any scope.
+    pub fn require() -> Result<ChangeContext, HistoryError> {
+        Self::current().ok_or(HistoryError::NoContext)
+    }
+}
+
+/// Runs `fut` inside the current context with `reason` set (a mutation's `reason` argument). Outside
+/// any scope, `fut` runs without a context, and a historized change inside it fails.
+pub async fn with_reason<F: Future>(reason: Option<String>, fut: F) -> F::Output {
+    match ChangeContext::current() {
+        Some(ctx) => ChangeContext { reason, ..ctx }.scope(fut).await,
+        None => fut.await,
+    }
+}
+
+/// The history records written under a context: counts per entity, the scope of each object written,
+/// and the first object created per entity. Clones share one tally.
+#[derive(Clone, Debug, Default)]
+pub struct Tally(Arc<Mutex<Written>>);
+
+#[derive(Debug, Default)]
+struct Written {
+    counts: BTreeMap<String, u64>,
+    scopes: HashMap<(String, String), Option<String>>,
+    first_created: HashMap<String, String>,
+}
+
+impl Tally {
+    /// Adds the records `rows` of `entity`.
+    pub fn add(&self, entity: &str, rows: &[HistoryRow]) {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *written.counts.entry(entity.to_owned()).or_default() += rows.len() as u64;
+        for row in rows {
+            written.scopes.insert(
+                (entity.to_owned(), row.object_id.clone()),
+                row.scope_id.clone(),
+            );
+            if row.kind == HistoryKind::Create {
+                written
+                    .first_created
+                    .entry(entity.to_owned())
+                    .or_insert_with(|| row.object_id.clone());
+            }
+        }
+    }
+
+    /// The first object of `entity` created under this context.
+    pub fn first_created(&self, entity: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .first_created
+            .get(entity)
+            .cloned()
+    }
+
+    /// The counts per entity so far, resetting them.
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner).counts)
+    }
+
+    /// The scope of `object_id`, if a record of it was written under this context.
+    pub fn scope_of(&self, entity: &str, object_id: &str) -> Option<Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scopes
+            .get(&(entity.to_owned(), object_id.to_owned()))
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assignation_id_is_letters_digits_and_four_marks() {
+        for ok in ["a", "launch-1", "A.b_c:d-e", &"x".repeat(128)] {
+            assert!(AssignationId::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "has space", "é", "a/b", &"x".repeat(129), "a\0"] {
+            assert!(AssignationId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(AssignationId::is_valid(AssignationId::generate().as_str()));
+    }
+}

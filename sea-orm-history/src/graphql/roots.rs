@@ -1,0 +1,240 @@
+//! The history fields of the query and mutation roots, to merge into an application's own
+//! (`#[derive(MergedObject)] struct QueryRoot(AppQuery, HistoryQuery<HistoryEntity>)`).
+
+use std::marker::PhantomData;
+
+use async_graphql::{Context, ErrorExtensions, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::pagination::{ListConnection, connection, list_complexity, page_size, parse_after};
+use super::scalars::Timestamp;
+use super::types::{
+    ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, info_of, registry_of,
+};
+use super::{bad_input, database, may_revert, settings};
+use crate::context::{AssignationId, with_reason};
+use crate::query::{self, AssignationFilter};
+use crate::revert::{self, RevertOptions};
+
+/// A lookup key (an object id, a user name to filter by): at most `max` characters, no control
+/// characters (which no id holds, and some backends refuse).
+fn key(field: &str, value: &str, max: usize) -> async_graphql::Result<()> {
+    if value.chars().count() > max {
+        return Err(bad_input(format!(
+            "{field} may not exceed {max} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(bad_input(format!(
+            "{field} may not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A change's reason: at most the configured length, no NUL.
+fn reason(ctx: &Context<'_>, reason: Option<&str>) -> async_graphql::Result<()> {
+    let max = settings(ctx).max_reason_chars;
+    match reason {
+        Some(r) if r.contains('\0') => Err(bad_input("reason may not contain NUL characters")),
+        Some(r) if r.chars().count() > max => {
+            Err(bad_input(format!("reason may not exceed {max} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An assignation id from an argument: one no request could carry names nothing.
+fn assignation_id(id: &str) -> Result<AssignationId, async_graphql::Error> {
+    AssignationId::parse(id)
+        .map_err(|_| crate::error::HistoryError::NotFound(format!("assignation {id}")).extend())
+}
+
+/// The history queries: `history`, `assignation`, `assignations`, `previewRevert`, `verifyHistory`.
+pub struct HistoryQuery<E>(PhantomData<E>);
+
+impl<E> Default for HistoryQuery<E> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+#[Object]
+impl<E: ApiEntity> HistoryQuery<E> {
+    /// One object's history records, newest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        entity: E,
+        id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
+        key("id", &id, settings(ctx).max_object_id_chars)?;
+        super::types::object_history(ctx, entity, &id, first, after).await
+    }
+
+    /// One assignation, or null if it holds no change (and is not a revert).
+    async fn assignation(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<Option<Assignation<E>>> {
+        super::types::linked(ctx, Some(&id)).await
+    }
+
+    /// Assignations, newest first, filtered by who started them, through which app, which entity or
+    /// object they changed, when they started, and whether they were reverted.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn assignations(
+        &self,
+        ctx: &Context<'_>,
+        user: Option<String>,
+        app: Option<String>,
+        entity: Option<E>,
+        object_id: Option<ID>,
+        since: Option<Timestamp>,
+        until: Option<Timestamp>,
+        reverted: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Assignation<E>>> {
+        let settings = settings(ctx);
+        for (field, value, max) in [
+            ("user", user.as_deref(), 200),
+            ("app", app.as_deref(), 200),
+            (
+                "objectId",
+                object_id.as_ref().map(|id| id.as_str()),
+                settings.max_object_id_chars,
+            ),
+        ] {
+            if let Some(value) = value {
+                key(field, value, max)?;
+            }
+        }
+        let first = page_size(&settings, first)?;
+        let after = parse_after(after.as_deref(), |s| {
+            let (micros, id) = s.split_once('|')?;
+            let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+            AssignationId::is_valid(id).then(|| (at, id.to_owned()))
+        })?;
+        let filter = AssignationFilter {
+            user,
+            app,
+            entity: entity.map(|e| e.name().to_owned()),
+            object_id: object_id.map(|id| id.0),
+            since: since.map(Timestamp::utc),
+            until: until.map(Timestamp::utc),
+            reverted,
+        };
+        let page =
+            query::list_assignations(database(ctx)?, registry_of::<E>()?, &filter, first, after)
+                .await
+                .map_err(|e| e.extend())?;
+        Ok(connection(
+            page,
+            |a| format!("{}|{}", a.started_at.timestamp_micros(), a.id),
+            Assignation::new,
+        ))
+    }
+
+    /// What `revertAssignation` would do — each object's planned change and each conflict — writing
+    /// nothing. An assignation reverted already is `ALREADY_REVERTED`.
+    async fn preview_revert(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+    ) -> async_graphql::Result<RevertPreview<E>> {
+        let id = assignation_id(&id)?;
+        let permit = |a: &crate::tables::assignation::Model| may_revert(ctx, a);
+        let options = RevertOptions {
+            permit: &permit,
+            ..RevertOptions::default()
+        };
+        revert::preview_revert(database(ctx)?, registry_of::<E>()?, &id, &options)
+            .await
+            .map(RevertPreview::from)
+            .map_err(|e| e.extend())
+    }
+
+    /// Recomputes one object's hash chain and reports the first version whose record no longer
+    /// matches its hash (edited, or its predecessor removed).
+    #[graphql(complexity = 100)]
+    async fn verify_history(
+        &self,
+        ctx: &Context<'_>,
+        entity: E,
+        id: ID,
+    ) -> async_graphql::Result<Verification> {
+        key("id", &id, settings(ctx).max_object_id_chars)?;
+        crate::verify::verify_object(database(ctx)?, info_of(entity)?, &id)
+            .await
+            .map(Verification::from)
+            .map_err(|e| e.extend())
+    }
+}
+
+/// The revert mutations: `revertAssignation`, `revertObject`.
+pub struct HistoryMutation<E>(PhantomData<E>);
+
+impl<E> Default for HistoryMutation<E> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+#[Object]
+impl<E: ApiEntity> HistoryMutation<E> {
+    /// Undoes every change of an assignation in one transaction, as a new assignation (returned) whose
+    /// `reverts` is the original. Objects changed since by another assignation, and rows the revert
+    /// would leave pointing at nothing, are `REVERT_CONFLICT` (with `extensions.conflicts`) unless
+    /// `force`; a second revert is `ALREADY_REVERTED`; reverting the revert is a redo.
+    async fn revert_assignation(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        #[graphql(default = false)] force: bool,
+        reason: Option<String>,
+    ) -> async_graphql::Result<Assignation<E>> {
+        self::reason(ctx, reason.as_deref())?;
+        let id = assignation_id(&id)?;
+        let permit = |a: &crate::tables::assignation::Model| may_revert(ctx, a);
+        let options = RevertOptions {
+            force,
+            reason,
+            permit: &permit,
+        };
+        with_reason(
+            None,
+            revert::revert_assignation(database(ctx)?, &id, &options),
+        )
+        .await
+        .map(Assignation::new)
+        .map_err(|e| e.extend())
+    }
+
+    /// Brings one object back to the snapshot of a version (re-creating it if it was deleted), as a
+    /// new history record in a new assignation; returns the object's latest record.
+    async fn revert_object(
+        &self,
+        ctx: &Context<'_>,
+        entity: E,
+        id: ID,
+        to_version: i32,
+        reason: Option<String>,
+    ) -> async_graphql::Result<HistoryRecord<E>> {
+        self::reason(ctx, reason.as_deref())?;
+        key("id", &id, settings(ctx).max_object_id_chars)?;
+        let info = info_of(entity)?;
+        let row = with_reason(
+            None,
+            revert::revert_object(database(ctx)?, info, &id, to_version, reason),
+        )
+        .await
+        .map_err(|e| e.extend())?;
+        Ok(HistoryRecord::new(entity, row))
+    }
+}

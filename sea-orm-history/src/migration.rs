@@ -1,0 +1,272 @@
+//! Schema helpers for sea-orm-migration (feature `migration`): in one call each,
+//!
+//! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, and
+//!   on SQLite the table that marks a retention transaction);
+//! - [`create_history_table`]: an entity's history table `<table>_history` with its indexes — (object
+//!   id, version) unique, (assignation id, step), (at), (scope id, at) — and its append-only triggers.
+//!
+//! Strings compare exactly on every backend (a binary collation on MySQL), and timestamps keep
+//! microseconds (`DATETIME(6)` on MySQL, whose `TIMESTAMP` keeps whole seconds and ends in 2038).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::retention::{MARK_SETTING, MARK_TABLE, MARK_VARIABLE};
+
+fn column(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+fn timestamp(backend: DbBackend, name: &str) -> ColumnDef {
+    let mut def = column(name);
+    match backend {
+        DbBackend::MySql => def.custom(Alias::new("DATETIME(6)")),
+        _ => def.timestamp_with_time_zone(),
+    };
+    def.not_null().to_owned()
+}
+
+fn exact_strings(backend: DbBackend, table: &mut TableCreateStatement) -> TableCreateStatement {
+    if backend == DbBackend::MySql {
+        table.character_set("utf8mb4").collate("utf8mb4_bin");
+    }
+    table.to_owned()
+}
+
+async fn index(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    suffix: &str,
+    columns: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let name = format!("ix_{table}_{suffix}");
+    // MySQL has no CREATE INDEX IF NOT EXISTS.
+    if manager.has_index(table, &name).await? {
+        return Ok(());
+    }
+    let mut index = Index::create();
+    index.name(name).table(Alias::new(table)).if_not_exists();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    if unique {
+        index.unique();
+    }
+    manager.create_index(index.to_owned()).await
+}
+
+/// Creates the library's own tables, when they do not exist yet.
+///
+/// # Errors
+/// Database errors.
+pub async fn create_history_support(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("assignation"))
+                .if_not_exists()
+                .col(column("id").string_len(128).not_null().primary_key())
+                .col(column("actor").string_len(200).null())
+                .col(column("app").string_len(200).null())
+                .col(timestamp(backend, "started_at"))
+                .col(column("change_count").integer().not_null().default(0))
+                .col(column("reverts").string_len(128).null())
+                .col(column("reverted_by").string_len(128).null()),
+        ))
+        .await?;
+    index(manager, "assignation", "started_at", &["started_at"], false).await?;
+    index(manager, "assignation", "actor", &["actor"], false).await?;
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("history_prune_anchor"))
+                .if_not_exists()
+                .col(column("entity").string_len(64).not_null())
+                .col(column("object_id").string_len(255).not_null())
+                .col(column("version").integer().not_null())
+                .col(column("hash").string_len(64).not_null())
+                .col(timestamp(backend, "pruned_at"))
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("entity"))
+                        .col(Alias::new("object_id")),
+                ),
+        ))
+        .await?;
+    if backend == DbBackend::Sqlite {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "CREATE TABLE IF NOT EXISTS {MARK_TABLE} (active INTEGER NOT NULL)"
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the history table of `table` (named `<table>_history`) with its indexes and makes it
+/// append-only.
+///
+/// # Errors
+/// Database errors.
+pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let history = format!("{table}_history");
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new(&history))
+                .if_not_exists()
+                .col(column("id").uuid().not_null().primary_key())
+                .col(column("object_id").string_len(255).not_null())
+                .col(column("version").integer().not_null())
+                .col(column("kind").string_len(8).not_null())
+                .col(timestamp(backend, "at"))
+                .col(column("actor").string_len(200).null())
+                .col(column("app").string_len(200).null())
+                .col(column("assignation_id").string_len(128).not_null())
+                .col(column("step").integer().not_null())
+                .col(column("reason").text().null())
+                .col(column("snapshot").json_binary().not_null())
+                .col(column("hash").string_len(64).not_null())
+                .col(column("scope_id").string_len(255).null()),
+        ))
+        .await?;
+    index(
+        manager,
+        &history,
+        "object_version",
+        &["object_id", "version"],
+        true,
+    )
+    .await?;
+    index(
+        manager,
+        &history,
+        "assignation_step",
+        &["assignation_id", "step"],
+        false,
+    )
+    .await?;
+    index(manager, &history, "at", &["at"], false).await?;
+    index(manager, &history, "scope_at", &["scope_id", "at"], false).await?;
+    protect_history_table(manager, &history).await
+}
+
+/// Drops the history table of `table`.
+///
+/// # Errors
+/// Database errors.
+pub async fn drop_history_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    manager
+        .drop_table(
+            Table::drop()
+                .table(Alias::new(format!("{table}_history")))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
+}
+
+/// Installs (again) the triggers that refuse UPDATE and DELETE of the history table `history` (and
+/// TRUNCATE on PostgreSQL), except deletes by retention in its marked transaction.
+///
+/// # Errors
+/// Database errors.
+pub async fn protect_history_table(
+    manager: &SchemaManager<'_>,
+    history: &str,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    unprotect_history_table(manager, history).await?;
+    let statements = match manager.get_database_backend() {
+        DbBackend::Postgres => vec![
+            format!(
+                r"CREATE OR REPLACE FUNCTION sea_orm_history_append_only() RETURNS trigger
+                  LANGUAGE plpgsql AS $$
+                  BEGIN
+                    IF TG_OP = 'DELETE' AND current_setting('{MARK_SETTING}', true) = 'on' THEN
+                      RETURN OLD;
+                    END IF;
+                    RAISE EXCEPTION 'history is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+                      USING ERRCODE = 'insufficient_privilege';
+                  END
+                  $$"
+            ),
+            format!(
+                "CREATE TRIGGER {history}_append_only BEFORE UPDATE OR DELETE ON {history} \
+                 FOR EACH ROW EXECUTE FUNCTION sea_orm_history_append_only()"
+            ),
+            format!(
+                "CREATE TRIGGER {history}_no_truncate BEFORE TRUNCATE ON {history} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION sea_orm_history_append_only()"
+            ),
+        ],
+        DbBackend::MySql => vec![
+            format!(
+                "CREATE TRIGGER {history}_no_update BEFORE UPDATE ON {history} FOR EACH ROW \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only: UPDATE refused'"
+            ),
+            format!(
+                "CREATE TRIGGER {history}_no_delete BEFORE DELETE ON {history} FOR EACH ROW \
+                 IF COALESCE({MARK_VARIABLE}, '') <> 'on' THEN \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only: DELETE refused'; \
+                 END IF"
+            ),
+        ],
+        _ => vec![
+            format!("CREATE TABLE IF NOT EXISTS {MARK_TABLE} (active INTEGER NOT NULL)"),
+            format!(
+                "CREATE TRIGGER {history}_no_update BEFORE UPDATE ON {history} \
+                 BEGIN SELECT RAISE(ABORT, 'history is append-only: UPDATE refused'); END"
+            ),
+            format!(
+                "CREATE TRIGGER {history}_no_delete BEFORE DELETE ON {history} \
+                 WHEN NOT EXISTS (SELECT 1 FROM {MARK_TABLE}) \
+                 BEGIN SELECT RAISE(ABORT, 'history is append-only: DELETE refused'); END"
+            ),
+            // INSERT OR REPLACE would delete a record without the DELETE trigger noticing.
+            format!(
+                "CREATE TRIGGER {history}_no_replace BEFORE INSERT ON {history} \
+                 WHEN EXISTS (SELECT 1 FROM {history} WHERE id = NEW.id \
+                 OR (object_id = NEW.object_id AND version = NEW.version)) \
+                 BEGIN SELECT RAISE(ABORT, 'history is append-only: a record may not be replaced'); END"
+            ),
+        ],
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement).await?;
+    }
+    Ok(())
+}
+
+/// Removes what [`protect_history_table`] installed on `history`.
+///
+/// # Errors
+/// Database errors.
+pub async fn unprotect_history_table(
+    manager: &SchemaManager<'_>,
+    history: &str,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let statements = match manager.get_database_backend() {
+        DbBackend::Postgres => vec![
+            format!("DROP TRIGGER IF EXISTS {history}_append_only ON {history}"),
+            format!("DROP TRIGGER IF EXISTS {history}_no_truncate ON {history}"),
+        ],
+        _ => vec![
+            format!("DROP TRIGGER IF EXISTS {history}_no_update"),
+            format!("DROP TRIGGER IF EXISTS {history}_no_delete"),
+            format!("DROP TRIGGER IF EXISTS {history}_no_replace"),
+        ],
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement).await?;
+    }
+    Ok(())
+}

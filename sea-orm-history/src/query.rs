@@ -1,0 +1,432 @@
+//! Reading history back: one object's records, an object as of an instant, the snapshots records are
+//! diffed against, assignations (one, its records in step order across every history table, a filtered
+//! list), each through the indexes [`migration`](crate) helpers create: (object id, version) for an
+//! object, (assignation id, step) for an assignation, (at) for time.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use serde_json::Value as Json;
+
+use crate::capture::history_select;
+use crate::context::AssignationId;
+use crate::entity::EntityInfo;
+use crate::error::HistoryResult;
+use crate::record::{HistoryKind, HistoryRow};
+use crate::registry::Registry;
+use crate::tables::assignation;
+
+/// One page of a list: the items, whether more follow, and how many the whole list holds.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, at most the page size.
+    pub items: Vec<T>,
+    /// Whether items follow the last one.
+    pub has_next: bool,
+    /// How many items the whole list holds.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// The page of `first` items out of `probe`, a read of up to `first + 1` items (the extra one says
+    /// whether more follow).
+    pub fn from_probe(mut probe: Vec<T>, first: u64, total: u64) -> Self {
+        let has_next = probe.len() as u64 > first;
+        probe.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        Self {
+            items: probe,
+            has_next,
+            total,
+        }
+    }
+
+    /// The same page with each item mapped.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_next: self.has_next,
+            total: self.total,
+        }
+    }
+}
+
+fn col(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+pub(crate) async fn fetch<C: ConnectionTrait>(
+    db: &C,
+    select: &SelectStatement,
+) -> HistoryResult<Vec<HistoryRow>> {
+    let stmt = db.get_database_backend().build(select);
+    Ok(HistoryRow::find_by_statement(stmt).all(db).await?)
+}
+
+/// How many rows `select` gives.
+///
+/// # Errors
+/// Database errors.
+pub async fn count<C: ConnectionTrait>(db: &C, select: SelectStatement) -> HistoryResult<u64> {
+    let counted = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), col("n"))
+        .from_subquery(select, col("counted"))
+        .to_owned();
+    let n: i64 = match db.query_one(&counted).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// One object's records, newest first: `first` of them before version `before_version`.
+///
+/// # Errors
+/// Database errors.
+pub async fn object_history<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    object_id: &str,
+    first: u64,
+    before_version: Option<i32>,
+) -> HistoryResult<Page<HistoryRow>> {
+    let total = count(
+        db,
+        Query::select()
+            .column(col("id"))
+            .from(col(&info.history_table))
+            .and_where(Expr::col(col("object_id")).eq(object_id))
+            .to_owned(),
+    )
+    .await?;
+    let mut select = history_select(info);
+    select.and_where(Expr::col(col("object_id")).eq(object_id));
+    if let Some(version) = before_version {
+        select.and_where(Expr::col(col("version")).lt(version));
+    }
+    select
+        .order_by(col("version"), Order::Desc)
+        .limit(first + 1);
+    Ok(Page::from_probe(fetch(db, &select).await?, first, total))
+}
+
+/// The snapshot of each `(object, version)` of `info` that exists, for diffs against the record that
+/// follows it.
+///
+/// # Errors
+/// Database errors.
+pub async fn snapshots_at<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    wanted: &[(String, i32)],
+) -> HistoryResult<HashMap<(String, i32), HistoryRow>> {
+    let mut found = HashMap::new();
+    for chunk in wanted.chunks(crate::rows::ID_CHUNK) {
+        let any = chunk
+            .iter()
+            .fold(Condition::any(), |any, (object, version)| {
+                any.add(
+                    Condition::all()
+                        .add(Expr::col(col("object_id")).eq(object.as_str()))
+                        .add(Expr::col(col("version")).eq(*version)),
+                )
+            });
+        let mut select = history_select(info);
+        select.cond_where(any);
+        for row in fetch(db, &select).await? {
+            found.insert((row.object_id.clone(), row.version), row);
+        }
+    }
+    Ok(found)
+}
+
+/// The snapshots that `rows` (records of `info`) follow, by `(object, version)` of the record: what
+/// their field diffs are computed against. A first version has none.
+///
+/// # Errors
+/// Database errors.
+pub async fn previous_snapshots<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    rows: &[HistoryRow],
+) -> HistoryResult<HashMap<(String, i32), Json>> {
+    let wanted: Vec<(String, i32)> = rows
+        .iter()
+        .filter(|r| r.version > 1 && r.kind == HistoryKind::Update)
+        .map(|r| (r.object_id.clone(), r.version - 1))
+        .collect();
+    Ok(snapshots_at(db, info, &wanted)
+        .await?
+        .into_iter()
+        .map(|((object, version), row)| ((object, version + 1), row.snapshot))
+        .collect())
+}
+
+/// The snapshot of an object as it was at `at`: its latest record at or before then, unless that
+/// record is a DELETE (or there is none).
+///
+/// # Errors
+/// Database errors.
+pub async fn as_of<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    object_id: &str,
+    at: DateTime<Utc>,
+) -> HistoryResult<Option<Json>> {
+    let mut select = history_select(info);
+    select
+        .and_where(Expr::col(col("object_id")).eq(object_id))
+        .and_where(Expr::col(col("at")).lte(at))
+        .order_by(col("version"), Order::Desc)
+        .limit(1);
+    let row = fetch(db, &select).await?.into_iter().next();
+    Ok(row
+        .filter(|r| r.kind != HistoryKind::Delete)
+        .map(|r| r.snapshot))
+}
+
+/// The model of `E` `object_id` was at `at` (see [`as_of`]).
+///
+/// # Errors
+/// Database errors; a snapshot that does not fit the model.
+pub async fn model_as_of<E, C>(
+    db: &C,
+    registry: &Registry,
+    object_id: &str,
+    at: DateTime<Utc>,
+) -> HistoryResult<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::ActiveModel: sea_orm::TryIntoModel<E::Model>,
+    C: ConnectionTrait,
+{
+    let info = registry.of::<E>()?;
+    match as_of(db, info, object_id, at).await? {
+        Some(snapshot) => info.model_of::<E>(&snapshot).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Assignations that are shown: those holding a change, and reverts (even of nothing).
+fn visible() -> Condition {
+    Condition::any()
+        .add(assignation::Column::ChangeCount.gt(0))
+        .add(assignation::Column::Reverts.is_not_null())
+}
+
+/// An assignation, if it holds a change or is a revert.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_assignation<C: ConnectionTrait>(
+    db: &C,
+    id: &AssignationId,
+) -> HistoryResult<Option<assignation::Model>> {
+    Ok(assignation::Entity::find_by_id(id.as_str().to_owned())
+        .filter(visible())
+        .one(db)
+        .await?)
+}
+
+/// The entities an assignation changed, parents first.
+///
+/// # Errors
+/// Database errors.
+pub async fn entities_of<'r, C: ConnectionTrait>(
+    db: &C,
+    registry: &'r Registry,
+    assignation_id: &str,
+) -> HistoryResult<Vec<&'r EntityInfo>> {
+    let mut found = Vec::new();
+    for info in registry.entities() {
+        let probe = Query::select()
+            .expr(Expr::val(1))
+            .from(col(&info.history_table))
+            .and_where(Expr::col(col("assignation_id")).eq(assignation_id))
+            .limit(1)
+            .to_owned();
+        if db.query_one(&probe).await?.is_some() {
+            found.push(info);
+        }
+    }
+    Ok(found)
+}
+
+/// An assignation's records in step order across every history table, `first` of them after step
+/// `after_step`.
+///
+/// # Errors
+/// Database errors.
+pub async fn assignation_records<'r, C: ConnectionTrait>(
+    db: &C,
+    registry: &'r Registry,
+    assignation: &assignation::Model,
+    first: u64,
+    after_step: Option<i32>,
+) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
+    let mut merged = Vec::new();
+    for info in registry.entities() {
+        let mut select = history_select(info);
+        select.and_where(Expr::col(col("assignation_id")).eq(assignation.id.as_str()));
+        if let Some(step) = after_step {
+            select.and_where(Expr::col(col("step")).gt(step));
+        }
+        select.order_by(col("step"), Order::Asc).limit(first + 1);
+        merged.extend(fetch(db, &select).await?.into_iter().map(|r| (info, r)));
+    }
+    merged.sort_by_key(|(_, r)| r.step);
+    Ok(Page::from_probe(
+        merged,
+        first,
+        u64::try_from(assignation.change_count).unwrap_or(0),
+    ))
+}
+
+/// The rows past the keyset position `(at, id)` of a table with `at` and `id` columns (history tables,
+/// and any table keyed the same way): older ones for newest-first pages (`Order::Desc`), newer ones
+/// otherwise.
+pub fn past(at: DateTime<Utc>, id: uuid::Uuid, order: Order) -> Condition {
+    let (at_column, id_column) = (Expr::col(col("at")), Expr::col(col("id")));
+    let (at_past, id_past) = match order {
+        Order::Desc => (at_column.clone().lt(at), id_column.lt(id)),
+        _ => (at_column.clone().gt(at), id_column.gt(id)),
+    };
+    Condition::any()
+        .add(at_past)
+        .add(Condition::all().add(at_column.eq(at)).add(id_past))
+}
+
+/// The records of every object in scope `scope_id` (see [`crate::Declaration::scope`]), newest first,
+/// `first` of them past `after` (`(at, id)`): each history table is read through its `(scope_id, at)`
+/// index, `first + 1` rows each, and merged.
+///
+/// # Errors
+/// Database errors.
+pub async fn scope_history<'r, C: ConnectionTrait>(
+    db: &C,
+    registry: &'r Registry,
+    scope_id: &str,
+    first: u64,
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
+    let mut merged: Vec<(&EntityInfo, HistoryRow)> = Vec::new();
+    let mut total = 0;
+    for info in registry.entities() {
+        if info.scope == crate::entity::ScopeRule::None {
+            continue;
+        }
+        let mut select = history_select(info);
+        select.and_where(Expr::col(col("scope_id")).eq(scope_id));
+        total += count(db, select.clone()).await?;
+        if let Some((at, id)) = after {
+            select.cond_where(past(at, id, Order::Desc));
+        }
+        select
+            .order_by(col("at"), Order::Desc)
+            .order_by(col("id"), Order::Desc)
+            .limit(first + 1);
+        merged.extend(fetch(db, &select).await?.into_iter().map(|r| (info, r)));
+    }
+    merged.sort_by_key(|(_, r)| std::cmp::Reverse((r.at, r.id)));
+    Ok(Page::from_probe(merged, first, total))
+}
+
+/// Filters of [`list_assignations`]; `None` means any.
+#[derive(Clone, Debug, Default)]
+pub struct AssignationFilter {
+    /// Started by this user.
+    pub user: Option<String>,
+    /// Started through this app.
+    pub app: Option<String>,
+    /// Changed this entity (its name).
+    pub entity: Option<String>,
+    /// Changed this object (of `entity` when given, else of any entity).
+    pub object_id: Option<String>,
+    /// Started at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Started at or before.
+    pub until: Option<DateTime<Utc>>,
+    /// Reverted (true) or not (false).
+    pub reverted: Option<bool>,
+}
+
+/// The keyset position of an assignation in the newest-first list: when it started, its id.
+pub type AssignationCursor = (DateTime<Utc>, String);
+
+/// Assignations matching `filter`, newest first, `first` of them after `after`.
+///
+/// # Errors
+/// Database errors.
+pub async fn list_assignations<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    filter: &AssignationFilter,
+    first: u64,
+    after: Option<AssignationCursor>,
+) -> HistoryResult<Page<assignation::Model>> {
+    use assignation::Column as A;
+    let mut condition = Condition::all().add(visible());
+    if let Some(user) = &filter.user {
+        condition = condition.add(A::Actor.eq(user.as_str()));
+    }
+    if let Some(app) = &filter.app {
+        condition = condition.add(A::App.eq(app.as_str()));
+    }
+    let entities: Vec<&EntityInfo> = match &filter.entity {
+        Some(name) => registry.get(name).into_iter().collect(),
+        None => registry.entities().iter().collect(),
+    };
+    if filter.entity.is_some() || filter.object_id.is_some() {
+        let mut any = Condition::any();
+        for info in &entities {
+            let mut touched = Query::select();
+            touched
+                .column(col("assignation_id"))
+                .from(col(&info.history_table));
+            if let Some(object_id) = &filter.object_id {
+                touched.and_where(Expr::col(col("object_id")).eq(object_id.as_str()));
+            }
+            any = any.add(A::Id.in_subquery(touched));
+        }
+        // An unknown entity matches nothing.
+        condition = condition.add(if entities.is_empty() {
+            Condition::all().add(Expr::val(1).eq(0))
+        } else {
+            any
+        });
+    }
+    if let Some(since) = filter.since {
+        condition = condition.add(A::StartedAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        condition = condition.add(A::StartedAt.lte(until));
+    }
+    match filter.reverted {
+        Some(true) => condition = condition.add(A::RevertedBy.is_not_null()),
+        Some(false) => condition = condition.add(A::RevertedBy.is_null()),
+        None => {}
+    }
+    let total = assignation::Entity::find()
+        .filter(condition.clone())
+        .count(db)
+        .await?;
+    if let Some((at, id)) = after {
+        condition = condition.add(
+            Condition::any()
+                .add(A::StartedAt.lt(at))
+                .add(Condition::all().add(A::StartedAt.eq(at)).add(A::Id.lt(id))),
+        );
+    }
+    let probe = assignation::Entity::find()
+        .filter(condition)
+        .order_by_desc(A::StartedAt)
+        .order_by_desc(A::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    Ok(Page::from_probe(probe, first, total))
+}

@@ -1,0 +1,249 @@
+//! Revert: undo an assignation, or bring one object back to a version.
+//!
+//! A revert is a new change, never an erasure: it runs as a new assignation whose records are
+//! ordinary history, so it can be listed, and reverted in turn (a redo). It is planned before anything
+//! is written (`plan`), checked against the rows it does not name (`references`), then applied in
+//! one transaction (`apply`). Nothing is written when it conflicts, unless `force` overrides the
+//! conflicts that can be overridden.
+//!
+//! - [`preview_revert`]: the plan, writing nothing.
+//! - [`revert_assignation`]: the revert itself.
+//! - [`revert_object`]: one object back to a version.
+
+mod apply;
+mod plan;
+mod references;
+
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde_json::Value as Json;
+
+use crate::capture::{latest_rows, reserve_steps};
+use crate::context::{AssignationId, ChangeContext};
+use crate::entity::EntityInfo;
+use crate::error::{Conflict, HistoryError, HistoryResult};
+use crate::query::find_assignation;
+use crate::record::{FieldChange, HistoryKind, HistoryRow};
+use crate::registry::Registry;
+use crate::tables::assignation;
+
+/// One object's net change in a revert.
+#[derive(Clone, Debug)]
+pub struct PlannedChange {
+    /// The object's entity (`CAKE`).
+    pub entity: String,
+    /// The object's id.
+    pub object_id: String,
+    /// CREATE (re-insert), UPDATE (back to the target) or DELETE.
+    pub kind: HistoryKind,
+    /// The field changes from the current state to the target.
+    pub changes: Vec<FieldChange>,
+    /// The row as it is (none for a re-insert).
+    pub(crate) current: Option<Json>,
+    /// The row to write (none for a DELETE).
+    pub(crate) target: Option<Json>,
+}
+
+/// What a revert would do.
+#[derive(Clone, Debug, Default)]
+pub struct RevertPlan {
+    /// Each object's net change.
+    pub changes: Vec<PlannedChange>,
+    /// What blocks it: later changes and dependent rows (`force` overrides them), missing parents
+    /// and taken unique values (it cannot).
+    pub conflicts: Vec<Conflict>,
+}
+
+impl RevertPlan {
+    /// Whether it may be applied: no conflict, or only conflicts `force` overrides when forced.
+    pub fn applicable(&self, force: bool) -> bool {
+        self.conflicts
+            .iter()
+            .all(|c| force && c.reason.overridable())
+    }
+}
+
+/// How a revert runs: whether it overrides conflicts, its reason, and who may run it.
+pub struct RevertOptions<'a> {
+    /// Override later changes and dependent rows.
+    pub force: bool,
+    /// Kept on every record of the revert.
+    pub reason: Option<String>,
+    /// Whether the caller may revert (or preview the revert of) an assignation; refused with
+    /// [`HistoryError::Forbidden`] when it answers `false`.
+    pub permit: &'a (dyn Fn(&assignation::Model) -> bool + Sync),
+}
+
+impl Default for RevertOptions<'_> {
+    fn default() -> Self {
+        Self {
+            force: false,
+            reason: None,
+            permit: &|_| true,
+        }
+    }
+}
+
+fn check_permit(options: &RevertOptions<'_>, original: &assignation::Model) -> HistoryResult<()> {
+    if (options.permit)(original) {
+        Ok(())
+    } else {
+        Err(HistoryError::Forbidden(
+            "you may not revert this assignation (only the user who made it, or one allowed to \
+             revert any, may)"
+                .into(),
+        ))
+    }
+}
+
+/// Previews the revert of assignation `id`, writing nothing.
+///
+/// # Errors
+/// [`HistoryError::NotFound`]; [`HistoryError::Forbidden`]; [`HistoryError::AlreadyReverted`];
+/// database errors.
+pub async fn preview_revert(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    id: &AssignationId,
+    options: &RevertOptions<'_>,
+) -> HistoryResult<RevertPlan> {
+    let txn = db.begin().await?;
+    let original = find_assignation(&txn, id)
+        .await?
+        .ok_or_else(|| HistoryError::NotFound(format!("assignation {id}")))?;
+    check_permit(options, &original)?;
+    if original.reverted_by.is_some() {
+        return Err(HistoryError::AlreadyReverted {
+            by: original.reverted_by,
+        });
+    }
+    let plan = plan::plan_assignations(&txn, registry, &[original], options.force).await?;
+    txn.rollback().await?;
+    Ok(plan)
+}
+
+/// The context a revert runs in: the caller's, under its assignation id unless that one already holds
+/// changes (then a fresh one), so a revert is always a new assignation.
+async fn revert_context<C: ConnectionTrait>(
+    db: &C,
+    reason: Option<String>,
+) -> HistoryResult<ChangeContext> {
+    let ctx = ChangeContext::require()?;
+    let taken = assignation::Entity::find_by_id(ctx.assignation.as_str().to_owned())
+        .one(db)
+        .await?
+        .is_some_and(|a| a.change_count > 0 || a.reverts.is_some());
+    let assignation = if taken {
+        AssignationId::generate()
+    } else {
+        ctx.assignation.clone()
+    };
+    Ok(ChangeContext {
+        assignation,
+        reason,
+        ..ctx
+    })
+}
+
+/// Reverts assignation `id` in one transaction, as a new assignation that it returns, run in the
+/// current change context.
+///
+/// # Errors
+/// [`HistoryError::NotFound`]; [`HistoryError::Forbidden`]; [`HistoryError::AlreadyReverted`];
+/// [`HistoryError::Conflict`] (nothing written); [`HistoryError::NoContext`]; database errors.
+pub async fn revert_assignation(
+    db: &DatabaseConnection,
+    id: &AssignationId,
+    options: &RevertOptions<'_>,
+) -> HistoryResult<assignation::Model> {
+    let txn = db.begin().await?;
+    let ctx = revert_context(&txn, options.reason.clone()).await?;
+    let registry = ctx.registry();
+    reserve_steps(&txn, &ctx, 0).await?;
+    let original = assignation::Entity::find_by_id(id.as_str().to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .filter(|a| a.change_count > 0 || a.reverts.is_some())
+        .ok_or_else(|| HistoryError::NotFound(format!("assignation {id}")))?;
+    check_permit(options, &original)?;
+    if original.reverted_by.is_some() {
+        return Err(HistoryError::AlreadyReverted {
+            by: original.reverted_by,
+        });
+    }
+    let plan = plan::plan_assignations(
+        &txn,
+        registry,
+        std::slice::from_ref(&original),
+        options.force,
+    )
+    .await?;
+    if !plan.applicable(options.force) {
+        return Err(HistoryError::Conflict(plan.conflicts));
+    }
+    if !plan.conflicts.is_empty() {
+        tracing::warn!(
+            assignation = %original.id,
+            overridden = plan.conflicts.len(),
+            "forced revert overrides later changes"
+        );
+    }
+    let new_id = ctx.assignation.to_string();
+    ctx.clone()
+        .scope(apply::apply(&txn, registry, &plan))
+        .await?;
+    let mut revert = assignation::Entity::find_by_id(new_id.clone())
+        .one(&txn)
+        .await?
+        .ok_or_else(|| HistoryError::NotFound("the revert's assignation".into()))?
+        .into_active_model();
+    revert.reverts = Set(Some(original.id.clone()));
+    let revert = revert.update(&txn).await?;
+    let mut original = original.into_active_model();
+    original.reverted_by = Set(Some(new_id));
+    original.update(&txn).await?;
+    txn.commit().await?;
+    Ok(revert)
+}
+
+/// Brings one object of `info` to the state of `version` as a new history record in a new assignation
+/// (re-creating it if it was deleted), run in the current change context, and returns the object's
+/// latest record.
+///
+/// # Errors
+/// [`HistoryError::NotFound`]; [`HistoryError::Conflict`] when a parent is gone or a unique value is
+/// taken; [`HistoryError::BadInput`] when the object is already in that state; database errors.
+pub async fn revert_object(
+    db: &DatabaseConnection,
+    info: &EntityInfo,
+    object_id: &str,
+    version: i32,
+    reason: Option<String>,
+) -> HistoryResult<HistoryRow> {
+    let txn = db.begin().await?;
+    let ctx = revert_context(&txn, reason).await?;
+    let registry = ctx.registry();
+    reserve_steps(&txn, &ctx, 0).await?;
+    let plan = plan::plan_object(&txn, registry, info, object_id, version).await?;
+    if !plan.conflicts.is_empty() {
+        return Err(HistoryError::Conflict(plan.conflicts));
+    }
+    let assignation_id = ctx.assignation.to_string();
+    ctx.scope(apply::apply(&txn, registry, &plan)).await?;
+    let latest = latest_rows(&txn, info, &[object_id.to_owned()])
+        .await?
+        .remove(object_id)
+        .ok_or_else(|| HistoryError::NotFound(format!("{} {object_id}", info.name)))?;
+    if latest.assignation_id != assignation_id {
+        // Nothing was written: the object is already as it was then (the transaction rolls back).
+        return Err(HistoryError::BadInput(format!(
+            "{} {object_id} is already as it was at version {version}: nothing to restore",
+            info.name
+        )));
+    }
+    txn.commit().await?;
+    Ok(latest)
+}
