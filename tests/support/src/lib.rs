@@ -1,0 +1,120 @@
+//! What the test suites of the workspace share: a fresh database per test — a temporary SQLite file,
+//! or a new database on the PostgreSQL / MariaDB server that `CHRONICLE_TEST_POSTGRES_URL` /
+//! `CHRONICLE_TEST_MYSQL_URL` name — dropped (or deleted) when the test ends.
+//!
+//! A test of a server that is not configured is built `#[ignore]`d with its reason (see the
+//! workspace's `build.rs`); run anyway (`--ignored`), it fails here rather than pass.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use sea_orm::{ConnectionTrait, Database};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A database on the PostgreSQL server of `CHRONICLE_TEST_POSTGRES_URL`.
+    Postgres,
+    /// A database on the MariaDB/MySQL server of `CHRONICLE_TEST_MYSQL_URL`.
+    MySql,
+}
+
+/// The server URL of `backend` from the environment. A test of a backend that is not configured is
+/// built `#[ignore]`d (see `build.rs`); run anyway (`--ignored`), it fails here rather than pass.
+fn server_url(backend: Backend) -> Option<String> {
+    let var = match backend {
+        Backend::Sqlite => return None,
+        Backend::Postgres => "CHRONICLE_TEST_POSTGRES_URL",
+        Backend::MySql => "CHRONICLE_TEST_MYSQL_URL",
+    };
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => panic!("{var} must name a {backend:?} server for this test"),
+    }
+}
+
+/// A database made for one test, dropped (or, for SQLite, deleted) when the test ends.
+pub struct ScratchDatabase {
+    backend: Backend,
+    /// The URL of the new database.
+    pub url: String,
+    /// The server's URL and the database's name (PostgreSQL, MariaDB).
+    server: Option<(String, String)>,
+    /// The directory holding the SQLite file.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ScratchDatabase {
+    /// Creates a fresh database of `backend`.
+    pub async fn create(backend: Backend) -> Self {
+        let name = format!("chronicle_t_{}", uuid::Uuid::now_v7().simple());
+        match server_url(backend) {
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("chronicle-test-")
+                    .tempdir()
+                    .expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join(format!("{name}.db")).display()
+                );
+                Self {
+                    backend,
+                    url,
+                    server: None,
+                    _dir: Some(dir),
+                }
+            }
+            Some(server) => {
+                let admin = Database::connect(&server)
+                    .await
+                    .unwrap_or_else(|e| panic!("{backend:?} at {server} is unreachable: {e}"));
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = server
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .expect("database URL with a path");
+                Self {
+                    backend,
+                    url: format!("{base}/{name}"),
+                    server: Some((server, name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.server.take() else {
+            return;
+        };
+        let drop_sql = match self.backend {
+            // Servers of the test may still hold connections to it.
+            Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            _ => format!("DROP DATABASE IF EXISTS {name}"),
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let admin = Database::connect(&server).await?;
+                admin.execute_unprepared(&drop_sql).await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {name}: {dropped:?}");
+        }
+    }
+}
