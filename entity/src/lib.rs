@@ -15,6 +15,7 @@ pub mod task_label;
 
 sea_orm_history::registry! {
     /// Which kind of object a history record is about.
+    #[derive(async_graphql::Enum)]
     pub enum HistoryEntity {
         /// A project.
         Project => project::Entity,

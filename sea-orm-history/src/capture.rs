@@ -362,6 +362,18 @@ async fn resolve_scopes<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The hook behind `before_save`: refuses the write before it happens when it could not be
+/// historized (no change context, or an entity the context's registry does not hold), so that no row
+/// changes without history even outside a transaction.
+///
+/// # Errors
+/// [`HistoryError::NoContext`], [`HistoryError::NotRegistered`], carried as a [`DbErr`].
+pub fn before_save<E: Historized>() -> Result<(), DbErr> {
+    ChangeContext::require()
+        .and_then(|ctx| ctx.registry().of::<E>().map(|_| ()))
+        .map_err(HistoryError::into_db_err)
+}
+
 /// The hook behind `after_save`: records a CREATE or an UPDATE of `model`.
 ///
 /// # Errors

@@ -396,7 +396,8 @@ impl EntityInfo {
 /// ```
 ///
 /// An entity with an `ActiveModelBehavior` of its own writes `historized!(@without_behavior ...)` and
-/// calls [`crate::capture::after_save`] and [`crate::capture::before_delete`] from its hooks.
+/// calls [`crate::capture::before_save`], [`crate::capture::after_save`] and
+/// [`crate::capture::before_delete`] from its hooks.
 #[macro_export]
 macro_rules! historized {
     (@without_behavior $($option:ident = $value:expr),* $(,)?) => {
@@ -415,6 +416,18 @@ macro_rules! historized {
 
         #[$crate::__private::async_trait::async_trait]
         impl ::sea_orm::ActiveModelBehavior for ActiveModel {
+            async fn before_save<C>(
+                self,
+                _db: &C,
+                _insert: bool,
+            ) -> ::std::result::Result<Self, ::sea_orm::DbErr>
+            where
+                C: ::sea_orm::ConnectionTrait,
+            {
+                $crate::capture::before_save::<Entity>()?;
+                Ok(self)
+            }
+
             async fn after_save<C>(
                 model: Model,
                 db: &C,

@@ -255,12 +255,14 @@ pub fn build_checked(
 }
 
 /// Declares an application's historized entities as an enum: one variant per entity, named after it
-/// (`CakesBakers` for `CAKES_BAKERS`). The enum implements [`EntitySet`]; with the `graphql` feature it is
-/// also the API's `HistoryEntity` GraphQL enum.
+/// (`CakesBakers` for `CAKES_BAKERS`). The enum implements [`EntitySet`]; attributes given to it are
+/// kept, so that `#[derive(async_graphql::Enum)]` makes it the API's `HistoryEntity` for the
+/// `graphql` feature's types.
 ///
 /// ```ignore
 /// sea_orm_history::registry! {
 ///     /// Every historized entity of the bakery.
+///     #[derive(async_graphql::Enum)]
 ///     pub enum HistoryEntity {
 ///         /// A bakery.
 ///         Bakery => bakery::Entity,
@@ -269,19 +271,6 @@ pub fn build_checked(
 ///     }
 /// }
 /// ```
-#[cfg(feature = "graphql")]
-#[macro_export]
-macro_rules! registry {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $entity:ty),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::async_graphql::Enum)]
-        $vis enum $name { $($(#[$vmeta])* $variant),+ }
-        $crate::__registry_impl!($name { $($variant => $entity),+ });
-    };
-}
-
-/// Declares an application's historized entities as an enum (see the `graphql` feature's version).
-#[cfg(not(feature = "graphql"))]
 #[macro_export]
 macro_rules! registry {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $entity:ty),+ $(,)? }) => {

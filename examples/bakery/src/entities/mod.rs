@@ -13,6 +13,7 @@ pub mod order;
 
 sea_orm_history::registry! {
     /// Every historized entity of the bakery.
+    #[derive(async_graphql::Enum)]
     pub enum HistoryEntity {
         /// A bakery.
         Bakery => bakery::Entity,

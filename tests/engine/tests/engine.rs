@@ -1,0 +1,544 @@
+//! `sea-orm-history`'s engine without HTTP, on SQLite in memory, and PostgreSQL and MariaDB when
+//! configured: capture through the hooks in the change's transaction, the registry's checks and its
+//! foreign-key order, cascades with history, revert planning (later and interleaved changes,
+//! dependents, unique keys), composite keys, as-of reads, and the hash chain.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use chronicle_test_support::Backend;
+use history_engine_tests::{Catalogue, book, edition, fresh, note, shelf};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    PaginatorTrait, Set, TransactionTrait,
+};
+use sea_orm_history::revert::{RevertOptions, preview_revert, revert_assignation};
+use sea_orm_history::{
+    AssignationId, ChangeContext, ConflictReason, EntitySet, HistoryError, HistoryKind, Registry,
+    query, verify,
+};
+
+macro_rules! on_every_database {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use chronicle_test_support::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(chronicle_test_postgres), ignore = "CHRONICLE_TEST_POSTGRES_URL is not set")]
+                async fn postgres() {
+                    super::$name(Backend::Postgres).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(not(chronicle_test_mysql), ignore = "CHRONICLE_TEST_MYSQL_URL is not set")]
+                async fn mysql() {
+                    super::$name(Backend::MySql).await;
+                }
+            }
+        )*
+    };
+}
+
+on_every_database!(
+    a_change_is_historized_in_its_own_transaction_and_a_rollback_leaves_nothing,
+    deleting_a_parent_cascades_and_sets_null_with_history_children_first,
+    a_revert_restores_a_deleted_shelf_with_its_books_editions_and_notes,
+    a_change_made_in_between_by_another_assignation_is_a_conflict,
+    a_dependent_row_added_since_is_a_conflict_and_force_deletes_it,
+    a_unique_value_taken_since_blocks_even_a_forced_revert,
+    a_composite_key_names_its_object_and_reads_back_as_of_an_instant,
+    verification_names_the_first_version_edited_behind_the_engines_back,
+);
+
+fn registry() -> &'static Registry {
+    Catalogue::registry().expect("the catalogue's registry checks")
+}
+
+fn ctx(id: &str) -> ChangeContext {
+    ChangeContext::new(registry(), AssignationId::parse(id).unwrap()).user("alice")
+}
+
+/// Runs `work` in one transaction of assignation `id` and commits.
+async fn change<F>(db: &DatabaseConnection, id: &str, work: F)
+where
+    F: AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<(), sea_orm::DbErr>,
+{
+    ctx(id)
+        .scope(async {
+            let txn = sea_orm_history::begin(db).await.expect("begin");
+            work(&txn).await.expect("the change");
+            txn.commit().await.expect("commit");
+        })
+        .await;
+}
+
+async fn new_shelf(db: &sea_orm::DatabaseTransaction, name: &str) -> Result<i32, sea_orm::DbErr> {
+    Ok(shelf::ActiveModel {
+        name: Set(name.into()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?
+    .id)
+}
+
+async fn new_book(
+    db: &sea_orm::DatabaseTransaction,
+    shelf: i32,
+    isbn: &str,
+) -> Result<i32, sea_orm::DbErr> {
+    Ok(book::ActiveModel {
+        isbn: Set(isbn.into()),
+        title: Set(format!("Book {isbn}")),
+        shelf_id: Set(shelf),
+        updated_at: Set(sea_orm_history::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?
+    .id)
+}
+
+async fn records(
+    db: &DatabaseConnection,
+    entity: &str,
+    id: &str,
+) -> Vec<sea_orm_history::HistoryRow> {
+    let info = registry().get(entity).expect("registered");
+    query::object_history(db, info, id, 100, None)
+        .await
+        .expect("history")
+        .items
+}
+
+#[test]
+fn the_registry_orders_parents_first_whatever_order_it_is_listed_in() {
+    let names: Vec<&str> = registry()
+        .entities()
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(names, ["SHELF", "BOOK", "EDITION", "NOTE"]);
+    let book = registry().get("BOOK").unwrap();
+    assert_eq!(book.unique.len(), 1, "the ISBN is a unique key");
+    let dependents: Vec<&str> = registry()
+        .dependents_of("book")
+        .map(|(e, _)| e.name.as_str())
+        .collect();
+    assert_eq!(
+        dependents,
+        ["NOTE", "EDITION"],
+        "the reverse order: children first"
+    );
+}
+
+#[test]
+fn a_registry_refuses_a_cascade_from_a_table_that_is_not_historized() {
+    // Books cascade from shelves: without shelves in the registry, deleting a shelf would delete books
+    // without history.
+    let refused = Registry::builder().entity::<book::Entity>().build();
+    let Err(HistoryError::Registry(why)) = refused else {
+        panic!("accepted");
+    };
+    assert!(why.contains("shelf"), "{why}");
+    // Every entity declared in this program must be registered.
+    let partial = Registry::builder()
+        .entity::<shelf::Entity>()
+        .entity::<book::Entity>()
+        .entity::<edition::Entity>()
+        .build()
+        .expect("builds");
+    let Err(HistoryError::Registry(why)) = partial.check_declared() else {
+        panic!("a declared entity is missing and nothing says so");
+    };
+    assert!(why.contains("note"), "{why}");
+}
+
+async fn a_change_is_historized_in_its_own_transaction_and_a_rollback_leaves_nothing(
+    backend: Backend,
+) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "kept", async |txn| {
+        new_shelf(txn, "Fiction").await.map(|_| ())
+    })
+    .await;
+    ctx("rolled-back")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.unwrap();
+            new_shelf(&txn, "Gone").await.unwrap();
+            txn.rollback().await.unwrap();
+        })
+        .await;
+    assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 1);
+    let kept = records(&db, "SHELF", "1").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, HistoryKind::Create);
+    assert_eq!(kept[0].actor.as_deref(), Some("alice"));
+    assert_eq!(
+        kept[0].scope_id.as_deref(),
+        Some("1"),
+        "a shelf is its own scope"
+    );
+    assert!(records(&db, "SHELF", "2").await.is_empty());
+
+    // Outside a change context a historized write is refused and writes nothing.
+    let refused = shelf::ActiveModel {
+        name: Set("no context".into()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await;
+    let error = HistoryError::from(refused.expect_err("refused"));
+    assert!(matches!(error, HistoryError::NoContext), "{error}");
+    assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 1);
+}
+
+async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        let shelf = new_shelf(txn, "Fiction").await?;
+        let book = new_book(txn, shelf, "111").await?;
+        edition::ActiveModel {
+            book_id: Set(book),
+            number: Set(1),
+            year: Set(1999),
+        }
+        .insert(txn)
+        .await?;
+        note::ActiveModel {
+            text: Set("worn cover".into()),
+            book_id: Set(Some(book)),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+        Ok(())
+    })
+    .await;
+    let shelf = shelf::Entity::find_by_id(1)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    change(&db, "clear", async |txn| {
+        shelf.into_active_model().delete(txn).await.map(|_| ())
+    })
+    .await;
+
+    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(edition::Entity::find().count(&db).await.unwrap(), 0);
+    let orphan = note::Entity::find().one(&db).await.unwrap().unwrap();
+    assert_eq!(orphan.book_id, None, "SET NULL, as the key says");
+    let assignation = query::find_assignation(&db, &AssignationId::parse("clear").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let page = query::assignation_records(&db, registry(), &assignation, 100, None)
+        .await
+        .unwrap();
+    let steps: Vec<(&str, HistoryKind)> = page
+        .items
+        .iter()
+        .map(|(e, r)| (e.name.as_str(), r.kind))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("NOTE", HistoryKind::Update),
+            ("EDITION", HistoryKind::Delete),
+            ("BOOK", HistoryKind::Delete),
+            ("SHELF", HistoryKind::Delete),
+        ]
+    );
+}
+
+async fn a_revert_restores_a_deleted_shelf_with_its_books_editions_and_notes(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        let shelf = new_shelf(txn, "Fiction").await?;
+        for isbn in ["111", "222"] {
+            let book = new_book(txn, shelf, isbn).await?;
+            edition::ActiveModel {
+                book_id: Set(book),
+                number: Set(1),
+                year: Set(2001),
+            }
+            .insert(txn)
+            .await?;
+        }
+        note::ActiveModel {
+            text: Set("first shelf".into()),
+            book_id: Set(Some(1)),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+        Ok(())
+    })
+    .await;
+    let before = (
+        book::Entity::find().all(&db).await.unwrap(),
+        edition::Entity::find().all(&db).await.unwrap(),
+        note::Entity::find().all(&db).await.unwrap(),
+    );
+    let shelf = shelf::Entity::find_by_id(1)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    change(&db, "clear", async |txn| {
+        shelf.into_active_model().delete(txn).await.map(|_| ())
+    })
+    .await;
+
+    let clear = AssignationId::parse("clear").unwrap();
+    let plan = preview_revert(&db, registry(), &clear, &RevertOptions::default())
+        .await
+        .unwrap();
+    assert!(plan.conflicts.is_empty());
+    assert_eq!(plan.changes.len(), 1 + 2 + 2 + 1);
+    assert_eq!(
+        book::Entity::find().count(&db).await.unwrap(),
+        0,
+        "a preview writes nothing"
+    );
+
+    let undo = ChangeContext::fresh(registry())
+        .user("alice")
+        .scope(revert_assignation(&db, &clear, &RevertOptions::default()))
+        .await
+        .unwrap();
+    assert_eq!(undo.reverts.as_deref(), Some("clear"));
+    let after = (
+        book::Entity::find().all(&db).await.unwrap(),
+        edition::Entity::find().all(&db).await.unwrap(),
+        note::Entity::find().all(&db).await.unwrap(),
+    );
+    // Everything is back; the books' touch column says when the revert ran.
+    assert_eq!(after.1, before.1);
+    assert_eq!(after.2, before.2);
+    for (was, is) in before.0.iter().zip(&after.0) {
+        assert_eq!(
+            (was.id, &was.isbn, &was.title),
+            (is.id, &is.isbn, &is.title)
+        );
+        assert!(is.updated_at >= was.updated_at);
+    }
+    // A second revert is refused, as is its preview.
+    let again = ChangeContext::fresh(registry())
+        .scope(revert_assignation(&db, &clear, &RevertOptions::default()))
+        .await;
+    assert!(matches!(again, Err(HistoryError::AlreadyReverted { .. })));
+}
+
+async fn a_change_made_in_between_by_another_assignation_is_a_conflict(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        new_shelf(txn, "A").await.map(|_| ())
+    })
+    .await;
+    let rename = async |id: &str, name: &str| {
+        let shelf = shelf::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        change(&db, id, async |txn| {
+            let mut active = shelf.into_active_model();
+            active.name = Set(name.into());
+            active.update(txn).await.map(|_| ())
+        })
+        .await;
+    };
+    // Versions 2 and 4 are "mine"; version 3, between them, is somebody else's.
+    rename("mine", "B").await;
+    rename("theirs", "C").await;
+    rename("mine", "D").await;
+    let mine = AssignationId::parse("mine").unwrap();
+    let plan = preview_revert(&db, registry(), &mine, &RevertOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].assignation_id, "theirs");
+    assert_eq!(plan.conflicts[0].reason, ConflictReason::ChangedSince);
+    let refused = ChangeContext::fresh(registry())
+        .scope(revert_assignation(&db, &mine, &RevertOptions::default()))
+        .await;
+    assert!(matches!(refused, Err(HistoryError::Conflict(_))));
+    assert_eq!(
+        shelf::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "D"
+    );
+}
+
+async fn a_dependent_row_added_since_is_a_conflict_and_force_deletes_it(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "make", async |txn| {
+        new_shelf(txn, "New").await.map(|_| ())
+    })
+    .await;
+    change(&db, "fill", async |txn| {
+        new_book(txn, 1, "333").await.map(|_| ())
+    })
+    .await;
+    let make = AssignationId::parse("make").unwrap();
+    let plan = preview_revert(&db, registry(), &make, &RevertOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(plan.conflicts.len(), 1);
+    assert_eq!(plan.conflicts[0].entity, "BOOK");
+    assert_eq!(plan.conflicts[0].reason, ConflictReason::Dependent);
+    let forced = RevertOptions {
+        force: true,
+        ..RevertOptions::default()
+    };
+    ChangeContext::fresh(registry())
+        .scope(revert_assignation(&db, &make, &forced))
+        .await
+        .unwrap();
+    assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 0);
+    let book = records(&db, "BOOK", "1").await;
+    assert_eq!(
+        book[0].kind,
+        HistoryKind::Delete,
+        "the forced delete is history too"
+    );
+}
+
+async fn a_unique_value_taken_since_blocks_even_a_forced_revert(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        let shelf = new_shelf(txn, "S").await?;
+        new_book(txn, shelf, "444").await.map(|_| ())
+    })
+    .await;
+    let book = book::Entity::find_by_id(1).one(&db).await.unwrap().unwrap();
+    change(&db, "drop", async |txn| {
+        book.into_active_model().delete(txn).await.map(|_| ())
+    })
+    .await;
+    change(&db, "reuse", async |txn| {
+        new_book(txn, 1, "444").await.map(|_| ())
+    })
+    .await;
+    let forced = RevertOptions {
+        force: true,
+        ..RevertOptions::default()
+    };
+    let refused = ChangeContext::fresh(registry())
+        .scope(revert_assignation(
+            &db,
+            &AssignationId::parse("drop").unwrap(),
+            &forced,
+        ))
+        .await;
+    let Err(HistoryError::Conflict(conflicts)) = refused else {
+        panic!("{refused:?}");
+    };
+    assert_eq!(conflicts[0].reason, ConflictReason::UniqueTaken);
+    assert_eq!(conflicts[0].object_id, "2");
+    assert_eq!(conflicts[0].assignation_id, "reuse");
+    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 1);
+}
+
+async fn a_composite_key_names_its_object_and_reads_back_as_of_an_instant(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        let shelf = new_shelf(txn, "S").await?;
+        let book = new_book(txn, shelf, "555").await?;
+        edition::ActiveModel {
+            book_id: Set(book),
+            number: Set(2),
+            year: Set(1990),
+        }
+        .insert(txn)
+        .await
+        .map(|_| ())
+    })
+    .await;
+    let first = sea_orm_history::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let edition = edition::Entity::find_by_id((1, 2))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    change(&db, "fix", async |txn| {
+        let mut active = edition.into_active_model();
+        active.year = Set(1991);
+        active.update(txn).await.map(|_| ())
+    })
+    .await;
+    let history = records(&db, "EDITION", "1:2").await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].snapshot["year"], 1991);
+    assert_eq!(
+        history[0].scope_id.as_deref(),
+        Some("1"),
+        "its book's shelf"
+    );
+    let then = query::model_as_of::<edition::Entity, _>(&db, registry(), "1:2", first)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(then.year, 1990);
+    let info = registry().get("EDITION").unwrap();
+    assert_eq!(info.key_of("1:2"), Some(vec![1.into(), 2.into()]));
+    assert_eq!(info.key_of("1"), None);
+}
+
+async fn verification_names_the_first_version_edited_behind_the_engines_back(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        new_shelf(txn, "A").await.map(|_| ())
+    })
+    .await;
+    for name in ["B", "C"] {
+        let shelf = shelf::Entity::find_by_id(1)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        change(&db, "edits", async |txn| {
+            let mut active = shelf.into_active_model();
+            active.name = Set(name.into());
+            active.update(txn).await.map(|_| ())
+        })
+        .await;
+    }
+    let info = registry().get("SHELF").unwrap();
+    let ok = verify::verify_object(&db, info, "1").await.unwrap();
+    assert!(ok.ok() && ok.checked == 3);
+
+    // An administrator switches the triggers off and edits version 2.
+    let manager = sea_orm_migration::SchemaManager::new(&db);
+    sea_orm_history::migration::unprotect_history_table(&manager, "shelf_history")
+        .await
+        .unwrap();
+    let backend = db.get_database_backend();
+    let edit = match backend {
+        sea_orm::DbBackend::Postgres => {
+            r#"UPDATE shelf_history SET snapshot = '{"id": 1, "name": "X"}' WHERE version = 2"#
+        }
+        _ => r#"UPDATE shelf_history SET snapshot = '{"id":1,"name":"X"}' WHERE version = 2"#,
+    };
+    let txn = db.begin().await.unwrap();
+    txn.execute_unprepared(edit).await.unwrap();
+    txn.commit().await.unwrap();
+    let broken = verify::verify_object(&db, info, "1").await.unwrap();
+    assert_eq!(broken.broken_at, Some(2));
+    let report = verify::verify_table(&db, info, |_| {}).await.unwrap();
+    assert_eq!(report.broken.len(), 1);
+    assert_eq!(report.broken[0].version, 2);
+}
