@@ -81,7 +81,7 @@ pub struct PruneSettings {
     #[command(flatten)]
     pub database: DatabaseSettings,
     /// Remove what is older than this age: a number and `s`, `m`, `h`, `d` or `w` (`90d`).
-    #[arg(long, value_parser = crate::retention::parse_age)]
+    #[arg(long, value_parser = parse_age)]
     pub older_than: std::time::Duration,
     /// Also remove history records older than the age, except each object's latest record.
     #[arg(long)]
@@ -221,13 +221,13 @@ pub struct HttpSettings {
 #[derive(Clone, Debug, Args)]
 pub struct RetentionSettings {
     /// Prune audit events older than this age (`90d`); no scheduled pruning when unset.
-    #[arg(long, env = "CHRONICLE_PRUNE_OLDER_THAN", value_parser = crate::retention::parse_age)]
+    #[arg(long, env = "CHRONICLE_PRUNE_OLDER_THAN", value_parser = parse_age)]
     pub prune_older_than: Option<std::time::Duration>,
     /// Scheduled pruning also removes old history records (never an object's latest).
     #[arg(long, env = "CHRONICLE_PRUNE_HISTORY")]
     pub prune_history: bool,
     /// How often scheduled pruning runs (first at startup; at most once a second).
-    #[arg(long, env = "CHRONICLE_PRUNE_EVERY", default_value = "1h", value_parser = crate::retention::parse_age)]
+    #[arg(long, env = "CHRONICLE_PRUNE_EVERY", default_value = "1h", value_parser = parse_age)]
     pub prune_every: std::time::Duration,
     /// Scheduled pruning archives each run to `chronicle-prune-<time>.ndjson.gz` in this directory
     /// (which must exist).
@@ -431,5 +431,57 @@ fn identity_chars(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(n) if (1..=200).contains(&n) => Ok(n),
         _ => Err("must be a number from 1 to 200".into()),
+    }
+}
+
+/// Parses an age: a whole number and a unit, `s`, `m`, `h`, `d` or `w` (`90d`, `12h`).
+///
+/// # Errors
+/// Anything else, with a message saying what is expected.
+pub fn parse_age(value: &str) -> Result<std::time::Duration, String> {
+    let expected = || format!("`{value}` is not an age like 90d, 12h, 30m, 2w or 45s");
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(expected)?;
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(expected()),
+    };
+    number
+        .checked_mul(seconds)
+        .filter(|s| *s <= 100 * 365 * 86_400)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{value}` is more than 100 years"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+    use std::time::Duration;
+
+    #[test]
+    fn ages_read_as_a_number_and_a_unit() {
+        assert_eq!(parse_age("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "d",
+            "90",
+            "90 days",
+            "-1d",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_age(bad).is_err(), "{bad} should be refused");
+        }
     }
 }

@@ -24,17 +24,17 @@
 //! one declaration, live in the `entity` crate, the schema's migrations in `migration`.
 
 pub mod audit;
-pub mod auth;
+pub(crate) mod auth;
 pub mod commands;
 pub mod config;
-pub mod context;
+pub(crate) mod context;
 pub mod database;
-pub mod error;
+pub(crate) mod error;
 pub mod graphql;
 pub(crate) mod http;
-pub mod operations;
-pub mod retention;
+pub(crate) mod operations;
+pub(crate) mod retention;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
-pub mod ui;
+pub(crate) mod ui;

@@ -14,17 +14,18 @@ use sea_orm::{
 use sea_orm_history::query::Page;
 use sea_orm_history::{EntitySet, HistoryRow};
 
+use super::{AuditKind, AuditStatus};
 use crate::error::AppResult;
 
 /// Which events to list. `None` is "any".
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
-    /// `MUTATION`, `CUSTOM`, …
-    pub kind: Option<String>,
+    /// The kind.
+    pub kind: Option<AuditKind>,
     /// The action (mutation field or event name).
     pub action: Option<String>,
-    /// `SUCCESS` or `FAILURE`.
-    pub status: Option<String>,
+    /// Succeeded or failed.
+    pub status: Option<AuditStatus>,
     /// The acting user.
     pub user: Option<String>,
     /// The app.
@@ -48,9 +49,17 @@ impl EventFilter {
             Some(v) => c.add(col.eq(v.clone())),
             None => c,
         };
-        c = eq(c, audit_event::Column::Kind, &self.kind);
+        c = eq(
+            c,
+            audit_event::Column::Kind,
+            &self.kind.map(|k| k.as_str().to_owned()),
+        );
         c = eq(c, audit_event::Column::Action, &self.action);
-        c = eq(c, audit_event::Column::Status, &self.status);
+        c = eq(
+            c,
+            audit_event::Column::Status,
+            &self.status.map(|s| s.as_str().to_owned()),
+        );
         c = eq(c, audit_event::Column::Actor, &self.user);
         c = eq(c, audit_event::Column::App, &self.app);
         c = eq(c, audit_event::Column::AssignationId, &self.assignation_id);

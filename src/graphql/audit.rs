@@ -307,9 +307,9 @@ impl AuditQuery {
         let first = page_size(limits, first)?;
         let after = parse_after(after.as_deref(), event_cursor)?;
         let filter = EventFilter {
-            kind: kind.map(|k| Kind::from(k).as_str().to_owned()),
+            kind: kind.map(Kind::from),
             action,
-            status: status.map(|s| crate::audit::AuditStatus::from(s).as_str().to_owned()),
+            status: status.map(crate::audit::AuditStatus::from),
             user,
             app,
             assignation_id,

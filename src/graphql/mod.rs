@@ -12,17 +12,17 @@
 //! - [`pagination`], [`scalars`]: Relay connections with `totalCount`; the `Date` and `DateTime`
 //!   scalars.
 
-pub mod audit;
-pub mod comment;
-pub mod extension;
-pub mod history;
-pub mod label;
-pub mod order;
-pub mod pagination;
-pub mod project;
+pub(crate) mod audit;
+pub(crate) mod comment;
+pub(crate) mod extension;
+pub(crate) mod history;
+pub(crate) mod label;
+pub(crate) mod order;
+pub(crate) mod pagination;
+pub(crate) mod project;
 pub mod reference;
-pub mod scalars;
-pub mod task;
+pub(crate) mod scalars;
+pub(crate) mod task;
 
 use std::future::Future;
 use std::sync::Arc;

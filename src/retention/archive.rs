@@ -87,9 +87,4 @@ impl Archive {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
 }

@@ -220,33 +220,6 @@ fn archive_error(e: std::io::Error) -> AppError {
     AppError::internal(format!("writing the archive: {e}"))
 }
 
-/// Parses an age: a whole number and a unit, `s`, `m`, `h`, `d` or `w` (`90d`, `12h`).
-///
-/// # Errors
-/// Anything else, with a message saying what is expected.
-pub fn parse_age(value: &str) -> Result<std::time::Duration, String> {
-    let expected = || format!("`{value}` is not an age like 90d, 12h, 30m, 2w or 45s");
-    let value = value.trim();
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(expected)?;
-    let (number, unit) = value.split_at(split);
-    let number: u64 = number.parse().map_err(|_| expected())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(expected()),
-    };
-    number
-        .checked_mul(seconds)
-        .filter(|s| *s <= 100 * 365 * 86_400)
-        .map(std::time::Duration::from_secs)
-        .ok_or_else(|| format!("`{value}` is more than 100 years"))
-}
-
 /// The cutoff for an age: now minus `age`.
 ///
 /// # Errors
@@ -256,29 +229,4 @@ pub fn cutoff(age: std::time::Duration) -> Result<DateTime<Utc>, String> {
         .ok()
         .and_then(|age| Utc::now().checked_sub_signed(age))
         .ok_or_else(|| "the age is too large".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_age;
-    use std::time::Duration;
-
-    #[test]
-    fn ages_read_as_a_number_and_a_unit() {
-        assert_eq!(parse_age("90d"), Ok(Duration::from_secs(90 * 86_400)));
-        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3_600)));
-        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86_400)));
-        assert_eq!(parse_age("0s"), Ok(Duration::ZERO));
-        for bad in [
-            "",
-            "d",
-            "90",
-            "90 days",
-            "-1d",
-            "1.5h",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_age(bad).is_err(), "{bad} should be refused");
-        }
-    }
 }

@@ -17,7 +17,7 @@ fn blocks<'a>(markdown: &'a str, language: &str) -> Vec<(&'a str, String)> {
     let mut previous = "";
     let mut lines = markdown.lines();
     while let Some(line) = lines.next() {
-        if line.trim_end() == fence {
+        if line.trim() == fence {
             let body: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
             found.push((previous, body.join("\n")));
         }
@@ -160,5 +160,33 @@ async fn every_graphql_example_of_the_guide_is_a_request_the_server_takes() {
             "the server refuses this example of the guide:\n{example}\n{}",
             reply.body
         );
+    }
+}
+
+#[test]
+fn the_readme_shows_the_code_it_says_it_shows() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let quoted: Vec<(String, String)> = blocks(&readme, "rust")
+        .into_iter()
+        .filter_map(|(before, body)| {
+            let path = before
+                .trim()
+                .strip_prefix("<!-- from: ")?
+                .strip_suffix(" -->")?;
+            Some((path.to_owned(), body))
+        })
+        .collect();
+    assert!(quoted.len() >= 3, "the README quotes no code any more");
+    for (path, body) in quoted {
+        let source = std::fs::read_to_string(format!("{root}/{path}"))
+            .unwrap_or_else(|e| panic!("the README quotes {path}, which cannot be read: {e}"));
+        let lines: Vec<&str> = source.lines().map(str::trim).collect();
+        for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            assert!(
+                lines.contains(&line),
+                "the README quotes `{line}` from {path}, which does not hold it"
+            );
+        }
     }
 }

@@ -2,8 +2,19 @@
 // build step. Views (hash routes): #/assignations, #/assignation/<id>, #/object/<ENTITY>/<id>, #/audit.
 // Everything users typed is rendered as text (never as HTML).
 
-const ENTITIES = ["PROJECT", "TASK", "LABEL", "TASK_LABEL", "COMMENT"];
-const AUDIT_KINDS = ["MUTATION", "LOGIN", "LOGIN_FAILED", "CUSTOM", "SECURITY", "SYSTEM"];
+// The server's enums, read from its schema (introspection) before the first view: the UI keeps no
+// list of its own, so a historized entity added to the server shows here without a change.
+const ENTITIES = [];
+const AUDIT_KINDS = [];
+
+async function loadEnums() {
+  if (ENTITIES.length) return;
+  const data = await gql(`{
+    entities: __type(name: "HistoryEntity") { enumValues { name } }
+    kinds: __type(name: "AuditKind") { enumValues { name } } }`);
+  ENTITIES.splice(0, ENTITIES.length, ...data.entities.enumValues.map((v) => v.name));
+  AUDIT_KINDS.splice(0, AUDIT_KINDS.length, ...data.kinds.enumValues.map((v) => v.name));
+}
 const PAGE = 20;
 const AUTH_KEY = "chronicle.auth";
 
@@ -728,13 +739,14 @@ function route() {
     if (current) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  let rendering;
-  switch (view) {
-    case "assignation": rendering = assignationView(parts[1] || ""); break;
-    case "object": rendering = objectView(parts[1], parts[2]); break;
-    case "audit": rendering = auditView(params); break;
-    default: rendering = assignationsView(params);
-  }
+  const rendering = loadEnums().then(() => {
+    switch (view) {
+      case "assignation": return assignationView(parts[1] || "");
+      case "object": return objectView(parts[1], parts[2]);
+      case "audit": return auditView(params);
+      default: return assignationsView(params);
+    }
+  });
   rendering.catch((e) => show(errorBox(e))).finally(() => {
     if (seq === renders) document.body.dataset.ready = view;
   });
