@@ -64,10 +64,14 @@ impl RequestContext {
 
     /// The change context the hooks see, for the entities of `registry`.
     pub fn change_context(&self, registry: &'static Registry) -> ChangeContext {
-        let mut context = ChangeContext::new(registry, self.assignation_id.clone());
+        let id = self.assignation_id.clone();
+        let mut context = if self.assignation_generated {
+            ChangeContext::generated(registry, id)
+        } else {
+            ChangeContext::new(registry, id)
+        };
         context.user = self.principal.user.clone();
         context.app = self.principal.app.clone();
-        context.exclusive = self.assignation_generated;
         context
     }
 }

@@ -1,4 +1,4 @@
-//! Capture: the one writer of history rows ([`record_changes`]), the `ActiveModelBehavior` hooks that
+//! Capture: the one writer of history rows (`record_changes`), the `ActiveModelBehavior` hooks that
 //! call it ([`after_save`], [`before_delete`]), the bulk helpers that do what sea-orm's
 //! `insert_many`/`update_many`/`delete_many` do but with history, and [`begin`], the way to open a
 //! change's transaction.
@@ -35,7 +35,7 @@ const INSERT_CHUNK: usize = 500;
 
 /// A change about to be recorded.
 #[derive(Clone, Debug)]
-pub struct PendingChange {
+pub(crate) struct PendingChange {
     /// The object's id.
     pub object_id: String,
     /// What happened.
@@ -78,7 +78,7 @@ pub async fn begin(db: &DatabaseConnection) -> HistoryResult<DatabaseTransaction
 /// # Errors
 /// [`HistoryError::ForeignAssignation`] when the assignation was started by another user; database
 /// errors.
-pub async fn reserve_steps<C: ConnectionTrait>(
+pub(crate) async fn reserve_steps<C: ConnectionTrait>(
     db: &C,
     ctx: &ChangeContext,
     steps: i32,
@@ -113,13 +113,17 @@ pub async fn reserve_steps<C: ConnectionTrait>(
     let row = if backend == DbBackend::MySql {
         db.execute(&insert).await?;
         let select = Query::select()
-            .columns([col("actor"), col("change_count")])
+            .columns([col("actor"), col("change_count"), col("reverted_by")])
             .from(col("assignation"))
             .and_where(Expr::col(col("id")).eq(ctx.assignation.as_str()))
             .to_owned();
         db.query_one(&select).await?
     } else {
-        insert.returning(Query::returning().columns([col("actor"), col("change_count")]));
+        insert.returning(Query::returning().columns([
+            col("actor"),
+            col("change_count"),
+            col("reverted_by"),
+        ]));
         db.query_one(&insert).await?
     };
     let row = row.ok_or_else(|| HistoryError::NotFound("the assignation".into()))?;
@@ -129,8 +133,20 @@ pub async fn reserve_steps<C: ConnectionTrait>(
             ctx.assignation.to_string(),
         ));
     }
+    let reverted_by: Option<String> = row.try_get("", "reverted_by")?;
+    if let Some(by) = reverted_by {
+        return Err(reverted(ctx.assignation.as_str(), &by));
+    }
     let count: i32 = row.try_get("", "change_count")?;
     Ok(count - steps)
+}
+
+/// The refusal of a change that would join an assignation reverted already (its revert could never be
+/// reverted with it).
+pub(crate) fn reverted(assignation: &str, by: &str) -> HistoryError {
+    HistoryError::Forbidden(format!(
+        "the assignation {assignation} was reverted (by {by}): changes may not join it any more"
+    ))
 }
 
 /// The select of every column of `info`'s history table.
@@ -150,7 +166,7 @@ pub(crate) fn history_select(info: &EntityInfo) -> SelectStatement {
 ///
 /// # Errors
 /// Database errors.
-pub async fn latest_rows<C: ConnectionTrait>(
+pub(crate) async fn latest_rows<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
     object_ids: &[String],
@@ -188,7 +204,7 @@ pub async fn latest_rows<C: ConnectionTrait>(
 /// # Errors
 /// [`HistoryError::NoContext`] outside a scope; [`HistoryError::ForeignAssignation`]; database
 /// errors.
-pub async fn record_changes<C: ConnectionTrait>(
+pub(crate) async fn record_changes<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
     changes: Vec<PendingChange>,
@@ -377,7 +393,7 @@ pub fn before_save<E: Historized>() -> Result<(), DbErr> {
 /// The hook behind `after_save`: records a CREATE or an UPDATE of `model`.
 ///
 /// # Errors
-/// As [`record_changes`], carried as a [`DbErr`] (see [`HistoryError::into_db_err`]).
+/// As `record_changes`, carried as a [`DbErr`] (see [`HistoryError::into_db_err`]).
 pub async fn after_save<E, C>(db: &C, model: &E::Model, insert: bool) -> Result<(), DbErr>
 where
     E: Historized,
@@ -396,7 +412,7 @@ where
             },
             snapshot,
         };
-        record_changes(db, info, vec![change]).await
+        crate::writer::record_one(db, info, change).await
     }
     .await
     .map(|_| ())
@@ -416,12 +432,14 @@ fn primary_key_condition<A: ActiveModelTrait>(active: &A) -> Result<Condition, H
     Ok(condition)
 }
 
-/// The hook behind `before_delete`: reads the row as it is in the database (locking it), deals with
-/// the rows pointing at it (see the module docs), and records its DELETE. Deleting a row that does not
+/// The hook behind `before_delete`: reads the row as it is in the database (locking it), refuses the
+/// delete when rows point at it through a `RESTRICT` key (the database would), deals with the rows
+/// pointing at it through `CASCADE` and `SET NULL` keys (see the module docs), and keeps its snapshot
+/// for [`after_delete`], which records the DELETE once the row is gone. Deleting a row that does not
 /// exist records nothing.
 ///
 /// # Errors
-/// As [`record_changes`], carried as a [`DbErr`].
+/// [`HistoryError::BadInput`] for rows in the way; as `record_changes`; carried as a [`DbErr`].
 pub async fn before_delete<E, A, C>(db: &C, active: &A) -> Result<(), DbErr>
 where
     E: Historized,
@@ -430,59 +448,152 @@ where
 {
     async {
         let ctx = ChangeContext::require()?;
-        let info = ctx.registry().of::<E>()?;
+        let registry = ctx.registry();
+        let info = registry.of::<E>()?;
         let condition = primary_key_condition(active)?;
         let found = rows::snapshots_where(db, info, condition, true).await?;
-        delete_rows(db, ctx.registry(), info, found, false).await
+        let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
+        restrict(db, registry, info, &found, &ids).await?;
+        cascade(db, registry, info, &found, &mut visited(info, &ids)).await?;
+        ctx.deleting(info, found);
+        Ok(())
     }
     .await
-    .map(|_| ())
+    .map_err(HistoryError::into_db_err)
+}
+
+/// The hook behind `after_delete`: records the DELETE of the row [`before_delete`] read, now that the
+/// database has deleted it.
+///
+/// # Errors
+/// As `record_changes`, carried as a [`DbErr`].
+pub async fn after_delete<E, A, C>(db: &C, active: &A) -> Result<(), DbErr>
+where
+    E: Historized,
+    A: ActiveModelTrait<Entity = E>,
+    C: ConnectionTrait,
+{
+    async {
+        let ctx = ChangeContext::require()?;
+        let info = ctx.registry().of::<E>()?;
+        let mut key = serde_json::Map::new();
+        for k in E::PrimaryKey::iter() {
+            let column = k.into_column();
+            if let Some(value) = active.get(column).into_value() {
+                key.insert(
+                    crate::snapshot::camel_case(sea_orm::IdenStatic::as_str(&column)),
+                    crate::snapshot::value_to_json(value)?,
+                );
+            }
+        }
+        let object_id = info.object_id(&Json::Object(key));
+        let Some(snapshot) = ctx.deleted(info, &object_id) else {
+            return Ok(());
+        };
+        let change = PendingChange {
+            object_id,
+            kind: HistoryKind::Delete,
+            snapshot,
+        };
+        crate::writer::record_one(db, info, change)
+            .await
+            .map(|_| ())
+    }
+    .await
     .map_err(HistoryError::into_db_err)
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Deletes the rows `found` of `info` (snapshots of live rows) with history, after the rows pointing at
-/// them; `delete_them` says whether to delete the rows themselves (a hook leaves that to sea-orm).
-/// Returns how many rows of `info` it recorded.
+/// The rows of `info` about to be deleted, so far in this cascade (against loops in data whose keys
+/// point at each other).
+type Visited = BTreeSet<(String, String)>;
+
+fn visited(info: &EntityInfo, ids: &[String]) -> Visited {
+    ids.iter()
+        .map(|id| (info.name.clone(), id.clone()))
+        .collect()
+}
+
+/// Refuses the delete of `rows` of `info` when rows other than themselves point at them through a
+/// `RESTRICT` key: the database would refuse it, after the cascades had run.
+async fn restrict<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    info: &EntityInfo,
+    found: &[Json],
+    ids: &[String],
+) -> HistoryResult<()> {
+    let refs: Vec<&Json> = found.iter().collect();
+    for (child, fk) in registry.dependents_of(&info.table) {
+        if fk.on_delete != OnDelete::Restrict {
+            continue;
+        }
+        let blocking = rows::dependents(db, child, fk, info, &refs, false)
+            .await?
+            .into_iter()
+            .any(|s| child.table != info.table || !ids.contains(&child.object_id(&s)));
+        if blocking {
+            return Err(HistoryError::BadInput(format!(
+                "rows of {} point at the {} being deleted",
+                child.name, info.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the rows `found` of `info` (snapshots of live rows) with history, after the rows pointing
+/// at them. Returns how many rows of `info` it recorded.
 pub(crate) fn delete_rows<'a, C: ConnectionTrait>(
     db: &'a C,
     registry: &'a Registry,
     info: &'a EntityInfo,
     found: Vec<Json>,
-    delete_them: bool,
+    visited: &'a mut Visited,
 ) -> Boxed<'a, HistoryResult<usize>> {
     Box::pin(async move {
         if found.is_empty() {
             return Ok(0);
         }
         let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
-        cascade(db, registry, info, &found, &ids).await?;
+        restrict(db, registry, info, &found, &ids).await?;
+        cascade(db, registry, info, &found, visited).await?;
+        let deleted = rows::delete(db, info, &ids).await?;
+        rows::expect_rows(info, deleted, ids.len(), "deleted")?;
+        if let ([snapshot], [object_id]) = (found.as_slice(), ids.as_slice()) {
+            // One row: the one-statement write.
+            let change = PendingChange {
+                object_id: object_id.clone(),
+                kind: HistoryKind::Delete,
+                snapshot: snapshot.clone(),
+            };
+            return Ok(usize::from(
+                crate::writer::record_one(db, info, change).await?,
+            ));
+        }
         let changes = found
             .into_iter()
-            .zip(ids.iter().cloned())
+            .zip(ids)
             .map(|(snapshot, object_id)| PendingChange {
                 object_id,
                 kind: HistoryKind::Delete,
                 snapshot,
             })
             .collect();
-        let written = record_changes(db, info, changes).await?;
-        if delete_them {
-            rows::delete(db, info, &ids).await?;
-        }
-        Ok(written.len())
+        Ok(record_changes(db, info, changes).await?.len())
     })
 }
 
-/// Applies the `ON DELETE` of every foreign key pointing at `parents` (snapshots of `parent`, about to
-/// be deleted), with history; rows among `parents` themselves are left alone.
+/// Applies the `ON DELETE` of every `CASCADE` and `SET NULL` key pointing at `parents` (snapshots of
+/// `parent`, about to be deleted), with history; rows already being deleted in this cascade are left
+/// alone.
 async fn cascade<C: ConnectionTrait>(
     db: &C,
     registry: &Registry,
     parent: &EntityInfo,
     parents: &[Json],
-    parent_ids: &[String],
+    visited: &mut Visited,
 ) -> HistoryResult<()> {
     let refs: Vec<&Json> = parents.iter().collect();
     for (child, fk) in registry.dependents_of(&parent.table) {
@@ -490,15 +601,16 @@ async fn cascade<C: ConnectionTrait>(
             continue;
         }
         let mut found = rows::dependents(db, child, fk, parent, &refs, true).await?;
-        if child.table == parent.table {
-            found.retain(|s| !parent_ids.contains(&child.object_id(s)));
-        }
+        found.retain(|s| !visited.contains(&(child.name.clone(), child.object_id(s))));
         if found.is_empty() {
             continue;
         }
         match fk.on_delete {
             OnDelete::Cascade => {
-                delete_rows(db, registry, child, found, true).await?;
+                for s in &found {
+                    visited.insert((child.name.clone(), child.object_id(s)));
+                }
+                delete_rows(db, registry, child, found, visited).await?;
             }
             OnDelete::SetNull => {
                 let cleared: Vec<Json> = found
@@ -532,11 +644,28 @@ fn updates(info: &EntityInfo, snapshots: Vec<Json>) -> Vec<PendingChange> {
         .collect()
 }
 
+/// The rows `snapshots` name as the database now holds them (what it stored may differ from what was
+/// sent: precision, scale, defaults), in the same order.
+///
+/// # Errors
+/// [`HistoryError::NotFound`] when a row is not there; database errors.
+async fn stored<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    snapshots: &[Json],
+) -> HistoryResult<Vec<Json>> {
+    let ids: Vec<String> = snapshots.iter().map(|s| info.object_id(s)).collect();
+    let mut found = rows::snapshots_of(db, info, &ids, true).await?;
+    let stored: Vec<Json> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    rows::expect_rows(info, stored.len() as u64, ids.len(), "written")?;
+    Ok(stored)
+}
+
 /// Inserts `models` in batched statements and records a CREATE for each: the counterpart of
 /// `insert_many` (which skips hooks) with history.
 ///
 /// # Errors
-/// As [`record_changes`]; constraint violations of the insert.
+/// As `record_changes`; constraint violations of the insert.
 pub async fn insert_with_history<E, C>(db: &C, models: &[E::Model]) -> HistoryResult<()>
 where
     E: Historized,
@@ -549,7 +678,8 @@ where
         .map(|m| info.snapshot_of(m))
         .collect::<Result<Vec<_>, _>>()?;
     rows::insert(db, info, &snapshots).await?;
-    let changes = snapshots
+    let written = stored(db, info, &snapshots).await?;
+    let changes = written
         .into_iter()
         .map(|snapshot| PendingChange {
             object_id: info.object_id(&snapshot),
@@ -565,7 +695,7 @@ where
 /// counterpart of `update_many` with history. Lock the rows first (a `SELECT … FOR UPDATE`).
 ///
 /// # Errors
-/// As [`record_changes`]; constraint violations of the write.
+/// As `record_changes`; constraint violations of the write.
 pub async fn update_with_history<E, C>(db: &C, models: &[E::Model]) -> HistoryResult<()>
 where
     E: Historized,
@@ -578,7 +708,8 @@ where
         .map(|m| info.snapshot_of(m))
         .collect::<Result<Vec<_>, _>>()?;
     rows::update(db, info, &snapshots).await?;
-    record_changes(db, info, updates(info, snapshots)).await?;
+    let written = stored(db, info, &snapshots).await?;
+    record_changes(db, info, updates(info, written)).await?;
     Ok(())
 }
 
@@ -587,7 +718,7 @@ where
 /// counterpart of `delete_many` with history.
 ///
 /// # Errors
-/// As [`record_changes`]; constraint violations of the delete.
+/// As `record_changes`; constraint violations of the delete.
 pub async fn delete_with_history<E, C>(db: &C, condition: Condition) -> HistoryResult<usize>
 where
     E: Historized,
@@ -597,7 +728,8 @@ where
     let registry = ctx.registry();
     let info = registry.of::<E>()?;
     let found = rows::snapshots_where(db, info, condition, true).await?;
-    delete_rows(db, registry, info, found, true).await
+    let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
+    delete_rows(db, registry, info, found, &mut visited(info, &ids)).await
 }
 
 /// The snapshot of `model` of `E` (as history records hold it).

@@ -10,6 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::entity::EntityInfo;
 use crate::error::HistoryError;
 use crate::record::{HistoryKind, HistoryRow};
 use crate::registry::Registry;
@@ -84,9 +85,11 @@ pub struct ChangeContext {
     pub reason: Option<String>,
     /// No other transaction can write to this assignation at the same time (its id was generated
     /// for this scope and is not known outside it yet), so a change need not lock it up front.
-    pub exclusive: bool,
+    pub(crate) exclusive: bool,
     /// Observes the records written under this context.
     pub tally: Option<Tally>,
+    /// Rows read by `before_delete`, recorded by `after_delete` once the database deleted them.
+    pub(crate) deleting: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
 }
 
 impl ChangeContext {
@@ -100,14 +103,23 @@ impl ChangeContext {
             reason: None,
             exclusive: false,
             tally: None,
+            deleting: Arc::default(),
         }
     }
 
     /// A context in a fresh assignation, which no other code can join while this one runs.
     pub fn fresh(registry: &'static Registry) -> Self {
+        Self::generated(registry, AssignationId::generate())
+    }
+
+    /// A context for `assignation`, an id its caller generated for this scope alone (say, for a
+    /// request that named none) and gives nobody else before the scope ends. Its changes skip the
+    /// lock that queues concurrent writers of one assignation; two scopes sharing such an id would
+    /// race for version numbers and one would fail.
+    pub fn generated(registry: &'static Registry, assignation: AssignationId) -> Self {
         Self {
             exclusive: true,
-            ..Self::new(registry, AssignationId::generate())
+            ..Self::new(registry, assignation)
         }
     }
 
@@ -130,6 +142,22 @@ impl ChangeContext {
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
+    }
+
+    /// Keeps the rows `before_delete` read, until `after_delete` records them.
+    pub(crate) fn deleting(&self, info: &EntityInfo, rows: Vec<serde_json::Value>) {
+        let mut deleting = self.deleting.lock().unwrap_or_else(PoisonError::into_inner);
+        for row in rows {
+            deleting.insert((info.name.clone(), info.object_id(&row)), row);
+        }
+    }
+
+    /// The row of `object_id` that `before_delete` read, taken.
+    pub(crate) fn deleted(&self, info: &EntityInfo, object_id: &str) -> Option<serde_json::Value> {
+        self.deleting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(info.name.clone(), object_id.to_owned()))
     }
 
     /// The registry of historized entities the hooks consult.
@@ -196,6 +224,29 @@ impl Tally {
                     .entry(entity.to_owned())
                     .or_insert_with(|| row.object_id.clone());
             }
+        }
+    }
+
+    /// Adds one record of `entity`: of `object_id`, of `kind`, in `scope` (`None` when not known).
+    pub fn add_one(
+        &self,
+        entity: &str,
+        object_id: &str,
+        kind: HistoryKind,
+        scope: Option<Option<String>>,
+    ) {
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *written.counts.entry(entity.to_owned()).or_default() += 1;
+        if let Some(scope) = scope {
+            written
+                .scopes
+                .insert((entity.to_owned(), object_id.to_owned()), scope);
+        }
+        if kind == HistoryKind::Create {
+            written
+                .first_created
+                .entry(entity.to_owned())
+                .or_insert_with(|| object_id.to_owned());
         }
     }
 

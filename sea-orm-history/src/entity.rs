@@ -295,7 +295,23 @@ impl EntityInfo {
                 .iter()
                 .map(|key| key.iter().filter_map(index).collect::<Vec<_>>()),
         );
-        let touch = declaration.touch.iter().filter_map(index).collect();
+        let touch: Vec<usize> = declaration.touch.iter().filter_map(index).collect();
+        for &i in &touch {
+            let column = &columns[i];
+            if !matches!(
+                column.ty,
+                ColumnType::DateTime
+                    | ColumnType::Timestamp
+                    | ColumnType::TimestampWithTimeZone
+                    | ColumnType::Date
+            ) {
+                return Err(HistoryError::Registry(format!(
+                    "{table}: the touch column {} is a {:?}; a revert can only stamp its time on a date \
+                     or time column",
+                    column.field, column.ty
+                )));
+            }
+        }
         let name = declaration
             .name
             .unwrap_or_else(|| table.to_ascii_uppercase());
@@ -396,8 +412,8 @@ impl EntityInfo {
 /// ```
 ///
 /// An entity with an `ActiveModelBehavior` of its own writes `historized!(@without_behavior ...)` and
-/// calls [`crate::capture::before_save`], [`crate::capture::after_save`] and
-/// [`crate::capture::before_delete`] from its hooks.
+/// calls [`crate::capture::before_save`], [`crate::capture::after_save`],
+/// [`crate::capture::before_delete`] and [`crate::capture::after_delete`] from its hooks.
 #[macro_export]
 macro_rules! historized {
     (@without_behavior $($option:ident = $value:expr),* $(,)?) => {
@@ -408,21 +424,21 @@ macro_rules! historized {
         }
 
         $crate::__private::inventory::submit! {
-            $crate::__private::Declared::new(|| ::sea_orm::EntityName::table_name(&Entity))
+            $crate::__private::Declared::new(|| $crate::__private::sea_orm::EntityName::table_name(&Entity))
         }
     };
     ($($option:ident = $value:expr),* $(,)?) => {
         $crate::historized!(@without_behavior $($option = $value),*);
 
         #[$crate::__private::async_trait::async_trait]
-        impl ::sea_orm::ActiveModelBehavior for ActiveModel {
+        impl $crate::__private::sea_orm::ActiveModelBehavior for ActiveModel {
             async fn before_save<C>(
                 self,
                 _db: &C,
                 _insert: bool,
-            ) -> ::std::result::Result<Self, ::sea_orm::DbErr>
+            ) -> ::std::result::Result<Self, $crate::__private::sea_orm::DbErr>
             where
-                C: ::sea_orm::ConnectionTrait,
+                C: $crate::__private::sea_orm::ConnectionTrait,
             {
                 $crate::capture::before_save::<Entity>()?;
                 Ok(self)
@@ -432,19 +448,33 @@ macro_rules! historized {
                 model: Model,
                 db: &C,
                 insert: bool,
-            ) -> ::std::result::Result<Model, ::sea_orm::DbErr>
+            ) -> ::std::result::Result<Model, $crate::__private::sea_orm::DbErr>
             where
-                C: ::sea_orm::ConnectionTrait,
+                C: $crate::__private::sea_orm::ConnectionTrait,
             {
                 $crate::capture::after_save::<Entity, C>(db, &model, insert).await?;
                 Ok(model)
             }
 
-            async fn before_delete<C>(self, db: &C) -> ::std::result::Result<Self, ::sea_orm::DbErr>
+            async fn before_delete<C>(
+                self,
+                db: &C,
+            ) -> ::std::result::Result<Self, $crate::__private::sea_orm::DbErr>
             where
-                C: ::sea_orm::ConnectionTrait,
+                C: $crate::__private::sea_orm::ConnectionTrait,
             {
                 $crate::capture::before_delete::<Entity, Self, C>(db, &self).await?;
+                Ok(self)
+            }
+
+            async fn after_delete<C>(
+                self,
+                db: &C,
+            ) -> ::std::result::Result<Self, $crate::__private::sea_orm::DbErr>
+            where
+                C: $crate::__private::sea_orm::ConnectionTrait,
+            {
+                $crate::capture::after_delete::<Entity, Self, C>(db, &self).await?;
                 Ok(self)
             }
         }

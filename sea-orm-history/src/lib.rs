@@ -115,7 +115,8 @@
 //! - [`context`]: [`ChangeContext`], [`AssignationId`], [`Tally`].
 //! - [`entity`]: [`Historized`], [`Declaration`], [`EntityInfo`], and [`historized!`].
 //! - [`registry`](mod@crate::registry): [`Registry`], [`EntitySet`], and [`registry!`](macro@crate::registry).
-//! - [`capture`]: the one writer of history rows, the hooks, the bulk helpers, [`begin`].
+//! - [`capture`]: the one writer of history rows, the hooks, the bulk helpers, [`begin`]; `writer`
+//!   writes one change (what a hook writes) in a single statement where the database allows.
 //! - [`record`]: [`HistoryRow`], [`HistoryKind`], diffs and hashes.
 //! - [`snapshot`]: rows as JSON, object ids.
 //! - [`query`]: history per object, per assignation, as of an instant.
@@ -145,6 +146,7 @@ mod rows;
 pub mod snapshot;
 pub mod tables;
 pub mod verify;
+mod writer;
 
 pub use capture::begin;
 pub use context::{AssignationId, ChangeContext, Tally, with_reason};
@@ -158,6 +160,7 @@ pub use registry::{EntitySet, Registry, RegistryBuilder};
 pub mod __private {
     pub use async_trait;
     pub use inventory;
+    pub use sea_orm;
 
     pub use crate::registry::{Declared, build_checked, screaming_snake};
 }

@@ -184,6 +184,15 @@ pub async fn protect_history_table(
 ) -> Result<(), DbErr> {
     let db = manager.get_connection();
     unprotect_history_table(manager, history).await?;
+    let q = |name: &str| quote(manager.get_database_backend(), name);
+    let (table, append_only, no_truncate, no_update, no_delete, no_replace) = (
+        q(history),
+        q(&format!("{history}_append_only")),
+        q(&format!("{history}_no_truncate")),
+        q(&format!("{history}_no_update")),
+        q(&format!("{history}_no_delete")),
+        q(&format!("{history}_no_replace")),
+    );
     let statements = match manager.get_database_backend() {
         DbBackend::Postgres => vec![
             format!(
@@ -199,21 +208,21 @@ pub async fn protect_history_table(
                   $$"
             ),
             format!(
-                "CREATE TRIGGER {history}_append_only BEFORE UPDATE OR DELETE ON {history} \
+                "CREATE TRIGGER {append_only} BEFORE UPDATE OR DELETE ON {table} \
                  FOR EACH ROW EXECUTE FUNCTION sea_orm_history_append_only()"
             ),
             format!(
-                "CREATE TRIGGER {history}_no_truncate BEFORE TRUNCATE ON {history} \
+                "CREATE TRIGGER {no_truncate} BEFORE TRUNCATE ON {table} \
                  FOR EACH STATEMENT EXECUTE FUNCTION sea_orm_history_append_only()"
             ),
         ],
         DbBackend::MySql => vec![
             format!(
-                "CREATE TRIGGER {history}_no_update BEFORE UPDATE ON {history} FOR EACH ROW \
+                "CREATE TRIGGER {no_update} BEFORE UPDATE ON {table} FOR EACH ROW \
                  SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only: UPDATE refused'"
             ),
             format!(
-                "CREATE TRIGGER {history}_no_delete BEFORE DELETE ON {history} FOR EACH ROW \
+                "CREATE TRIGGER {no_delete} BEFORE DELETE ON {table} FOR EACH ROW \
                  IF COALESCE({MARK_VARIABLE}, '') <> 'on' THEN \
                  SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'history is append-only: DELETE refused'; \
                  END IF"
@@ -222,18 +231,18 @@ pub async fn protect_history_table(
         _ => vec![
             format!("CREATE TABLE IF NOT EXISTS {MARK_TABLE} (active INTEGER NOT NULL)"),
             format!(
-                "CREATE TRIGGER {history}_no_update BEFORE UPDATE ON {history} \
+                "CREATE TRIGGER {no_update} BEFORE UPDATE ON {table} \
                  BEGIN SELECT RAISE(ABORT, 'history is append-only: UPDATE refused'); END"
             ),
             format!(
-                "CREATE TRIGGER {history}_no_delete BEFORE DELETE ON {history} \
+                "CREATE TRIGGER {no_delete} BEFORE DELETE ON {table} \
                  WHEN NOT EXISTS (SELECT 1 FROM {MARK_TABLE}) \
                  BEGIN SELECT RAISE(ABORT, 'history is append-only: DELETE refused'); END"
             ),
             // INSERT OR REPLACE would delete a record without the DELETE trigger noticing.
             format!(
-                "CREATE TRIGGER {history}_no_replace BEFORE INSERT ON {history} \
-                 WHEN EXISTS (SELECT 1 FROM {history} WHERE id = NEW.id \
+                "CREATE TRIGGER {no_replace} BEFORE INSERT ON {table} \
+                 WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id \
                  OR (object_id = NEW.object_id AND version = NEW.version)) \
                  BEGIN SELECT RAISE(ABORT, 'history is append-only: a record may not be replaced'); END"
             ),
@@ -254,19 +263,44 @@ pub async fn unprotect_history_table(
     history: &str,
 ) -> Result<(), DbErr> {
     let db = manager.get_connection();
+    let q = |name: &str| quote(manager.get_database_backend(), name);
+    let table = q(history);
     let statements = match manager.get_database_backend() {
         DbBackend::Postgres => vec![
-            format!("DROP TRIGGER IF EXISTS {history}_append_only ON {history}"),
-            format!("DROP TRIGGER IF EXISTS {history}_no_truncate ON {history}"),
+            format!(
+                "DROP TRIGGER IF EXISTS {} ON {table}",
+                q(&format!("{history}_append_only"))
+            ),
+            format!(
+                "DROP TRIGGER IF EXISTS {} ON {table}",
+                q(&format!("{history}_no_truncate"))
+            ),
         ],
         _ => vec![
-            format!("DROP TRIGGER IF EXISTS {history}_no_update"),
-            format!("DROP TRIGGER IF EXISTS {history}_no_delete"),
-            format!("DROP TRIGGER IF EXISTS {history}_no_replace"),
+            format!(
+                "DROP TRIGGER IF EXISTS {}",
+                q(&format!("{history}_no_update"))
+            ),
+            format!(
+                "DROP TRIGGER IF EXISTS {}",
+                q(&format!("{history}_no_delete"))
+            ),
+            format!(
+                "DROP TRIGGER IF EXISTS {}",
+                q(&format!("{history}_no_replace"))
+            ),
         ],
     };
     for statement in statements {
         db.execute_unprepared(&statement).await?;
     }
     Ok(())
+}
+
+/// `name` as a quoted identifier of `backend`.
+fn quote(backend: DbBackend, name: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
 }

@@ -185,7 +185,42 @@ pub fn content_hash(entity: &str, row: &HistoryRow) -> String {
         "reason": row.reason,
         "snapshot": row.snapshot,
     });
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    let mut text = String::new();
+    write_canonical(&canonical, &mut text);
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Writes `value` as compact JSON with every object's keys in byte order, whatever order the map
+/// keeps them in (an application that turns on `serde_json/preserve_order` must hash the same).
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        leaf => out.push_str(&leaf.to_string()),
+    }
 }
 
 /// The chain hash of a record: hex SHA-256 over `"<previous>|<version>|<step>|<content>"`.
@@ -255,5 +290,18 @@ mod tests {
         let content = content_hash("THING", &first);
         let expected = hex::encode(Sha256::digest(format!("|1|0|{content}").as_bytes()));
         assert_eq!(h1, expected);
+    }
+
+    #[test]
+    fn the_content_hash_is_over_compact_json_with_sorted_keys_at_every_depth() {
+        let mut text = String::new();
+        write_canonical(
+            &json!({"z": [{"b": 1, "a": "x\"y"}], "a": null, "m": {"d": 2.5, "c": true}}),
+            &mut text,
+        );
+        assert_eq!(
+            text,
+            r#"{"a":null,"m":{"c":true,"d":2.5},"z":[{"a":"x\"y","b":1}]}"#
+        );
     }
 }

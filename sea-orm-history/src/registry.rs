@@ -218,14 +218,7 @@ pub trait EntitySet: Copy + Eq + Send + Sync + 'static {
 /// `CakesBakers` as `CAKES_BAKERS`: how a variant's name becomes an entity's name.
 #[doc(hidden)]
 pub fn screaming_snake(variant: &str) -> String {
-    let mut out = String::with_capacity(variant.len() + 4);
-    for (i, c) in variant.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.extend(c.to_uppercase());
-    }
-    out
+    inflector::cases::screamingsnakecase::to_screaming_snake_case(variant)
 }
 
 /// Builds the registry of `entities`, named after `variants`, and checks each variant's name is its
@@ -326,5 +319,10 @@ mod tests {
         assert_eq!(screaming_snake("OrderLine"), "ORDER_LINE");
         assert_eq!(screaming_snake("Bakery"), "BAKERY");
         assert_eq!(screaming_snake("CakesBakers"), "CAKES_BAKERS");
+        assert_eq!(
+            screaming_snake("HTTPLog"),
+            "HTTP_LOG",
+            "as async-graphql names enum values"
+        );
     }
 }

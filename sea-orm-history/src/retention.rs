@@ -267,16 +267,24 @@ async fn prune_chunk<A: ArchiveSink + Send + ?Sized>(
 
     let txn = db.begin().await?;
     mark(&txn, backend, true).await?;
-    let delete = Query::delete()
-        .from_table(Alias::new(&info.history_table))
-        .cond_where(prefix)
-        .to_owned();
-    let deleted = txn.execute(&delete).await?.rows_affected();
-    prune_anchor::Entity::insert_many(anchors)
-        .on_conflict(forward_only(backend))
-        .exec_without_returning(&txn)
-        .await?;
-    mark(&txn, backend, false).await?;
+    let work = async {
+        let delete = Query::delete()
+            .from_table(Alias::new(&info.history_table))
+            .cond_where(prefix)
+            .to_owned();
+        let deleted = txn.execute(&delete).await?.rows_affected();
+        prune_anchor::Entity::insert_many(anchors)
+            .on_conflict(forward_only(backend))
+            .exec_without_returning(&txn)
+            .await?;
+        HistoryResult::Ok(deleted)
+    };
+    let deleted = work.await;
+    // Unmarked whatever happened: MySQL's session variable outlives a rollback, and the connection
+    // goes back to the pool.
+    let unmarked = mark(&txn, backend, false).await;
+    let deleted = deleted?;
+    unmarked?;
     txn.commit().await?;
     Ok((deleted, last.len() as u64))
 }

@@ -108,7 +108,8 @@ fn value_of(info: &EntityInfo, index: usize, snapshot: &Json) -> HistoryResult<V
     json_to_value(&column.ty, field)
 }
 
-/// Inserts the rows `snapshots` of `info`, as they are (keys included).
+/// Inserts the rows `snapshots` of `info`, as they are (keys included). A column a snapshot does not
+/// hold (one added after it was taken) is left to its default.
 ///
 /// # Errors
 /// Database errors; a snapshot that does not fit the table.
@@ -117,28 +118,44 @@ pub(crate) async fn insert<C: ConnectionTrait>(
     info: &EntityInfo,
     snapshots: &[Json],
 ) -> HistoryResult<()> {
-    // Each row binds one parameter per column: stay far below every backend's limit.
-    let per_statement = (ID_CHUNK * 4 / info.columns.len().max(1)).max(1);
-    for chunk in snapshots.chunks(per_statement) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(Alias::new(&info.table))
-            .columns(info.columns.iter().map(|c| Alias::new(&c.name)));
-        for snapshot in chunk {
-            let mut values = Vec::with_capacity(info.columns.len());
-            for (i, column) in info.columns.iter().enumerate() {
-                values.push((column.save_as)(Expr::val(value_of(info, i, snapshot)?)));
-            }
-            insert
-                .values(values)
-                .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+    // Rows with the same columns go in one statement; each binds one parameter per column, far below
+    // every backend's limit.
+    let mut groups: Vec<(Vec<usize>, Vec<&Json>)> = Vec::new();
+    for snapshot in snapshots {
+        let present: Vec<usize> = (0..info.columns.len())
+            .filter(|&i| snapshot.get(&info.columns[i].field).is_some())
+            .collect();
+        match groups.iter_mut().find(|(columns, _)| *columns == present) {
+            Some((_, rows)) => rows.push(snapshot),
+            None => groups.push((present, vec![snapshot])),
         }
-        db.execute(&insert).await?;
+    }
+    for (columns, rows) in groups {
+        let per_statement = (ID_CHUNK * 4 / columns.len().max(1)).max(1);
+        for chunk in rows.chunks(per_statement) {
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new(&info.table))
+                .columns(columns.iter().map(|&i| Alias::new(&info.columns[i].name)));
+            for snapshot in chunk {
+                let mut values = Vec::with_capacity(columns.len());
+                for &i in &columns {
+                    values.push((info.columns[i].save_as)(Expr::val(value_of(
+                        info, i, snapshot,
+                    )?)));
+                }
+                insert
+                    .values(values)
+                    .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+            }
+            db.execute(&insert).await?;
+        }
     }
     Ok(())
 }
 
-/// Writes the values of `snapshots` over the existing rows of the same keys.
+/// Writes the values of `snapshots` over the existing rows of the same keys (the fields a snapshot
+/// holds; a column it does not hold keeps its value).
 ///
 /// # Errors
 /// Database errors; a snapshot that does not fit the table.
@@ -152,7 +169,7 @@ pub(crate) async fn update<C: ConnectionTrait>(
         update.table(Alias::new(&info.table));
         let mut any = false;
         for (i, column) in info.columns.iter().enumerate() {
-            if info.key.contains(&i) {
+            if info.key.contains(&i) || snapshot.get(&column.field).is_none() {
                 continue;
             }
             update.value(
@@ -168,9 +185,32 @@ pub(crate) async fn update<C: ConnectionTrait>(
             HistoryError::Malformed(format!("a snapshot of {} without its key", info.name))
         })?;
         update.cond_where(condition);
+        // MySQL counts a row whose values did not change as not updated, so the count says nothing
+        // here: callers lock the rows first, and record what they read back.
         db.execute(&update).await?;
     }
     Ok(())
+}
+
+/// Checks that a statement changed the `expected` rows (a row that vanished since it was read
+/// under lock is a race; never a change recorded without it).
+///
+/// # Errors
+/// [`HistoryError::NotFound`] naming how many rows were missing.
+pub(crate) fn expect_rows(
+    info: &EntityInfo,
+    changed: u64,
+    expected: usize,
+    verb: &str,
+) -> HistoryResult<()> {
+    if changed >= expected as u64 {
+        return Ok(());
+    }
+    Err(HistoryError::NotFound(format!(
+        "{} of {expected} rows of {} to be {verb}",
+        expected as u64 - changed,
+        info.name
+    )))
 }
 
 /// Deletes the rows of `object_ids`.

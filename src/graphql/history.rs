@@ -16,11 +16,16 @@ pub type Assignation = sea_orm_history::graphql::types::Assignation<HistoryEntit
 pub use sea_orm_history::graphql::types::object_history;
 
 /// Revert permissions read from the request's principal: with auth on, only the user who made an
-/// assignation, or a holder of `history:revert-any`, may revert it or preview its revert.
+/// assignation, or a holder of `history:revert-any`, may revert it or preview its revert; anyone who
+/// may write may restore one object.
 pub struct PrincipalAccess;
 
 impl RevertAccess for PrincipalAccess {
     fn may_revert(&self, ctx: &Context<'_>, assignation: &assignation::Model) -> bool {
         super::principal(ctx).is_ok_and(|p| p.may_revert(assignation.actor.as_deref()))
+    }
+
+    fn may_restore(&self, ctx: &Context<'_>, _entity: &str, _object_id: &str) -> bool {
+        super::principal(ctx).is_ok_and(|p| p.may_write())
     }
 }

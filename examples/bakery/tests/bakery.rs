@@ -107,6 +107,7 @@ on_every_database!(
     a_later_change_is_a_conflict_that_force_overrides,
     a_cake_name_taken_since_is_a_conflict_force_cannot_override,
     a_leaving_manager_leaves_reports_without_one_and_a_revert_brings_them_back,
+    a_manager_and_report_deleted_together_come_back_manager_first,
 );
 
 const BAKERY: &str = "mutation($n: String!) { createBakery(name: $n, profitMargin: 0.25) { id } }";
@@ -572,4 +573,44 @@ async fn a_leaving_manager_leaves_reports_without_one_and_a_revert_brings_them_b
             .unwrap()
             .is_some()
     );
+}
+
+async fn a_manager_and_report_deleted_together_come_back_manager_first(app: Bakery) {
+    let bakery = id(
+        &app.data(None, BAKERY, json!({"n": "Spelt"})).await,
+        "createBakery",
+    );
+    let boss = id(
+        &app.data(None, BAKER, json!({"n": "Boss", "b": bakery}))
+            .await,
+        "createBaker",
+    );
+    let report = id(
+        &app.data(None, BAKER, json!({"n": "Cy", "b": bakery, "m": boss}))
+            .await,
+        "createBaker",
+    );
+    for gone in [report, boss] {
+        app.data(
+            Some("both"),
+            "mutation($b: Int!) { deleteBaker(id: $b) }",
+            json!({"b": gone}),
+        )
+        .await;
+    }
+    assert_eq!(app.count::<baker::Entity>().await, 0);
+    // Both come back as new rows of one table, one pointing at the other: the manager goes first.
+    app.data(
+        None,
+        "mutation { revertAssignation(id: \"both\") { id } }",
+        json!({}),
+    )
+    .await;
+    let row = baker::Entity::find_by_id(i32::try_from(report).unwrap())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.manager_id, Some(i32::try_from(boss).unwrap()));
+    assert_eq!(app.count::<baker::Entity>().await, 2);
 }

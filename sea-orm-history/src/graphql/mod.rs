@@ -61,6 +61,13 @@ impl Default for HistorySettings {
 pub trait RevertAccess: Send + Sync {
     /// Whether the caller of `ctx` may revert `assignation`.
     fn may_revert(&self, ctx: &Context<'_>, assignation: &assignation::Model) -> bool;
+
+    /// Whether the caller of `ctx` may bring object `object_id` of `entity` (its history name) back
+    /// to an earlier version with `revertObject`. Everyone may, unless this says otherwise.
+    fn may_restore(&self, ctx: &Context<'_>, entity: &str, object_id: &str) -> bool {
+        let _ = (ctx, entity, object_id);
+        true
+    }
 }
 
 /// The database of the schema.
@@ -84,6 +91,12 @@ pub fn settings(ctx: &Context<'_>) -> HistorySettings {
 pub(crate) fn may_revert(ctx: &Context<'_>, assignation: &assignation::Model) -> bool {
     ctx.data_opt::<Arc<dyn RevertAccess>>()
         .is_none_or(|access| access.may_revert(ctx, assignation))
+}
+
+/// Whether the caller may restore an object with `revertObject` (see [`RevertAccess`]).
+pub(crate) fn may_restore(ctx: &Context<'_>, entity: &str, object_id: &str) -> bool {
+    ctx.data_opt::<Arc<dyn RevertAccess>>()
+        .is_none_or(|access| access.may_restore(ctx, entity, object_id))
 }
 
 /// The `extensions.code` of each error.

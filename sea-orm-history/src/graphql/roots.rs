@@ -11,8 +11,9 @@ use super::scalars::Timestamp;
 use super::types::{
     ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, info_of, registry_of,
 };
-use super::{bad_input, database, may_revert, settings};
+use super::{bad_input, database, may_restore, may_revert, settings};
 use crate::context::{AssignationId, with_reason};
+use crate::error::HistoryError;
 use crate::query::{self, AssignationFilter};
 use crate::revert::{self, RevertOptions};
 
@@ -47,7 +48,7 @@ fn reason(ctx: &Context<'_>, reason: Option<&str>) -> async_graphql::Result<()> 
 /// An assignation id from an argument: one no request could carry names nothing.
 fn assignation_id(id: &str) -> Result<AssignationId, async_graphql::Error> {
     AssignationId::parse(id)
-        .map_err(|_| crate::error::HistoryError::NotFound(format!("assignation {id}")).extend())
+        .map_err(|_| HistoryError::NotFound(format!("assignation {id}")).extend())
 }
 
 /// The history queries: `history`, `assignation`, `assignations`, `previewRevert`, `verifyHistory`.
@@ -229,6 +230,13 @@ impl<E: ApiEntity> HistoryMutation<E> {
         self::reason(ctx, reason.as_deref())?;
         key("id", &id, settings(ctx).max_object_id_chars)?;
         let info = info_of(entity)?;
+        if !may_restore(ctx, &info.name, &id) {
+            return Err(HistoryError::Forbidden(format!(
+                "you may not restore {} {}",
+                info.name, *id
+            ))
+            .extend());
+        }
         let row = with_reason(
             None,
             revert::revert_object(database(ctx)?, info, &id, to_version, reason),

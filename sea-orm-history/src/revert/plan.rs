@@ -178,6 +178,9 @@ pub(crate) async fn plan_assignations<C: ConnectionTrait>(
             continue;
         }
         let ids: Vec<String> = touched.keys().cloned().collect();
+        // The live rows are locked before their history is read: a change committed in between
+        // cannot slip past the check below.
+        let live = rows::snapshots_of(db, info, &ids, true).await?;
         let latest = latest_rows(db, info, &ids).await?;
         let mut later = Vec::new();
         for (id, t) in &touched {
@@ -234,7 +237,7 @@ pub(crate) async fn plan_assignations<C: ConnectionTrait>(
                             .ok_or_else(|| {
                                 HistoryError::NotFound(format!(
                                     "version {version} of {} {id}, which this revert would restore \
-                                     (removed by pruning),",
+                                     (pruned, or the row existed before its history was kept),",
                                     info.name
                                 ))
                             })?,
@@ -243,7 +246,7 @@ pub(crate) async fn plan_assignations<C: ConnectionTrait>(
             };
             targets.insert(id, target);
         }
-        plan_objects(db, info, targets, &mut plan).await?;
+        plan_objects(info, targets, &live, &mut plan)?;
     }
     let expected: u64 = reverted
         .iter()
@@ -279,13 +282,13 @@ pub(crate) async fn plan_object<C: ConnectionTrait>(
         })?;
     let target = (record.kind != HistoryKind::Delete).then_some(record.snapshot);
     let mut plan = RevertPlan::default();
+    let live = rows::snapshots_of(db, info, &[object_id.to_owned()], true).await?;
     plan_objects(
-        db,
         info,
         BTreeMap::from([(object_id.to_owned(), target)]),
+        &live,
         &mut plan,
-    )
-    .await?;
+    )?;
     super::references::check(db, registry, &mut plan, false).await?;
     Ok(plan)
 }
@@ -304,16 +307,15 @@ fn same_values(a: &Json, b: &Json, touched: &[&str]) -> bool {
     }
 }
 
-/// Adds the net change of each object of `targets` to `plan`, against its live row (locked). The
-/// entity's touch columns of a target become the revert's own time.
-pub(super) async fn plan_objects<C: ConnectionTrait>(
-    db: &C,
+/// Adds the net change of each object of `targets` to `plan`, against `current`, its live rows (read
+/// under lock). A target laid over a live row keeps the live values of fields it does not hold (a
+/// column added since it was taken), and the entity's touch columns become the revert's own time.
+fn plan_objects(
     info: &EntityInfo,
     targets: BTreeMap<String, Option<Json>>,
+    current: &HashMap<String, Json>,
     plan: &mut RevertPlan,
 ) -> HistoryResult<()> {
-    let ids: Vec<String> = targets.keys().cloned().collect();
-    let current = rows::snapshots_of(db, info, &ids, true).await?;
     let touched: Vec<&str> = info
         .touch
         .iter()
@@ -333,6 +335,13 @@ pub(super) async fn plan_objects<C: ConnectionTrait>(
         stamps.push((column.field.clone(), value_to_json(value)?));
     }
     for (object_id, mut target) in targets {
+        if let (Some(Json::Object(live)), Some(Json::Object(fields))) =
+            (current.get(&object_id), target.as_mut())
+        {
+            for (field, value) in live {
+                fields.entry(field.clone()).or_insert_with(|| value.clone());
+            }
+        }
         if let Some(Json::Object(fields)) = target.as_mut() {
             for (field, stamp) in &stamps {
                 fields.insert(field.clone(), stamp.clone());

@@ -9,7 +9,7 @@ use chronicle_test_support::Backend;
 use history_engine_tests::{Catalogue, book, edition, fresh, note, shelf};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, Set, TransactionTrait,
+    PaginatorTrait, QueryOrder, Set, TransactionTrait,
 };
 use sea_orm_history::revert::{RevertOptions, preview_revert, revert_assignation};
 use sea_orm_history::{
@@ -53,6 +53,8 @@ on_every_database!(
     a_unique_value_taken_since_blocks_even_a_forced_revert,
     a_composite_key_names_its_object_and_reads_back_as_of_an_instant,
     verification_names_the_first_version_edited_behind_the_engines_back,
+    a_revert_that_hands_a_unique_value_back_frees_it_first,
+    a_change_may_not_join_an_assignation_that_was_reverted,
 );
 
 fn registry() -> &'static Registry {
@@ -541,4 +543,98 @@ async fn verification_names_the_first_version_edited_behind_the_engines_back(bac
     let report = verify::verify_table(&db, info, |_| {}).await.unwrap();
     assert_eq!(report.broken.len(), 1);
     assert_eq!(report.broken[0].version, 2);
+}
+
+async fn set_isbn(
+    txn: &sea_orm::DatabaseTransaction,
+    id: i32,
+    isbn: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let Some(book) = book::Entity::find_by_id(id).one(txn).await? else {
+        return Err(sea_orm::DbErr::RecordNotFound(format!("book {id}")));
+    };
+    let mut active = book.into_active_model();
+    active.isbn = Set(isbn.into());
+    active.update(txn).await.map(|_| ())
+}
+
+async fn a_revert_that_hands_a_unique_value_back_frees_it_first(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        let shelf = new_shelf(txn, "S").await?;
+        new_book(txn, shelf, "AAA").await?;
+        new_book(txn, shelf, "BBB").await.map(|_| ())
+    })
+    .await;
+    // Book 1 moves off AAA, then book 2 takes it. Undone newest first, book 2 gives AAA back before
+    // book 1 asks for it; undone in any other order, the unique key would refuse.
+    change(&db, "shuffle", async |txn| {
+        set_isbn(txn, 1, "CCC").await?;
+        set_isbn(txn, 2, "AAA").await
+    })
+    .await;
+    ChangeContext::fresh(registry())
+        .scope(revert_assignation(
+            &db,
+            &AssignationId::parse("shuffle").unwrap(),
+            &RevertOptions::default(),
+        ))
+        .await
+        .expect("the revert orders the vacating change first");
+    let isbns: Vec<String> = book::Entity::find()
+        .order_by_asc(book::Column::Id)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.isbn)
+        .collect();
+    assert_eq!(isbns, ["AAA", "BBB"]);
+    assert_eq!(records(&db, "BOOK", "1").await.len(), 3);
+}
+
+async fn a_change_may_not_join_an_assignation_that_was_reverted(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "once", async |txn| {
+        new_shelf(txn, "S").await.map(|_| ())
+    })
+    .await;
+    let once = AssignationId::parse("once").unwrap();
+    ChangeContext::fresh(registry())
+        .scope(revert_assignation(&db, &once, &RevertOptions::default()))
+        .await
+        .unwrap();
+    // Refused when the transaction begins, and by the hooks when it was begun without the library.
+    let at_begin = ctx("once").scope(sea_orm_history::begin(&db)).await;
+    assert!(
+        matches!(at_begin, Err(HistoryError::Forbidden(ref m)) if m.contains("was reverted")),
+        "{:?}",
+        at_begin.map(|_| ())
+    );
+    let in_hook = ctx("once")
+        .scope(async {
+            let txn = db.begin().await.expect("begin");
+            new_shelf(&txn, "T").await
+        })
+        .await
+        .map_err(HistoryError::from);
+    assert!(
+        matches!(in_hook, Err(HistoryError::Forbidden(ref m)) if m.contains("was reverted")),
+        "{in_hook:?}"
+    );
+    assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 0);
+    let history = registry().get("SHELF").unwrap();
+    let rows = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {}", history.history_table),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rows.try_get::<i64>("", "n").unwrap(),
+        2,
+        "S and its revert; nothing of T"
+    );
 }
