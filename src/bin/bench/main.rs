@@ -5,12 +5,16 @@
 //! ```
 //!
 //! Each `--database-url` names a server (`postgres://…/db`, `mysql://…/db`) or `sqlite` (a temporary
-//! file); without one, SQLite and the PostgreSQL at `postgres://postgres@127.0.0.1:5432/test`. Every
-//! measurement creates a fresh database there and drops it afterwards. Measured (see `suite`):
-//! `write_overhead_ratio`, `mutations_per_s` with p50/p99 of `createTask`/`updateTask` over HTTP at
-//! concurrency 1, 8 and 32, the server's RSS, `history_p50_ms` at 10k/100k/1M history records, and
-//! `revert_10k_s`. `--quick` does a fraction of each, for a look in a minute.
+//! file); without one, SQLite, the PostgreSQL at `postgres://postgres@127.0.0.1:5432/test` and the
+//! MariaDB at `mysql://root@127.0.0.1:3306/test`. Every measurement creates a fresh database there and
+//! drops it afterwards. Measured (see `suite`): `write_overhead_ratio` (create+update, and create,
+//! update and delete apart), `mutations_per_s` with p50/p99 of `createTask`/`updateTask` over HTTP at
+//! concurrency 1, 8 and 32, each beside its `ceiling_per_s` (the same database work without HTTP) and
+//! `http_over_ceiling`, the server's RSS, `scale_ratio` (the write figures with a million history
+//! records against an empty table), `history_p50_ms` at 10k/100k/1M history records, and
+//! `revert_10k_s`. `--quick` does a fraction of each, for a look in a few minutes.
 
+mod ceiling;
 mod http;
 mod scratch;
 mod server;
@@ -43,7 +47,7 @@ struct Args {
     /// PostgreSQL when omitted.
     #[arg(long = "database-url")]
     database_urls: Vec<String>,
-    /// Only these measurements (`write`, `http`, `history`, `revert`); all when omitted.
+    /// Only these measurements (`write`, `http`, `scale`, `history`, `revert`); all when omitted.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -120,6 +124,7 @@ async fn main() -> ExitCode {
         vec![
             "sqlite".to_owned(),
             "postgres://postgres@127.0.0.1:5432/test".to_owned(),
+            "mysql://root@127.0.0.1:3306/test".to_owned(),
         ]
     } else {
         args.database_urls.clone()
@@ -158,6 +163,21 @@ async fn main() -> ExitCode {
                     "http",
                     on_scratch(server, |db, url| async move {
                         suite::http_mutations(&db, &url, &[1, 8, 32], seconds, seeded).await
+                    })
+                    .await,
+                )
+                .await?;
+            }
+            if wanted("scale") {
+                let (n, seconds, records) = if quick {
+                    (200, 2, 100_000)
+                } else {
+                    (1_000, 10, 1_000_000)
+                };
+                run(
+                    "scale",
+                    on_scratch(server, |db, url| async move {
+                        suite::scale(&db, &url, n, seconds, records).await
                     })
                     .await,
                 )

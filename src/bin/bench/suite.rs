@@ -1,9 +1,11 @@
 //! The measurements, each on a fresh scratch database:
 //!
-//! - [`write_overhead`]: historized vs un-historized create+update of the same task shape, in the same
-//!   transaction pattern (the service's), interleaved in blocks in one run.
+//! - [`write_overhead`]: historized vs un-historized create, update and delete of the same task shape,
+//!   in the same transaction pattern (the service's), interleaved in blocks in one run.
 //! - [`http_mutations`]: `createTask` and `updateTask` over HTTP against the real server at
-//!   concurrency 1, 8 and 32, with the server's RSS.
+//!   concurrency 1, 8 and 32, with the server's RSS, each followed by its ceiling (see `ceiling`).
+//! - [`scale`]: the write overhead and the HTTP throughput at concurrency 32 on an empty history
+//!   table, and again once it holds a million records.
 //! - [`history_latency`]: `history(TASK, id)` p50 over HTTP with 10k, 100k and 1M history records.
 //! - [`revert`]: the revert of one assignation of 10,000 changes over 2,000 objects.
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chronicle::config::Limits;
 use chronicle::service::project::{NewProject, create_project};
-use chronicle::service::task::{NewTask, TaskChanges, create_task, update_task};
+use chronicle::service::task::{NewTask, TaskChanges, create_task, delete_task, update_task};
 use entity::task::TaskStatus;
 use entity::{HistoryEntity, project, task};
 use sea_orm::sea_query::{Alias, Expr, Query};
@@ -78,7 +80,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// A change context in assignation `id` (a fresh one when `None`, as an HTTP request without
 /// `X-Assignation-Id` gets).
-fn context(id: Option<&str>) -> Result<ChangeContext, String> {
+pub(crate) fn context(id: Option<&str>) -> Result<ChangeContext, String> {
     let registry = HistoryEntity::registry().map_err(err)?;
     Ok(match id {
         Some(id) => ChangeContext::new(registry, AssignationId::parse(id).map_err(err)?),
@@ -100,114 +102,235 @@ async fn bench_project(db: &DatabaseConnection) -> Result<project::Model, String
         .map_err(|e| format!("{e:?}"))
 }
 
-/// Historized vs plain create+update, `iterations` of each, interleaved in blocks of 50.
+/// Time spent per kind of change.
+#[derive(Default)]
+struct Phases {
+    create: Duration,
+    update: Duration,
+    delete: Duration,
+}
+
+impl Phases {
+    fn create_update(&self) -> Duration {
+        self.create + self.update
+    }
+}
+
+/// Creates [`plain`]'s table unless it is there: `task`'s columns, indexes and foreign key to
+/// `project`, so that both sides of [`write_overhead`] maintain the same indexes and check the same
+/// key.
+async fn plain_table(db: &DatabaseConnection) -> Result<(), String> {
+    use sea_orm::sea_query::{ForeignKey, Index};
+    let backend = db.get_database_backend();
+    let mut create = Schema::new(backend).create_table_from_entity(plain::Entity);
+    create.if_not_exists().foreign_key(
+        ForeignKey::create()
+            .name("fk_bench_plain_task_project_id")
+            .from(plain::Entity, plain::Column::ProjectId)
+            .to(project::Entity, project::Column::Id),
+    );
+    db.execute(&create).await.map_err(err)?;
+    for (name, column) in [
+        ("ix_bench_plain_task_project_id", plain::Column::ProjectId),
+        ("ix_bench_plain_task_status", plain::Column::Status),
+    ] {
+        let mut index = Index::create();
+        index
+            .if_not_exists()
+            .name(name)
+            .table(plain::Entity)
+            .col(column);
+        db.execute(&index).await.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// One block of `n` historized tasks of `project`: created, then updated, then deleted, each its own
+/// transaction in a fresh assignation (as each HTTP request without `X-Assignation-Id` gets).
+async fn historized_block(
+    db: &DatabaseConnection,
+    project: uuid::Uuid,
+    round: usize,
+    n: usize,
+    phases: &mut Phases,
+) -> Result<(), String> {
+    let limits = Limits::default();
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let created = context(None)?
+            .scope(create_task(
+                db,
+                &limits,
+                NewTask {
+                    project_id: project,
+                    title: format!("task {round}-{i}"),
+                    description: None,
+                    status: None,
+                    priority: Some(1),
+                    due_date: None,
+                },
+            ))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        ids.push(created.id);
+    }
+    phases.create += started.elapsed();
+    let started = Instant::now();
+    for (i, &id) in ids.iter().enumerate() {
+        let changes = TaskChanges {
+            title: Some(format!("task {round}-{i} v2")),
+            priority: Some(2),
+            ..TaskChanges::default()
+        };
+        context(None)?
+            .scope(update_task(db, &limits, id, changes))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    phases.update += started.elapsed();
+    let started = Instant::now();
+    for &id in &ids {
+        context(None)?
+            .scope(delete_task(db, id))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+    }
+    phases.delete += started.elapsed();
+    Ok(())
+}
+
+/// The same block on [`plain`], with the statements the service sends minus history: share-lock the
+/// project and insert; lock the row and update every column; lock the row and delete.
+async fn plain_block(
+    db: &DatabaseConnection,
+    project: uuid::Uuid,
+    round: usize,
+    n: usize,
+    phases: &mut Phases,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let txn = db.begin().await.map_err(err)?;
+        project::Entity::find_by_id(project)
+            .lock_shared()
+            .one(&txn)
+            .await
+            .map_err(err)?;
+        let at = now();
+        let created = plain::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            project_id: Set(project),
+            title: Set(format!("task {round}-{i}")),
+            description: Set(None),
+            status: Set(TaskStatus::Todo),
+            priority: Set(1),
+            due_date: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(err)?;
+        txn.commit().await.map_err(err)?;
+        ids.push(created.id);
+    }
+    phases.create += started.elapsed();
+    let started = Instant::now();
+    for (i, &id) in ids.iter().enumerate() {
+        let txn = db.begin().await.map_err(err)?;
+        let current = plain::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(err)?
+            .ok_or("the plain row is gone")?;
+        let mut next = current;
+        next.title = format!("task {round}-{i} v2");
+        next.priority = 2;
+        next.updated_at = now();
+        next.into_active_model()
+            .reset_all()
+            .update(&txn)
+            .await
+            .map_err(err)?;
+        txn.commit().await.map_err(err)?;
+    }
+    phases.update += started.elapsed();
+    let started = Instant::now();
+    for &id in &ids {
+        let txn = db.begin().await.map_err(err)?;
+        let current = plain::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(err)?
+            .ok_or("the plain row is gone")?;
+        current
+            .into_active_model()
+            .delete(&txn)
+            .await
+            .map_err(err)?;
+        txn.commit().await.map_err(err)?;
+    }
+    phases.delete += started.elapsed();
+    Ok(())
+}
+
+/// The time historized and plain blocks took, and how many changes of each kind they made.
+async fn overhead(
+    db: &DatabaseConnection,
+    project: uuid::Uuid,
+    iterations: usize,
+) -> Result<(Phases, Phases, usize), String> {
+    plain_table(db).await?;
+    let (mut historized, mut baseline) = (Phases::default(), Phases::default());
+    let block = 50;
+    for round in 0..iterations.div_ceil(block) {
+        historized_block(db, project, round, block, &mut historized).await?;
+        plain_block(db, project, round, block, &mut baseline).await?;
+    }
+    Ok((historized, baseline, iterations.div_ceil(block) * block))
+}
+
+/// Historized vs plain create, update and delete of the same task shape, `iterations` of each,
+/// interleaved in blocks of 50 so that both sides see the same machine.
 pub async fn write_overhead(
     db: &DatabaseConnection,
     iterations: usize,
 ) -> Result<Vec<Measure>, String> {
-    let backend = db.get_database_backend();
-    db.execute(&Schema::new(backend).create_table_from_entity(plain::Entity))
-        .await
-        .map_err(err)?;
     let project = bench_project(db).await?;
-    let limits = Limits::default();
-    let (mut historized, mut baseline) = (Duration::ZERO, Duration::ZERO);
-    let block = 50;
-    for round in 0..iterations.div_ceil(block) {
-        let started = Instant::now();
-        for i in 0..block {
-            // A fresh assignation per change, as each HTTP request without `X-Assignation-Id` gets.
-            context(None)?
-                .scope(async {
-                    let created = create_task(
-                        db,
-                        &limits,
-                        NewTask {
-                            project_id: project.id,
-                            title: format!("task {round}-{i}"),
-                            description: None,
-                            status: None,
-                            priority: Some(1),
-                            due_date: None,
-                        },
-                    )
-                    .await?;
-                    update_task(
-                        db,
-                        &limits,
-                        created.id,
-                        TaskChanges {
-                            title: Some(format!("task {round}-{i} v2")),
-                            priority: Some(2),
-                            ..TaskChanges::default()
-                        },
-                    )
-                    .await
-                })
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-        }
-        historized += started.elapsed();
-
-        let started = Instant::now();
-        for i in 0..block {
-            // The same statements without history: share-lock the project, insert; lock the row, update.
-            let txn = db.begin().await.map_err(err)?;
-            project::Entity::find_by_id(project.id)
-                .lock_shared()
-                .one(&txn)
-                .await
-                .map_err(err)?;
-            let at = now();
-            let created = plain::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
-                project_id: Set(project.id),
-                title: Set(format!("task {round}-{i}")),
-                description: Set(None),
-                status: Set(TaskStatus::Todo),
-                priority: Set(1),
-                due_date: Set(None),
-                created_at: Set(at),
-                updated_at: Set(at),
-            }
-            .insert(&txn)
-            .await
-            .map_err(err)?;
-            txn.commit().await.map_err(err)?;
-            let txn = db.begin().await.map_err(err)?;
-            let current = plain::Entity::find_by_id(created.id)
-                .lock_exclusive()
-                .one(&txn)
-                .await
-                .map_err(err)?
-                .ok_or("the plain row is gone")?;
-            let mut next = current.into_active_model();
-            next.title = Set(format!("task {round}-{i} v2"));
-            next.priority = Set(2);
-            next.updated_at = Set(now());
-            next.update(&txn).await.map_err(err)?;
-            txn.commit().await.map_err(err)?;
-        }
-        baseline += started.elapsed();
-    }
-    let n = iterations.div_ceil(block) * block;
-    Ok(vec![
-        measure(
+    let (historized, baseline, n) = overhead(db, project.id, iterations).await?;
+    let ratio = |h: Duration, b: Duration| h.as_secs_f64() / b.as_secs_f64();
+    let per_op = |d: Duration| d.as_secs_f64() * 1_000.0 / n as f64;
+    let mut out = vec![measure(
+        "write_overhead_ratio",
+        json!({"change": "create+update", "iterations": n}),
+        ratio(historized.create_update(), baseline.create_update()),
+    )];
+    for (change, h, b) in [
+        ("create", historized.create, baseline.create),
+        ("update", historized.update, baseline.update),
+        ("delete", historized.delete, baseline.delete),
+    ] {
+        out.push(measure(
             "write_overhead_ratio",
-            json!({"iterations": n}),
-            historized.as_secs_f64() / baseline.as_secs_f64(),
-        ),
-        measure(
-            "historized_create_update_ms",
-            json!({"iterations": n}),
-            historized.as_secs_f64() * 1_000.0 / n as f64,
-        ),
-        measure(
-            "plain_create_update_ms",
-            json!({"iterations": n}),
-            baseline.as_secs_f64() * 1_000.0 / n as f64,
-        ),
-    ])
+            json!({"change": change, "iterations": n}),
+            ratio(h, b),
+        ));
+        out.push(measure(
+            "historized_ms",
+            json!({"change": change, "iterations": n}),
+            per_op(h),
+        ));
+        out.push(measure(
+            "plain_ms",
+            json!({"change": change, "iterations": n}),
+            per_op(b),
+        ));
+    }
+    Ok(out)
 }
 
 /// `objects` tasks of a new project, inserted with their history in one transaction.
@@ -243,7 +366,7 @@ async fn seed_tasks(
 }
 
 /// SplitMix64: cheap, seeded, good enough to pick rows.
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -251,6 +374,32 @@ fn mix(mut x: u64) -> u64 {
 }
 
 const HEADERS: &[(&str, &str)] = &[("X-User", "bench"), ("X-App", "load")];
+
+/// The body of worker `w`'s `i`-th `mutation` request: a new task of `project_id`, or an update of one
+/// of `ids` picked at random.
+fn mutation_body(
+    mutation: &'static str,
+    project_id: String,
+    ids: std::sync::Arc<Vec<String>>,
+) -> impl Fn(usize, u64) -> String + Send + Sync + Clone + 'static {
+    move |worker: usize, i: u64| {
+        match mutation {
+        "createTask" => json!({
+            "query": "mutation($p: ID!, $t: String!, $pr: Int!) { createTask(input: {projectId: $p, title: $t, priority: $pr}) { id } }",
+            "variables": {"p": project_id, "t": format!("load {worker}-{i}"), "pr": i % 5},
+        })
+        .to_string(),
+        _ => {
+            let pick = mix((worker as u64) << 40 | i) as usize % ids.len();
+            json!({
+                "query": "mutation($id: ID!, $t: String!, $pr: Int!) { updateTask(id: $id, input: {title: $t, priority: $pr}) { id } }",
+                "variables": {"id": ids[pick], "t": format!("upd {worker}-{i}"), "pr": i % 6},
+            })
+            .to_string()
+        }
+    }
+    }
+}
 
 /// `createTask` and `updateTask` over HTTP at each concurrency; the server's RSS idle and at peak.
 pub async fn http_mutations(
@@ -262,6 +411,13 @@ pub async fn http_mutations(
 ) -> Result<Vec<Measure>, String> {
     let (project, tasks) = seed_tasks(db, seeded).await?;
     let server = Server::start(url)?;
+    // The ceiling's pool is the server's (default settings).
+    let pool =
+        chronicle::database::connect(&chronicle::config::Settings::for_database(url).database)
+            .await
+            .map_err(err)?;
+    let task_ids: std::sync::Arc<Vec<uuid::Uuid>> =
+        std::sync::Arc::new(tasks.iter().map(|t| t.id).collect());
     let idle = server.rss_bytes().unwrap_or(0);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sampler = server.sample_rss(stopped);
@@ -270,25 +426,7 @@ pub async fn http_mutations(
         std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
     for mutation in ["createTask", "updateTask"] {
         for &concurrency in concurrencies {
-            let project_id = project.id.to_string();
-            let ids = ids.clone();
-            let body = move |worker: usize, i: u64| {
-                match mutation {
-                "createTask" => json!({
-                    "query": "mutation($p: ID!, $t: String!, $pr: Int!) { createTask(input: {projectId: $p, title: $t, priority: $pr}) { id } }",
-                    "variables": {"p": project_id, "t": format!("load {worker}-{i}"), "pr": i % 5},
-                })
-                .to_string(),
-                _ => {
-                    let pick = mix((worker as u64) << 40 | i) as usize % ids.len();
-                    json!({
-                        "query": "mutation($id: ID!, $t: String!, $pr: Int!) { updateTask(id: $id, input: {title: $t, priority: $pr}) { id } }",
-                        "variables": {"id": ids[pick], "t": format!("upd {worker}-{i}"), "pr": i % 6},
-                    })
-                    .to_string()
-                }
-            }
-            };
+            let body = mutation_body(mutation, project.id.to_string(), ids.clone());
             let (server_cpu, pg_cpu) = (
                 crate::server::cpu_seconds(server.pid()),
                 crate::server::postgres_cpu_seconds(),
@@ -308,6 +446,32 @@ pub async fn http_mutations(
                 "mutations_per_s",
                 params.clone(),
                 result.per_second(),
+            ));
+            // The same database work without HTTP and GraphQL, right after, at the same concurrency.
+            let ceiling = crate::ceiling::load(
+                &pool,
+                mutation,
+                project.id,
+                task_ids.clone(),
+                concurrency,
+                Duration::from_secs(1),
+                Duration::from_secs(seconds),
+            )
+            .await?;
+            out.push(measure(
+                "ceiling_per_s",
+                params.clone(),
+                ceiling.per_second(),
+            ));
+            out.push(measure(
+                "ceiling_p99_ms",
+                params.clone(),
+                ceiling.quantile_ms(0.99),
+            ));
+            out.push(measure(
+                "http_over_ceiling",
+                params.clone(),
+                result.per_second() / ceiling.per_second(),
             ));
             out.push(measure("p50_ms", params.clone(), result.quantile_ms(0.5)));
             out.push(measure("p99_ms", params.clone(), result.quantile_ms(0.99)));
@@ -496,4 +660,72 @@ pub async fn revert(
         json!({"changes": changes, "objects": objects}),
         started.elapsed().as_secs_f64(),
     )])
+}
+
+/// The write path as history grows: the create+update overhead and `createTask`/`updateTask` per
+/// second over HTTP at concurrency 32, on the (nearly) empty history table and again once it holds
+/// `records` records; the ratios of the second figures to the first.
+pub async fn scale(
+    db: &DatabaseConnection,
+    url: &str,
+    iterations: usize,
+    seconds: u64,
+    records: u64,
+) -> Result<Vec<Measure>, String> {
+    let (project, tasks) = seed_tasks(db, 1_000).await?;
+    let server = Server::start(url)?;
+    let ids: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+    let mut out = Vec::new();
+    let mut figures: Vec<[f64; 3]> = Vec::new();
+    for size in [0, records] {
+        if size > 0 {
+            fill_history(db, size, 10).await?;
+        }
+        let (historized, baseline, n) = overhead(db, project.id, iterations).await?;
+        let ratio =
+            historized.create_update().as_secs_f64() / baseline.create_update().as_secs_f64();
+        out.push(measure(
+            "write_overhead_ratio",
+            json!({"change": "create+update", "iterations": n, "history_records": size}),
+            ratio,
+        ));
+        let mut row = [ratio, 0.0, 0.0];
+        for (slot, mutation) in [(1, "createTask"), (2, "updateTask")] {
+            let body = mutation_body(mutation, project.id.to_string(), ids.clone());
+            let result = load(
+                server.addr,
+                32,
+                Duration::from_secs(1),
+                Duration::from_secs(seconds),
+                HEADERS,
+                body,
+            )
+            .await?;
+            row[slot] = result.per_second();
+            out.push(measure(
+                "mutations_per_s",
+                json!({"mutation": mutation, "concurrency": 32, "seconds": seconds, "history_records": size}),
+                result.per_second(),
+            ));
+        }
+        figures.push(row);
+    }
+    if let [empty, full] = figures.as_slice() {
+        for (i, what) in [
+            "write_overhead_ratio",
+            "createTask_per_s",
+            "updateTask_per_s",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out.push(measure(
+                "scale_ratio",
+                json!({"figure": what, "history_records": records}),
+                full[i] / empty[i],
+            ));
+        }
+    }
+    Ok(out)
 }
