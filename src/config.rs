@@ -51,7 +51,7 @@ pub enum Command {
     /// Check every history record's hash chain; exits non-zero when a link is broken.
     Verify(VerifySettings),
     /// Issue a signed JWT for trying `--auth jwt` (production tokens come from your identity provider).
-    Token(TokenSettings),
+    Token(Box<TokenSettings>),
     /// Remove audit events (and, with `--history`, history records) older than an age.
     Prune(PruneSettings),
 }
@@ -112,12 +112,40 @@ pub struct TokenSettings {
     /// `iss`, when the server checks it.
     #[arg(long)]
     pub issuer: Option<String>,
-    /// `aud`, when the server checks it.
+    /// `aud`, when the server checks it (repeat it for several; a provenance token's is a list).
     #[arg(long)]
-    pub audience: Option<String>,
+    pub audience: Vec<String>,
     /// Seconds until `exp`.
     #[arg(long, default_value_t = 3600)]
     pub ttl_secs: u64,
+    /// Mint a provenance token (`Rekuest-Task`) for this assignation (`tsk`) instead of a bearer
+    /// token; `--sub` is then the causer of this hop.
+    #[arg(long)]
+    pub tsk: Option<String>,
+    /// The parent assignation (`ptk`; none at a root).
+    #[arg(long, requires = "tsk")]
+    pub ptk: Option<String>,
+    /// The root assignation (`rtk`; default: `--tsk` at a root, else `--ptk`).
+    #[arg(long, requires = "tsk")]
+    pub rtk: Option<String>,
+    /// The human at the root of the tree (`rcb`; default: `--sub`).
+    #[arg(long, requires = "tsk")]
+    pub rcb: Option<String>,
+    /// The agent that presents it (`act.sub`; default: `--sub`).
+    #[arg(long, requires = "tsk")]
+    pub act_sub: Option<String>,
+    /// The agent's OAuth client (`act.cid`; default: `--app`).
+    #[arg(long, requires = "tsk")]
+    pub act_cid: Option<String>,
+    /// The token's unique id (`jti`; default: a fresh UUIDv7).
+    #[arg(long, requires = "tsk")]
+    pub jti: Option<String>,
+    /// SHA-256 of the canonicalized arguments (`ahs`).
+    #[arg(long, requires = "tsk")]
+    pub ahs: Option<String>,
+    /// The canonicalization of the arguments (`aha`).
+    #[arg(long, requires = "tsk")]
+    pub aha: Option<String>,
     /// The HS256 secret the server was given.
     #[arg(long, env = "CHRONICLE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -331,6 +359,31 @@ pub struct AuthSettings {
     /// In `--auth jwt` mode, let requests without a token run queries (never mutations).
     #[arg(long, env = "CHRONICLE_ALLOW_ANONYMOUS_READ")]
     pub allow_anonymous_read: bool,
+    /// The public key that signs provenance tokens (Arkitekt's `Rekuest-Task`): a PEM file, or the PEM
+    /// itself; Ed25519 (EdDSA), P-256 (ES256) or RSA (RS256), and only that algorithm is accepted.
+    /// Without it, a request that carries a token is refused.
+    #[arg(long, env = "CHRONICLE_PROVENANCE_PUBLIC_KEY")]
+    pub provenance_public_key: Option<String>,
+    /// The `iss` provenance tokens must carry (required with a key).
+    #[arg(long, env = "CHRONICLE_PROVENANCE_ISSUER")]
+    pub provenance_issuer: Option<String>,
+    /// This service's name, which a token's `aud` must list (required with a key).
+    #[arg(long, env = "CHRONICLE_PROVENANCE_AUDIENCE")]
+    pub provenance_audience: Option<String>,
+    /// The header a provenance token comes in (`X-` and the same name is read too).
+    #[arg(
+        long,
+        env = "CHRONICLE_PROVENANCE_HEADER",
+        default_value = "Rekuest-Task"
+    )]
+    pub provenance_header: String,
+    /// Refuse mutations that carry no provenance token.
+    #[arg(long, env = "CHRONICLE_REQUIRE_PROVENANCE")]
+    pub require_provenance: bool,
+    /// Accept each provenance token once (by default a token may be sent again until it expires, but
+    /// its `jti` never by another token).
+    #[arg(long, env = "CHRONICLE_PROVENANCE_SINGLE_USE")]
+    pub provenance_single_use: bool,
 }
 
 /// Limits on what one request may ask for. Each is a setting with a sane default.
@@ -370,6 +423,9 @@ pub struct Limits {
     /// Longest `Authorization` header, in bytes.
     #[arg(long, env = "CHRONICLE_MAX_TOKEN_BYTES", default_value_t = 8 * 1024)]
     pub max_token_bytes: usize,
+    /// Most assignations a tree may hold for its totals and for a tree revert (`BAD_INPUT` above).
+    #[arg(long, env = "CHRONICLE_MAX_TREE_ASSIGNATIONS", default_value_t = 1_000)]
+    pub max_tree_assignations: usize,
 }
 
 impl Default for AuthSettings {
@@ -382,6 +438,12 @@ impl Default for AuthSettings {
             jwt_audience: None,
             jwt_leeway_secs: 30,
             allow_anonymous_read: false,
+            provenance_public_key: None,
+            provenance_issuer: None,
+            provenance_audience: None,
+            provenance_header: "Rekuest-Task".into(),
+            require_provenance: false,
+            provenance_single_use: false,
         }
     }
 }
@@ -399,6 +461,7 @@ impl Default for Limits {
             max_mutation_fields: 25,
             max_identity_chars: 200,
             max_token_bytes: 8 * 1024,
+            max_tree_assignations: 1_000,
         }
     }
 }

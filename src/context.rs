@@ -1,13 +1,18 @@
 //! Who, through which app and in which assignation a request acts: the [`Principal`] the
-//! [`Authenticator`] established, and the assignation read from `X-Assignation-Id` (or a fresh UUIDv7).
-//! It becomes the [`ChangeContext`] of every change the request makes.
+//! [`Authenticator`] established, and the assignation read from `X-Assignation-Id` (or a fresh UUIDv7),
+//! or from a verified provenance token, which also places it in a tree ([`Lineage`]). It becomes the
+//! [`ChangeContext`] of every change the request makes.
 
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-use sea_orm_history::{AssignationId, ChangeContext, Registry};
+use sea_orm_history::{AssignationId, ChangeContext, Lineage, Registry};
 
-use crate::auth::{Authenticator, Principal};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm_history::tables::assignation;
+
+use crate::auth::provenance::{Provenance, ProvenancePolicy, remember};
+use crate::auth::{Authenticator, Principal, Source};
 use crate::error::AppError;
 
 /// The validated context of one request.
@@ -24,6 +29,10 @@ pub struct RequestContext {
     pub ip: Option<String>,
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The assignation's place in a tree (from a provenance token, or `X-Parent-Assignation-Id`).
+    pub lineage: Lineage,
+    /// The `jti` of the verified provenance token the request carries.
+    pub provenance: Option<String>,
 }
 
 /// The request's assignation id: the client's, validated, or a fresh UUIDv7.
@@ -59,7 +68,123 @@ impl RequestContext {
             assignation_generated: !headers.contains_key("x-assignation-id"),
             ip: None,
             user_agent: None,
+            lineage: Lineage::default(),
+            provenance: None,
         })
+    }
+
+    /// Reads the request's place in a tree: from a provenance token (verified, its agent checked
+    /// against the request's user and client, its `jti` remembered), else in header mode from
+    /// `X-Parent-Assignation-Id` (the parent's root and human read from the database when it is
+    /// here).
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` for a token that is invalid, replayed, or presented by another agent;
+    /// `BAD_INPUT` when the token and `X-Assignation-Id` or `X-Parent-Assignation-Id` disagree, or for
+    /// `X-Parent-Assignation-Id` in jwt mode; `BAD_ASSIGNATION_ID` for a malformed parent id;
+    /// database errors.
+    pub async fn place(
+        &mut self,
+        policy: &ProvenancePolicy,
+        db: &DatabaseConnection,
+        headers: &HeaderMap,
+    ) -> Result<(), AppError> {
+        let parent = parent_header(headers)?;
+        let Some(token) = policy.token_of(headers)? else {
+            let Some(parent) = parent else {
+                return Ok(());
+            };
+            if self.principal.source != Source::Header {
+                return Err(AppError::BadInput(
+                    "X-Parent-Assignation-Id is read in header mode only; with --auth jwt a \
+                     provenance token places a request in a tree"
+                        .into(),
+                ));
+            }
+            if parent == self.assignation_id {
+                return Err(AppError::BadInput(
+                    "an assignation cannot be its own parent".into(),
+                ));
+            }
+            let known = assignation::Entity::find_by_id(parent.to_string())
+                .one(db)
+                .await?;
+            let root = known
+                .as_ref()
+                .and_then(|p| p.root_id.clone())
+                .map(AssignationId::parse)
+                .transpose()?;
+            self.lineage = Lineage {
+                root: root.or_else(|| Some(parent.clone())),
+                on_behalf_of: known.and_then(|p| p.on_behalf_of),
+                parent: Some(parent),
+                ..Lineage::default()
+            };
+            return Ok(());
+        };
+        let provenance = policy.verify(&token)?;
+        self.accept_actor(&provenance)?;
+        if headers.contains_key("x-assignation-id") && self.assignation_id != provenance.assignation
+        {
+            return Err(AppError::BadInput(format!(
+                "X-Assignation-Id names {} but the provenance token is for {}",
+                self.assignation_id, provenance.assignation
+            )));
+        }
+        if let Some(parent) = parent
+            && provenance.lineage.parent.as_ref() != Some(&parent)
+        {
+            return Err(AppError::BadInput(format!(
+                "X-Parent-Assignation-Id names {parent} but the provenance token does not"
+            )));
+        }
+        remember(db, &provenance, policy.single_use).await?;
+        self.assignation_id = provenance.assignation;
+        self.assignation_generated = false;
+        self.lineage = provenance.lineage;
+        self.provenance = Some(provenance.jti);
+        Ok(())
+    }
+
+    /// Checks that the token's agent (`act`) is who the request acts as: the bearer token's user and
+    /// client, or in header mode `X-User`/`X-App` (the token's agent when they are absent).
+    fn accept_actor(&mut self, provenance: &Provenance) -> Result<(), AppError> {
+        let mismatch = || {
+            AppError::Unauthenticated(
+                "provenance token: its act (agent and client) is not the request's user and client"
+                    .into(),
+            )
+        };
+        let principal = &mut self.principal;
+        match principal.source {
+            Source::Anonymous => Err(AppError::Unauthenticated(
+                "provenance token: it must come with its agent's bearer token".into(),
+            )),
+            Source::Token => {
+                if principal.user.as_deref() != Some(provenance.actor.as_str())
+                    || principal.app != provenance.client
+                {
+                    return Err(mismatch());
+                }
+                Ok(())
+            }
+            Source::Header => {
+                match &principal.user {
+                    Some(user) if *user != provenance.actor => return Err(mismatch()),
+                    Some(_) => {}
+                    None => principal.user = Some(provenance.actor.clone()),
+                }
+                match (&principal.app, &provenance.client) {
+                    (Some(app), Some(client)) if app != client => Err(mismatch()),
+                    (Some(_), None) => Err(mismatch()),
+                    (None, client) => {
+                        principal.app.clone_from(client);
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// The change context the hooks see, for the entities of `registry`.
@@ -72,8 +197,21 @@ impl RequestContext {
         };
         context.user = self.principal.user.clone();
         context.app = self.principal.app.clone();
-        context
+        context.lineage(self.lineage.clone())
     }
+}
+
+/// `X-Parent-Assignation-Id`, validated like any assignation id.
+fn parent_header(headers: &HeaderMap) -> Result<Option<AssignationId>, AppError> {
+    let mut values = headers.get_all("x-parent-assignation-id").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AppError::BadAssignationId);
+    }
+    let value = value.to_str().map_err(|_| AppError::BadAssignationId)?;
+    Ok(Some(AssignationId::parse(value)?))
 }
 
 /// The client's address: the socket's peer, or, when the peer is a trusted proxy, the nearest address

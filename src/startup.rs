@@ -18,6 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Authenticator;
 use crate::auth::jwt::KeyError;
+use crate::auth::provenance::ProvenancePolicy;
 use crate::config::{AuthMode, DatabaseSettings, Limits, RetentionSettings, Settings};
 use crate::database::connect_and_migrate;
 use crate::graphql::{AppSchema, build_schema};
@@ -49,6 +50,9 @@ pub enum StartupError {
     /// The jwt settings cannot be used.
     #[error("auth: {0}")]
     Auth(#[from] KeyError),
+    /// The provenance settings cannot be used.
+    #[error("provenance: {0}")]
+    Provenance(#[from] crate::auth::provenance::ProvenanceKeyError),
     /// The metrics registry could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
@@ -72,6 +76,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Establishes who each request acts as.
     pub authenticator: Arc<Authenticator>,
+    /// Verifies provenance tokens.
+    pub provenance: Arc<ProvenancePolicy>,
     /// The request limits.
     pub limits: Limits,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -104,6 +110,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let registry = HistoryEntity::registry()?;
         let authenticator = Authenticator::from_settings(&settings.auth, &settings.limits)?;
+        let provenance =
+            ProvenancePolicy::from_settings(&settings.auth, settings.limits.max_identity_chars)?;
         if let Some(dir) = &settings.retention.prune_archive_dir
             && !dir.is_dir()
         {
@@ -151,6 +159,7 @@ impl Application {
             schema,
             db: db.clone(),
             authenticator: Arc::new(authenticator),
+            provenance: Arc::new(provenance),
             limits: settings.limits.clone(),
             trusted_proxies: Arc::new(settings.audit.trusted_proxies.clone()),
             metrics,

@@ -5,11 +5,13 @@
 //! # Layout
 //! - [`project`], [`task`], [`label`], [`task_label`], [`comment`]: the domain, each historized.
 //! - [`audit_event`]: the audit trail (mutations, refused logins and requests, custom events).
+//! - [`provenance_token`]: the provenance tokens' `jti`s seen (replay protection).
 
 pub mod audit_event;
 pub mod comment;
 pub mod label;
 pub mod project;
+pub mod provenance_token;
 pub mod task;
 pub mod task_label;
 

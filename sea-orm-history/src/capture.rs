@@ -69,6 +69,29 @@ pub async fn begin(db: &DatabaseConnection) -> HistoryResult<DatabaseTransaction
     Ok(txn)
 }
 
+/// The columns of a new assignation row, in the order the writers give their values.
+pub(crate) const ASSIGNATION_COLUMNS: [&str; 10] = [
+    "id",
+    "actor",
+    "app",
+    "started_at",
+    "change_count",
+    "parent_id",
+    "root_id",
+    "on_behalf_of",
+    "args_hash",
+    "args_hash_alg",
+];
+
+/// What a reservation reads back from the assignation row.
+const RESERVED: [&str; 5] = [
+    "actor",
+    "on_behalf_of",
+    "parent_id",
+    "change_count",
+    "reverted_by",
+];
+
 /// Makes the context's assignation exist, checks it belongs to the context's user, adds `steps` to
 /// its change count, and returns the first of the steps it reserved.
 ///
@@ -76,8 +99,9 @@ pub async fn begin(db: &DatabaseConnection) -> HistoryResult<DatabaseTransaction
 /// transactions of one assignation are serialized and never share a step.
 ///
 /// # Errors
-/// [`HistoryError::ForeignAssignation`] when the assignation was started by another user; database
-/// errors.
+/// [`HistoryError::ForeignAssignation`] when the assignation was started by another user for another
+/// human; [`HistoryError::Forbidden`] when it was reverted, or the context names another parent;
+/// database errors.
 pub(crate) async fn reserve_steps<C: ConnectionTrait>(
     db: &C,
     ctx: &ChangeContext,
@@ -87,19 +111,18 @@ pub(crate) async fn reserve_steps<C: ConnectionTrait>(
     let mut insert = Query::insert();
     insert
         .into_table(col("assignation"))
-        .columns([
-            col("id"),
-            col("actor"),
-            col("app"),
-            col("started_at"),
-            col("change_count"),
-        ])
+        .columns(ASSIGNATION_COLUMNS.map(col))
         .values([
             Expr::val(ctx.assignation.as_str()),
             Expr::val(ctx.user.clone()),
             Expr::val(ctx.app.clone()),
             Expr::val(now()),
             Expr::val(steps),
+            Expr::val(ctx.lineage.parent.as_ref().map(|p| p.to_string())),
+            Expr::val(ctx.root_id()),
+            Expr::val(ctx.on_behalf_of()),
+            Expr::val(ctx.lineage.args_hash.clone()),
+            Expr::val(ctx.lineage.args_hash_alg.clone()),
         ])
         .map_err(query_err)?
         .on_conflict(
@@ -113,25 +136,33 @@ pub(crate) async fn reserve_steps<C: ConnectionTrait>(
     let row = if backend == DbBackend::MySql {
         db.execute(&insert).await?;
         let select = Query::select()
-            .columns([col("actor"), col("change_count"), col("reverted_by")])
+            .columns(RESERVED.map(col))
             .from(col("assignation"))
             .and_where(Expr::col(col("id")).eq(ctx.assignation.as_str()))
             .to_owned();
         db.query_one(&select).await?
     } else {
-        insert.returning(Query::returning().columns([
-            col("actor"),
-            col("change_count"),
-            col("reverted_by"),
-        ]));
+        insert.returning(Query::returning().columns(RESERVED.map(col)));
         db.query_one(&insert).await?
     };
     let row = row.ok_or_else(|| HistoryError::NotFound("the assignation".into()))?;
     let actor: Option<String> = row.try_get("", "actor")?;
-    if actor != ctx.user {
+    let on_behalf_of: Option<String> = row.try_get("", "on_behalf_of")?;
+    let parent: Option<String> = row.try_get("", "parent_id")?;
+    let for_the_same_human =
+        on_behalf_of.is_some() && on_behalf_of.as_deref() == ctx.on_behalf_of();
+    if actor != ctx.user && !for_the_same_human {
         return Err(HistoryError::ForeignAssignation(
             ctx.assignation.to_string(),
         ));
+    }
+    if let Some(claimed) = &ctx.lineage.parent
+        && parent.as_deref() != Some(claimed.as_str())
+    {
+        return Err(HistoryError::Forbidden(format!(
+            "the assignation {} is not a child of {claimed}",
+            ctx.assignation
+        )));
     }
     let reverted_by: Option<String> = row.try_get("", "reverted_by")?;
     if let Some(by) = reverted_by {

@@ -2,7 +2,8 @@
 //! and why. Open a scope with [`ChangeContext::scope`] around the code that changes historized rows
 //! (a request, a script, a job); the hooks read it. A change outside any scope is refused.
 //!
-//! [`AssignationId`] is a parsed assignation id; [`Tally`] observes the records written under a
+//! [`AssignationId`] is a parsed assignation id; [`Lineage`] places an assignation in a tree of them
+//! (its parent, its root, the human it runs for); [`Tally`] observes the records written under a
 //! context (for metrics, or to learn what a call created).
 
 use std::collections::{BTreeMap, HashMap};
@@ -71,6 +72,23 @@ impl AsRef<str> for AssignationId {
     }
 }
 
+/// Where an assignation stands in a tree of assignations (a task that started sub-tasks, perhaps in
+/// other services), and for whom the tree runs. Recorded on the assignation by its first change; a
+/// later change that names another parent is refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lineage {
+    /// The assignation that started this one (none at a root).
+    pub parent: Option<AssignationId>,
+    /// The root of the tree (the parent's root; none at a root, which is its own).
+    pub root: Option<AssignationId>,
+    /// The human on whose behalf the tree runs (none: the context's user).
+    pub on_behalf_of: Option<String>,
+    /// A hash of the arguments that started the assignation.
+    pub args_hash: Option<String>,
+    /// How the arguments were canonicalized before hashing.
+    pub args_hash_alg: Option<String>,
+}
+
 /// Who makes a change, through which app, in which assignation, and why.
 #[derive(Clone, Debug)]
 pub struct ChangeContext {
@@ -88,6 +106,8 @@ pub struct ChangeContext {
     pub(crate) exclusive: bool,
     /// Observes the records written under this context.
     pub tally: Option<Tally>,
+    /// The assignation's place in a tree.
+    pub lineage: Lineage,
     /// Rows read by `before_delete`, recorded by `after_delete` once the database deleted them.
     pub(crate) deleting: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
 }
@@ -103,6 +123,7 @@ impl ChangeContext {
             reason: None,
             exclusive: false,
             tally: None,
+            lineage: Lineage::default(),
             deleting: Arc::default(),
         }
     }
@@ -142,6 +163,31 @@ impl ChangeContext {
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
         self.reason = Some(reason.into());
         self
+    }
+
+    /// Places the assignation in a tree.
+    #[must_use]
+    pub fn lineage(mut self, lineage: Lineage) -> Self {
+        self.lineage = lineage;
+        self
+    }
+
+    /// The root the assignation records: the lineage's, else its parent, else itself.
+    pub fn root_id(&self) -> &str {
+        self.lineage
+            .root
+            .as_ref()
+            .or(self.lineage.parent.as_ref())
+            .unwrap_or(&self.assignation)
+            .as_str()
+    }
+
+    /// The human the assignation records it runs for: the lineage's, else the user.
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        self.lineage
+            .on_behalf_of
+            .as_deref()
+            .or(self.user.as_deref())
     }
 
     /// Keeps the rows `before_delete` read, until `after_delete` records them.

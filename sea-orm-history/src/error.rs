@@ -83,11 +83,14 @@ pub enum HistoryError {
          to override later changes (missing parents and taken unique values cannot be overridden)"
     )]
     Conflict(Vec<Conflict>),
-    /// The assignation was reverted already.
-    #[error("the assignation was already reverted{}", by.as_deref().map(|b| format!(" (by {b})")).unwrap_or_default())]
+    /// The assignation, or part of the tree under it, was reverted already.
+    #[error("{}", already_reverted(by.as_deref(), parts))]
     AlreadyReverted {
         /// The assignation that reverted it.
         by: Option<String>,
+        /// For a tree, each assignation under it that was reverted already, with the one that
+        /// reverted it.
+        parts: Vec<(String, String)>,
     },
     /// A history record or snapshot does not have the shape this library writes.
     #[error("a history record is malformed: {0}")]
@@ -154,6 +157,18 @@ impl From<DbErr> for HistoryError {
         }
         Self::Database(err)
     }
+}
+
+fn already_reverted(by: Option<&str>, parts: &[(String, String)]) -> String {
+    if parts.is_empty() {
+        let by = by.map(|b| format!(" (by {b})")).unwrap_or_default();
+        return format!("the assignation was already reverted{by}");
+    }
+    let list: Vec<String> = parts.iter().map(|(a, b)| format!("{a} (by {b})")).collect();
+    format!(
+        "part of the tree was already reverted: {}; revert the rest one assignation at a time",
+        list.join(", ")
+    )
 }
 
 /// The result of the library's functions.

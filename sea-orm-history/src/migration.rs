@@ -56,7 +56,8 @@ async fn index(
     manager.create_index(index.to_owned()).await
 }
 
-/// Creates the library's own tables, when they do not exist yet.
+/// Creates the library's own tables, when they do not exist yet, and brings tables made by an older
+/// version of the library up to date (call it again from a new migration after upgrading).
 ///
 /// # Errors
 /// Database errors.
@@ -79,6 +80,7 @@ pub async fn create_history_support(manager: &SchemaManager<'_>) -> Result<(), D
         .await?;
     index(manager, "assignation", "started_at", &["started_at"], false).await?;
     index(manager, "assignation", "actor", &["actor"], false).await?;
+    add_assignation_trees(manager).await?;
     manager
         .create_table(exact_strings(
             backend,
@@ -106,6 +108,38 @@ pub async fn create_history_support(manager: &SchemaManager<'_>) -> Result<(), D
             .await?;
     }
     Ok(())
+}
+
+/// Adds what assignation trees need to an `assignation` table made before them: parent, root, the
+/// human it runs for and the arguments' hash, with indexes on parent and root. Rows already there
+/// become roots of their own. Does nothing when they are there.
+async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let table = "assignation";
+    let columns = [
+        ("parent_id", 128),
+        ("root_id", 128),
+        ("on_behalf_of", 200),
+        ("args_hash", 128),
+        ("args_hash_alg", 64),
+    ];
+    for (name, width) in columns {
+        if !manager.has_column(table, name).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(column(name).string_len(width).null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+    }
+    manager
+        .get_connection()
+        .execute_unprepared("UPDATE assignation SET root_id = id WHERE root_id IS NULL")
+        .await?;
+    index(manager, table, "parent", &["parent_id"], false).await?;
+    index(manager, table, "root", &["root_id"], false).await
 }
 
 /// Creates the history table of `table` (named `<table>_history`) with its indexes and makes it

@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use crate::capture::history_select;
 use crate::context::AssignationId;
 use crate::entity::EntityInfo;
-use crate::error::HistoryResult;
+use crate::error::{HistoryError, HistoryResult};
 use crate::record::{HistoryKind, HistoryRow};
 use crate::registry::Registry;
 use crate::tables::assignation;
@@ -352,6 +352,8 @@ pub struct AssignationFilter {
     pub until: Option<DateTime<Utc>>,
     /// Reverted (true) or not (false).
     pub reverted: Option<bool>,
+    /// In the tree of this root (the root itself included).
+    pub root_id: Option<String>,
 }
 
 /// The keyset position of an assignation in the newest-first list: when it started, its id.
@@ -405,6 +407,9 @@ pub async fn list_assignations<C: ConnectionTrait>(
     if let Some(until) = filter.until {
         condition = condition.add(A::StartedAt.lte(until));
     }
+    if let Some(root) = &filter.root_id {
+        condition = condition.add(A::RootId.eq(root.as_str()));
+    }
     match filter.reverted {
         Some(true) => condition = condition.add(A::RevertedBy.is_not_null()),
         Some(false) => condition = condition.add(A::RevertedBy.is_null()),
@@ -429,4 +434,113 @@ pub async fn list_assignations<C: ConnectionTrait>(
         .all(db)
         .await?;
     Ok(Page::from_probe(probe, first, total))
+}
+
+/// The children of assignation `parent` (those it started that hold a change), oldest first, `first`
+/// of them after `after`.
+///
+/// # Errors
+/// Database errors.
+pub async fn children<C: ConnectionTrait>(
+    db: &C,
+    parent: &str,
+    first: u64,
+    after: Option<AssignationCursor>,
+) -> HistoryResult<Page<assignation::Model>> {
+    use assignation::Column as A;
+    let mut condition = Condition::all().add(visible()).add(A::ParentId.eq(parent));
+    let total = assignation::Entity::find()
+        .filter(condition.clone())
+        .count(db)
+        .await?;
+    if let Some((at, id)) = after {
+        condition = condition.add(
+            Condition::any()
+                .add(A::StartedAt.gt(at))
+                .add(Condition::all().add(A::StartedAt.eq(at)).add(A::Id.gt(id))),
+        );
+    }
+    let probe = assignation::Entity::find()
+        .filter(condition)
+        .order_by_asc(A::StartedAt)
+        .order_by_asc(A::Id)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    Ok(Page::from_probe(probe, first, total))
+}
+
+/// Every assignation under `root` (its children, theirs, …), read level by level; none of them
+/// `root` itself.
+///
+/// # Errors
+/// [`HistoryError::BadInput`] when there are more than `cap`; database errors.
+pub async fn descendants<C: ConnectionTrait>(
+    db: &C,
+    root: &str,
+    cap: usize,
+) -> HistoryResult<Vec<assignation::Model>> {
+    use assignation::Column as A;
+    let mut found: Vec<assignation::Model> = Vec::new();
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::from([root.to_owned()]);
+    let mut level = vec![root.to_owned()];
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for chunk in level.chunks(500) {
+            let rows = assignation::Entity::find()
+                .filter(A::ParentId.is_in(chunk.iter().cloned()))
+                .order_by_asc(A::StartedAt)
+                .order_by_asc(A::Id)
+                .all(db)
+                .await?;
+            for row in rows {
+                // A cycle cannot be built through the API, but a row is visited once regardless.
+                if seen.insert(row.id.clone()) {
+                    next.push(row.id.clone());
+                    found.push(row);
+                }
+            }
+            if found.len() > cap {
+                return Err(HistoryError::BadInput(format!(
+                    "the tree under {root} holds more than {cap} assignations (the cap is a setting)"
+                )));
+            }
+        }
+        level = next;
+    }
+    Ok(found)
+}
+
+/// The size of the tree under an assignation, itself included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeTotals {
+    /// Assignations.
+    pub assignations: u64,
+    /// History records.
+    pub changes: u64,
+    /// Assignations already reverted.
+    pub reverted: u64,
+}
+
+/// The totals of `top` and every assignation under it.
+///
+/// # Errors
+/// As [`descendants`].
+pub async fn tree_totals<C: ConnectionTrait>(
+    db: &C,
+    top: &assignation::Model,
+    cap: usize,
+) -> HistoryResult<TreeTotals> {
+    let below = descendants(db, &top.id, cap).await?;
+    let mut totals = TreeTotals::default();
+    for a in std::iter::once(top).chain(&below) {
+        if a.change_count == 0 && a.reverts.is_none() {
+            continue;
+        }
+        totals.assignations += 1;
+        totals.changes += u64::try_from(a.change_count).unwrap_or(0);
+        totals.reverted += u64::from(a.reverted_by.is_some());
+    }
+    Ok(totals)
 }

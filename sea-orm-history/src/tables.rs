@@ -3,7 +3,8 @@
 //! `migration::create_history_support` (feature `migration`).
 
 /// `assignation`: one row per assignation id, created by its first change. It counts the changes
-/// (the next step), says who started it, and links reverts.
+/// (the next step), says who started it and for whom, links reverts, and places it in its tree
+/// (parent and root).
 pub mod assignation {
     use sea_orm::entity::prelude::*;
 
@@ -26,6 +27,18 @@ pub mod assignation {
         pub reverts: Option<String>,
         /// The assignation that reverted this one.
         pub reverted_by: Option<String>,
+        /// The assignation that started this one, when it runs inside a tree (it may live in another
+        /// service, so it need not be a row here).
+        pub parent_id: Option<String>,
+        /// The top of its tree: its own id at a root (empty only on rows written before trees).
+        pub root_id: Option<String>,
+        /// The human on whose behalf the whole tree runs (a provenance token's `rcb`; else the user
+        /// who started the root).
+        pub on_behalf_of: Option<String>,
+        /// The hash of the arguments that started it (a provenance token's `ahs`).
+        pub args_hash: Option<String>,
+        /// How those arguments were canonicalized before hashing (`aha`).
+        pub args_hash_alg: Option<String>,
     }
 
     /// Assignations are referenced by id from history records; they have no foreign keys.

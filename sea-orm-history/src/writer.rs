@@ -11,7 +11,8 @@
 //!   trip).
 //!
 //! Who may write to the assignation is checked in the same statements: a record is written only when
-//! the assignation's user is the context's.
+//! the assignation's user is the context's, or both act for the same human, and (when the context
+//! names a parent) the assignation is that parent's child.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
@@ -95,8 +96,8 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
     let content = content_hash(&info.name, &row);
     let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
     let written = match backend {
-        DbBackend::Postgres => postgres(db, info, &row, &content, &scope).await?,
-        _ => mysql(db, info, &row, &content, &scope).await?,
+        DbBackend::Postgres => postgres(db, info, &ctx, &row, &content, &scope).await?,
+        _ => mysql(db, info, &ctx, &row, &content, &scope).await?,
     };
     let recorded = written.is_some();
     if let (Some(scope_id), Some(tally)) = (written, &ctx.tally) {
@@ -109,9 +110,22 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
 /// records in the statement and is not known here.
 type WrittenScope = Option<Option<String>>;
 
+/// The tree columns of a new assignation row: parent, root, on behalf of, arguments hash and its
+/// algorithm.
+fn lineage_values(ctx: &ChangeContext) -> [Value; 5] {
+    [
+        ctx.lineage.parent.as_ref().map(|p| p.to_string()).into(),
+        ctx.root_id().to_owned().into(),
+        ctx.on_behalf_of().map(str::to_owned).into(),
+        ctx.lineage.args_hash.clone().into(),
+        ctx.lineage.args_hash_alg.clone().into(),
+    ]
+}
+
 async fn postgres<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
+    ctx: &ChangeContext,
     row: &HistoryRow,
     content: &str,
     scope: &ScopeSource,
@@ -130,15 +144,16 @@ async fn postgres<C: ConnectionTrait>(
         row.reason.clone().into(),                         // $9
         content.into(),                                    // $10
     ];
+    values.extend(lineage_values(ctx)); // $11 to $15
     let scope_sql = match scope {
         ScopeSource::Known(known) => {
             values.push(known.clone().into());
-            "$11::text".to_owned()
+            "$16::text".to_owned()
         }
         ScopeSource::ParentRecords(table, id) => {
             values.push(id.clone().into());
             format!(
-                "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = $11)",
+                "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = $16)",
                 q(table)
             )
         }
@@ -148,11 +163,12 @@ async fn postgres<C: ConnectionTrait>(
   SELECT "version", "hash", "snapshot", "scope_id" FROM {h}
   WHERE "object_id" = $1 ORDER BY "version" DESC LIMIT 1
 ), a AS (
-  INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count")
-  SELECT $2, $3, $4, $5, 1
+  INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
+                             "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
+  SELECT $2, $3, $4, $5, 1, $11, $12, $13, $14, $15
   WHERE NOT EXISTS (SELECT 1 FROM p WHERE $6 = 'UPDATE' AND p."snapshot" = $7)
   ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
-  RETURNING "actor", "change_count", "reverted_by"
+  RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by"
 ), h AS (
   INSERT INTO {h} ("id", "object_id", "version", "kind", "at", "actor", "app", "assignation_id",
                    "step", "reason", "snapshot", "hash", "scope_id")
@@ -161,11 +177,13 @@ async fn postgres<C: ConnectionTrait>(
            || '|' || (a."change_count" - 1)::text || '|' || $10, 'UTF8')), 'hex'),
          COALESCE(p."scope_id", {scope_sql})
   FROM a LEFT JOIN p ON true
-  WHERE a."actor" IS NOT DISTINCT FROM $3 AND a."reverted_by" IS NULL
+  WHERE (a."actor" IS NOT DISTINCT FROM $3 OR a."on_behalf_of" = $13) AND a."reverted_by" IS NULL
+    AND ($11::text IS NULL OR a."parent_id" = $11)
   RETURNING "scope_id"
 )
 SELECT (SELECT COUNT(*) FROM a) AS "reserved", (SELECT COUNT(*) FROM h) AS "written",
-       (SELECT "scope_id" FROM h) AS "scope_id", (SELECT "reverted_by" FROM a) AS "reverted_by""#
+       (SELECT "scope_id" FROM h) AS "scope_id", (SELECT "reverted_by" FROM a) AS "reverted_by",
+       (SELECT "parent_id" FROM a) AS "parent_id""#
     );
     let result = db
         .query_one_raw(Statement::from_sql_and_values(
@@ -178,10 +196,11 @@ SELECT (SELECT COUNT(*) FROM a) AS "reserved", (SELECT COUNT(*) FROM h) AS "writ
     let reserved: i64 = result.try_get("", "reserved")?;
     let written: i64 = result.try_get("", "written")?;
     let reverted_by: Option<String> = result.try_get("", "reverted_by")?;
+    let parent: Option<String> = result.try_get("", "parent_id")?;
     match (reserved, written, reverted_by) {
         (0, _, _) => Ok(None),
         (_, 0, Some(by)) => Err(reverted(&row.assignation_id, &by)),
-        (_, 0, None) => Err(HistoryError::ForeignAssignation(row.assignation_id.clone())),
+        (_, 0, None) => Err(refused(ctx, parent.as_deref())),
         _ => Ok(Some(Some(result.try_get("", "scope_id")?))),
     }
 }
@@ -189,6 +208,7 @@ SELECT (SELECT COUNT(*) FROM a) AS "reserved", (SELECT COUNT(*) FROM h) AS "writ
 async fn mysql<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
+    ctx: &ChangeContext,
     row: &HistoryRow,
     content: &str,
     scope: &ScopeSource,
@@ -198,27 +218,32 @@ async fn mysql<C: ConnectionTrait>(
     let snapshot = Value::Json(Some(Box::new(row.snapshot.clone())));
     // The reservation: nothing for an update that changes nothing.
     let reserve = format!(
-        "INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`)
-         SELECT ?, ?, ?, ?, 1 FROM DUAL
+        "INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`, `parent_id`,
+                                    `root_id`, `on_behalf_of`, `args_hash`, `args_hash_alg`)
+         SELECT ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM DUAL
          WHERE NOT EXISTS (
            SELECT 1 FROM (SELECT `snapshot` FROM {h} WHERE `object_id` = ?
                           ORDER BY `version` DESC LIMIT 1) AS p
            WHERE ? = 'UPDATE' AND p.`snapshot` = ?)
          ON DUPLICATE KEY UPDATE `change_count` = `change_count` + 1"
     );
+    let mut values: Vec<Value> = vec![
+        row.assignation_id.clone().into(),
+        row.actor.clone().into(),
+        row.app.clone().into(),
+        row.at.into(),
+    ];
+    values.extend(lineage_values(ctx));
+    values.extend([
+        row.object_id.clone().into(),
+        row.kind.as_str().into(),
+        snapshot.clone(),
+    ]);
     let reserved = db
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
             reserve,
-            [
-                row.assignation_id.clone().into(),
-                row.actor.clone().into(),
-                row.app.clone().into(),
-                row.at.into(),
-                row.object_id.clone().into(),
-                row.kind.as_str().into(),
-                snapshot.clone(),
-            ],
+            values,
         ))
         .await?
         .rows_affected();
@@ -236,6 +261,7 @@ async fn mysql<C: ConnectionTrait>(
             None,
         ),
     };
+    let parent = ctx.lineage.parent.as_ref().map(|p| p.to_string());
     // The record, from the assignation row the reservation locked and counted.
     let insert = format!(
         "INSERT INTO {h} (`id`, `object_id`, `version`, `kind`, `at`, `actor`, `app`, `assignation_id`,
@@ -247,7 +273,8 @@ async fn mysql<C: ConnectionTrait>(
          FROM `assignation` AS a
          LEFT JOIN (SELECT `version`, `hash`, `scope_id` FROM {h} WHERE `object_id` = ?
                     ORDER BY `version` DESC LIMIT 1) AS p ON 1 = 1
-         WHERE a.`id` = ? AND a.`actor` <=> ? AND a.`reverted_by` IS NULL"
+         WHERE a.`id` = ? AND (a.`actor` <=> ? OR a.`on_behalf_of` = ?) AND a.`reverted_by` IS NULL
+           AND (? IS NULL OR a.`parent_id` = ?)"
     );
     let written = db
         .execute_raw(Statement::from_sql_and_values(
@@ -267,28 +294,49 @@ async fn mysql<C: ConnectionTrait>(
                 row.object_id.clone().into(),
                 row.assignation_id.clone().into(),
                 row.actor.clone().into(),
+                ctx.on_behalf_of().map(str::to_owned).into(),
+                parent.clone().into(),
+                parent.into(),
             ],
         ))
         .await?
         .rows_affected();
     if written == 0 {
         // Which of the two refusals: read the assignation (on this error path only).
-        let by = db
+        let found = db
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::MySql,
-                "SELECT `reverted_by` FROM `assignation` WHERE `id` = ?",
+                "SELECT `reverted_by`, `parent_id` FROM `assignation` WHERE `id` = ?",
                 [row.assignation_id.clone().into()],
             ))
-            .await?
-            .map(|r| r.try_get::<Option<String>>("", "reverted_by"))
-            .transpose()?
-            .flatten();
+            .await?;
+        let (by, parent) = match found {
+            Some(r) => (
+                r.try_get::<Option<String>>("", "reverted_by")?,
+                r.try_get::<Option<String>>("", "parent_id")?,
+            ),
+            None => (None, None),
+        };
         return Err(match by {
             Some(by) => reverted(&row.assignation_id, &by),
-            None => HistoryError::ForeignAssignation(row.assignation_id.clone()),
+            None => refused(ctx, parent.as_deref()),
         });
     }
     Ok(Some(known))
+}
+
+/// Why a change may not join its assignation, which was not reverted: another parent than the one
+/// recorded, or another user for another human.
+fn refused(ctx: &ChangeContext, recorded_parent: Option<&str>) -> HistoryError {
+    match &ctx.lineage.parent {
+        Some(claimed) if recorded_parent != Some(claimed.as_str()) => {
+            HistoryError::Forbidden(format!(
+                "the assignation {} is not a child of {claimed}",
+                ctx.assignation
+            ))
+        }
+        _ => HistoryError::ForeignAssignation(ctx.assignation.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ impl JwtVerifier {
 }
 
 /// The key and its one algorithm, whichever kind the PEM holds.
-fn public_key(pem: &[u8]) -> Option<(DecodingKey, Algorithm)> {
+pub(crate) fn public_key(pem: &[u8]) -> Option<(DecodingKey, Algorithm)> {
     if let Ok(key) = DecodingKey::from_ed_pem(pem) {
         return Some((key, Algorithm::EdDSA));
     }
@@ -202,7 +202,7 @@ fn public_key(pem: &[u8]) -> Option<(DecodingKey, Algorithm)> {
     None
 }
 
-fn token_error(kind: &ErrorKind) -> TokenError {
+pub(crate) fn token_error(kind: &ErrorKind) -> TokenError {
     match kind {
         ErrorKind::InvalidSignature => TokenError::Signature,
         ErrorKind::InvalidAlgorithm

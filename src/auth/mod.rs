@@ -1,10 +1,12 @@
 //! Who a request acts as, and what it may do.
 //!
 //! [`Authenticator`] turns a request's headers into a [`Principal`]: in header mode from `X-User` and
-//! `X-App` (trusted), in jwt mode from a verified bearer token ([`jwt`]). The permission rules are
-//! methods of [`Principal`], so every check in the server reads the same rules.
+//! `X-App` (trusted), in jwt mode from a verified bearer token ([`jwt`]). A provenance token
+//! ([`provenance`]) places the request's assignation in a tree and names the human it runs for. The
+//! permission rules are methods of [`Principal`], so every check in the server reads the same rules.
 
 pub mod jwt;
+pub mod provenance;
 
 use axum::http::HeaderMap;
 

@@ -98,6 +98,12 @@ fn print_report(report: &PruneReport, out: &mut impl Write) {
             report.objects
         ));
     }
+    if report.provenance_tokens > 0 {
+        lines.push(format!(
+            "{:<20} {:>12}",
+            "provenance_token", report.provenance_tokens
+        ));
+    }
     lines.push(match &report.archive {
         Some(path) => format!("archived to {path}"),
         None => "no archive written".to_owned(),

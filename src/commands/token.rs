@@ -1,5 +1,7 @@
 //! `chronicle token`: issue a JWT for trying jwt mode and for tests, signed with the HS256 secret or a
-//! PEM private key (RSA → RS256, Ed25519 → EdDSA). Production tokens come from your identity provider.
+//! PEM private key (RSA → RS256, Ed25519 → EdDSA); with `--tsk`, a provenance token (`Rekuest-Task`:
+//! `jti`, `act`, `tsk`, `ptk`, `rtk`, `rcb`, `ahs`, `aha`). Production tokens come from your identity
+//! provider and your task broker.
 
 use std::process::ExitCode;
 
@@ -44,22 +46,58 @@ fn issue(settings: &TokenSettings) -> Result<String, String> {
         _ => return Err("give exactly one of --jwt-secret and --private-key".into()),
     };
     let now = chrono::Utc::now().timestamp();
-    let mut claims = json!({
-        "sub": settings.sub,
-        "iat": now,
-        "exp": i64::try_from(settings.ttl_secs)
-            .ok()
-            .and_then(|ttl| now.checked_add(ttl))
-            .ok_or("--ttl-secs is too large")?,
-    });
-    for (claim, value) in [
-        ("azp", &settings.app),
-        ("scope", &settings.scope),
-        ("iss", &settings.issuer),
-        ("aud", &settings.audience),
-    ] {
-        if let Some(value) = value {
-            claims[claim] = json!(value);
+    let exp = i64::try_from(settings.ttl_secs)
+        .ok()
+        .and_then(|ttl| now.checked_add(ttl))
+        .ok_or("--ttl-secs is too large")?;
+    let mut claims = json!({"sub": settings.sub, "iat": now, "exp": exp});
+    match &settings.tsk {
+        None => {
+            for (claim, value) in [
+                ("azp", &settings.app),
+                ("scope", &settings.scope),
+                ("iss", &settings.issuer),
+            ] {
+                if let Some(value) = value {
+                    claims[claim] = json!(value);
+                }
+            }
+            match settings.audience.as_slice() {
+                [] => {}
+                [one] => claims["aud"] = json!(one),
+                many => claims["aud"] = json!(many),
+            }
+        }
+        Some(tsk) => {
+            let root = settings
+                .rtk
+                .clone()
+                .or_else(|| settings.ptk.clone())
+                .unwrap_or_else(|| tsk.clone());
+            claims["jti"] = json!(
+                settings
+                    .jti
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+            );
+            claims["aud"] = json!(settings.audience);
+            claims["act"] = json!({
+                "sub": settings.act_sub.as_ref().unwrap_or(&settings.sub),
+                "cid": settings.act_cid.as_ref().or(settings.app.as_ref()),
+            });
+            claims["tsk"] = json!(tsk);
+            claims["rtk"] = json!(root);
+            claims["rcb"] = json!(settings.rcb.as_ref().unwrap_or(&settings.sub));
+            for (claim, value) in [
+                ("iss", &settings.issuer),
+                ("ptk", &settings.ptk),
+                ("ahs", &settings.ahs),
+                ("aha", &settings.aha),
+            ] {
+                if let Some(value) = value {
+                    claims[claim] = json!(value);
+                }
+            }
         }
     }
     encode(&Header::new(algorithm), &claims, &key).map_err(|e| e.to_string())

@@ -13,6 +13,7 @@ use super::state;
 use super::task::Task;
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{comment as svc, validate};
+use sea_orm_history::graphql::koherent::{ProvenanceEntry, provenance};
 use sea_orm_history::graphql::scalars::Timestamp;
 
 /// Text attached to a task: the row, and the instant it was read as of (`None`: now).
@@ -70,6 +71,16 @@ impl Comment {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
         object_history(ctx, Entity::Comment, &self.0.id.to_string(), first, after).await
+    }
+    /// This comment's history as Koherent names it (for Arkitekt clients), newest first: the `first`
+    /// newest entries (default and most: the largest page).
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ProvenanceEntry>> {
+        provenance(ctx, Entity::Comment, &self.0.id.to_string(), first).await
     }
 }
 

@@ -11,6 +11,7 @@ use super::required;
 use super::state;
 use crate::error::IntoGraphql;
 use crate::service::{self, label as svc, validate};
+use sea_orm_history::graphql::koherent::{ProvenanceEntry, provenance};
 use sea_orm_history::graphql::scalars::Timestamp;
 
 /// A named colour tasks can carry.
@@ -40,6 +41,16 @@ impl Label {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
         object_history(ctx, Entity::Label, &self.0.id.to_string(), first, after).await
+    }
+    /// This label's history as Koherent names it (for Arkitekt clients), newest first: the `first`
+    /// newest entries (default and most: the largest page).
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ProvenanceEntry>> {
+        provenance(ctx, Entity::Label, &self.0.id.to_string(), first).await
     }
 }
 

@@ -104,6 +104,7 @@ pub fn history_settings(limits: &Limits) -> HistorySettings {
         max_page_size: limits.max_page_size,
         max_reason_chars: limits.max_reason_chars,
         max_object_id_chars: OBJECT_ID_CHARS,
+        max_tree_assignations: limits.max_tree_assignations,
     }
 }
 

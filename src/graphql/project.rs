@@ -11,6 +11,7 @@ use super::task::{Task, TaskStatus};
 use super::{maybe, required, state};
 use crate::error::IntoGraphql;
 use crate::service::{self, project as svc, validate};
+use sea_orm_history::graphql::koherent::{ProvenanceEntry, provenance};
 use sea_orm_history::graphql::scalars::Timestamp;
 
 /// A named group of tasks.
@@ -63,6 +64,16 @@ impl Project {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
         object_history(ctx, Entity::Project, &self.0.id.to_string(), first, after).await
+    }
+    /// This project's history as Koherent names it (for Arkitekt clients), newest first: the `first`
+    /// newest entries (default and most: the largest page).
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ProvenanceEntry>> {
+        provenance(ctx, Entity::Project, &self.0.id.to_string(), first).await
     }
     /// The history records and audit events of this project and of everything under it (tasks,
     /// comments, label links), newest first.

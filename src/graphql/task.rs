@@ -16,6 +16,7 @@ use super::state;
 use super::{maybe, required};
 use crate::error::{AppError, IntoGraphql};
 use crate::service::{self, task as svc, validate};
+use sea_orm_history::graphql::koherent::{ProvenanceEntry, provenance};
 use sea_orm_history::graphql::scalars::Timestamp;
 
 /// Where a task stands.
@@ -148,6 +149,16 @@ impl Task {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord>> {
         object_history(ctx, Entity::Task, &self.0.id.to_string(), first, after).await
+    }
+    /// This task's history as Koherent names it (for Arkitekt clients), newest first: the `first`
+    /// newest entries (default and most: the largest page).
+    #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
+    async fn provenance(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<ProvenanceEntry>> {
+        provenance(ctx, Entity::Task, &self.0.id.to_string(), first).await
     }
 }
 

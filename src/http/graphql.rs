@@ -234,6 +234,11 @@ async fn execute(
         };
     context.ip = refusal.ip.clone();
     context.user_agent = refusal.user_agent.clone();
+    if let Err(e) = context.place(&state.provenance, &state.db, headers).await {
+        return refuse_with(e).await;
+    }
+    // A provenance token names the assignation.
+    let assignation_id = context.assignation_id.clone();
     let mut request = match request {
         Ok(request) => request,
         Err(e) => return refuse_with(e).await,
@@ -261,6 +266,20 @@ async fn execute(
             Some((
                 StatusCode::METHOD_NOT_ALLOWED,
                 AppError::BadInput("mutations are sent with POST, never GET".into()),
+            ))
+        }
+        Ok(document)
+            if state.provenance.require
+                && context.provenance.is_none()
+                && operation(document, operation_name.as_deref())
+                    .is_some_and(|op| op.ty == OperationType::Mutation) =>
+        {
+            Some((
+                StatusCode::UNAUTHORIZED,
+                AppError::Unauthenticated(format!(
+                    "mutations need a provenance token (in the {} header) on this server",
+                    state.provenance.header
+                )),
             ))
         }
         Ok(_) => None,

@@ -7,6 +7,8 @@
 //!   verifiable).
 //! - Work goes in batches. With an [`archive::Archive`], each batch is written to it and synced before
 //!   the batch is deleted.
+//! - Provenance tokens a day past their expiry are forgotten (their `jti`s can no longer be replayed:
+//!   the tokens are refused as expired).
 //! - The run ends with a `SYSTEM` audit event (`action: "prune"`) saying what was removed.
 
 pub mod archive;
@@ -14,7 +16,7 @@ pub mod archive;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::{HistoryEntity, audit_event};
+use entity::{HistoryEntity, audit_event, provenance_token};
 use sea_orm::sea_query::Order;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -53,6 +55,9 @@ pub struct PruneReport {
     pub history_records: BTreeMap<String, u64>,
     /// Objects whose oldest records were removed.
     pub objects: u64,
+    /// Seen provenance tokens forgotten: a day past their expiry, when no token with their `jti` can
+    /// be accepted any more.
+    pub provenance_tokens: u64,
     /// The archive file, if one was written.
     pub archive: Option<String>,
 }
@@ -123,6 +128,11 @@ async fn prune_into(
     report: &mut PruneReport,
 ) -> AppResult<()> {
     let batch = Ord::max(options.batch_size, 1);
+    report.provenance_tokens = provenance_token::Entity::delete_many()
+        .filter(provenance_token::Column::ExpiresAt.lt(Utc::now() - chrono::Duration::days(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
     report.audit_events = prune_audit_events(
         db,
         options.cutoff,

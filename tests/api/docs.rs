@@ -70,13 +70,27 @@ async fn the_readme_examples_run_as_written() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    // They did what the README says: the project renamed, the task's rename reverted.
+    // They did what the README says: the project renamed, the task's rename reverted, a tree of two.
     let projects = project::Entity::find_all(&app.db).await;
     assert_eq!(projects.len(), 1);
     assert_eq!(projects[0].name, "Apollo 11");
-    let tasks = task::Entity::find_all(&app.db).await;
-    assert_eq!(tasks.len(), 1);
-    assert_eq!(tasks[0].title, "Launch");
+    let mut titles: Vec<String> = task::Entity::find_all(&app.db)
+        .await
+        .into_iter()
+        .map(|t| t.title)
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Launch", "Plan the shipping", "Ship"]);
+    let tree = app
+        .gql(
+            "{ assignation(id: \"order-7.plan\") { parent { id } root { id } onBehalfOf } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        tree.data()["assignation"],
+        json!({"parent": {"id": "order-7"}, "root": {"id": "order-7"}, "onBehalfOf": "alice"})
+    );
     let reverts = app
         .gql(
             "{ assignation(id: \"typo\") { revertedBy { changeCount } } }",

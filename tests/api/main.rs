@@ -19,6 +19,7 @@ mod integrity;
 mod limits;
 mod model;
 mod operations;
+mod provenance;
 mod replicas;
 mod retention;
 mod revert;

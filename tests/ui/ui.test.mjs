@@ -229,6 +229,42 @@ test("a revert with conflicts is only confirmed with force", async () => {
   await page.context().close();
 });
 
+test("an assignation shows its tree, and the tree revert previews every part and undoes them as one", async () => {
+  const task = (await api(server, CREATE_TASK, { p: project, t: "Tree root task" }, inAssignation("tree-root"))).createTask.id;
+  const child = { "x-user": "planner", "x-app": "planner-app", "x-assignation-id": "tree-child", "x-parent-assignation-id": "tree-root" };
+  await api(server, UPDATE_TASK, { id: task, t: "planned" }, child);
+  const grandchild = { "x-user": "worker", "x-assignation-id": "tree-leaf", "x-parent-assignation-id": "tree-child" };
+  const other = (await api(server, CREATE_TASK, { p: project, t: "built" }, grandchild)).createTask.id;
+
+  const page = await openPage(server.address, "#/assignation/tree-child");
+  await ready(page, "assignation");
+  const ids = await page.locator("#tree li").evaluateAll((items) => items.map((i) => i.dataset.id));
+  assert.deepEqual(ids, ["tree-root", "tree-child", "tree-leaf"]);
+  assert.equal(await page.locator("#tree li.current > strong").innerText(), "tree-child");
+  await page.screenshot({ path: path.join(SHOTS, "tree.png"), fullPage: true });
+
+  // From the root, the tree revert previews the changes of all three as one.
+  await page.click("#tree a:text-is('tree-root')");
+  await page.waitForFunction(() => location.hash === "#/assignation/tree-root");
+  await ready(page, "assignation");
+  await page.click("#revert-tree");
+  const dialog = page.locator("dialog#confirm");
+  await dialog.waitFor({ state: "visible" });
+  assert.match(await dialog.locator("p").first().innerText(), /tree-root and the 2 assignation\(s\) under it/);
+  assert.equal(await dialog.locator("#planned [data-object]").count(), 2);
+  await page.screenshot({ path: path.join(SHOTS, "tree-revert-preview.png") });
+  await dialog.locator("#confirm-ok").click();
+  await page.locator("#reverted-as a").waitFor();
+
+  const data = await api(server, `query($t: ID!, $o: ID!) { task(id: $t) { id } other: task(id: $o) { id }
+    assignations(rootId: "tree-root") { edges { node { id revertedBy { id } } } } }`, { t: task, o: other });
+  assert.equal(data.task, null);
+  assert.equal(data.other, null);
+  assert.ok(data.assignations.edges.every((e) => e.node.revertedBy));
+  await page.check();
+  await page.context().close();
+});
+
 test("an object's timeline diffs versions, compares any two, shows a past state and restores a version", async () => {
   const task = (await api(server, CREATE_TASK, { p: project, t: "Timeline v1" }, inAssignation("t-1"))).createTask.id;
   await sleep(1_100); // the as-of picker has one-second precision

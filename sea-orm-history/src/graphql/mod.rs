@@ -5,16 +5,21 @@
 //! - [`HistoryQuery`] (`history`, `assignation`, `assignations`, `previewRevert`, `verifyHistory`) and
 //!   [`HistoryMutation`] (`revertAssignation`, `revertObject`), generic over the application's
 //!   [`EntitySet`](crate::EntitySet) enum, which is its GraphQL `HistoryEntity`.
-//! - [`types`]: `HistoryRecord`, `FieldChange`, `Assignation`, `RevertPreview`, `Verification`, and
+//! - [`types`]: `HistoryRecord`, `FieldChange`, `Assignation` (with its tree: `parent`, `root`,
+//!   `children`, `onBehalfOf`, `tree`), `RevertPreview`, `Verification`, and
 //!   [`types::object_history`] for the `history` field of the application's own types.
+//! - [`koherent`]: Koherent's `provenance` entries, for the `provenance` field of the application's
+//!   own types.
 //! - [`scalars::Timestamp`]: the `DateTime` scalar (RFC 3339 in UTC with `Z`, as snapshots hold it).
 //! - [`pagination`]: Relay connections with `totalCount` over [`Page`](crate::query::Page)s.
 //!
 //! The schema's data must hold the `sea_orm::DatabaseConnection`; optionally [`HistorySettings`]
 //! (page sizes, lengths) and an `Arc<dyn RevertAccess>` (who may revert what; everyone by default).
 //! Errors carry `extensions.code`: `NOT_FOUND`, `BAD_INPUT`, `FORBIDDEN`, `BAD_ASSIGNATION_ID`,
-//! `REVERT_CONFLICT` (with `extensions.conflicts`), `ALREADY_REVERTED`, `LIMIT_EXCEEDED`, `INTERNAL`.
+//! `REVERT_CONFLICT` (with `extensions.conflicts`), `ALREADY_REVERTED` (with `extensions.reverted` for
+//! a tree), `LIMIT_EXCEEDED`, `INTERNAL`.
 
+pub mod koherent;
 pub mod pagination;
 pub mod roots;
 pub mod scalars;
@@ -43,6 +48,8 @@ pub struct HistorySettings {
     pub max_reason_chars: usize,
     /// The longest object id a query may name.
     pub max_object_id_chars: usize,
+    /// The most assignations a tree may hold for its totals and its revert.
+    pub max_tree_assignations: usize,
 }
 
 impl Default for HistorySettings {
@@ -52,6 +59,7 @@ impl Default for HistorySettings {
             max_page_size: 100,
             max_reason_chars: 1_000,
             max_object_id_chars: 255,
+            max_tree_assignations: crate::revert::DEFAULT_MAX_TREE,
         }
     }
 }
@@ -123,6 +131,20 @@ impl ErrorExtensions for HistoryError {
         };
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code);
+            if let Self::AlreadyReverted { parts, .. } = self
+                && !parts.is_empty()
+            {
+                let list: Vec<async_graphql::Value> = parts
+                    .iter()
+                    .map(|(id, by)| {
+                        async_graphql::Value::from_json(
+                            serde_json::json!({"assignationId": id, "revertedBy": by}),
+                        )
+                        .unwrap_or(async_graphql::Value::Null)
+                    })
+                    .collect();
+                ext.set("reverted", list);
+            }
             if let Self::Conflict(conflicts) = self {
                 let list: Vec<async_graphql::Value> = conflicts
                     .iter()

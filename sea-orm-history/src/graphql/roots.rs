@@ -4,12 +4,12 @@
 use std::marker::PhantomData;
 
 use async_graphql::{Context, ErrorExtensions, ID, Object};
-use chrono::{DateTime, Utc};
 
 use super::pagination::{ListConnection, connection, list_complexity, page_size, parse_after};
 use super::scalars::Timestamp;
 use super::types::{
-    ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, info_of, registry_of,
+    ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, assignation_cursor,
+    cursor_of, info_of, registry_of,
 };
 use super::{bad_input, database, may_restore, may_revert, settings};
 use crate::context::{AssignationId, with_reason};
@@ -86,7 +86,8 @@ impl<E: ApiEntity> HistoryQuery<E> {
     }
 
     /// Assignations, newest first, filtered by who started them, through which app, which entity or
-    /// object they changed, when they started, and whether they were reverted.
+    /// object they changed, when they started, whether they were reverted, and the tree they are in
+    /// (`rootId`: the root and everything under it).
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn assignations(
@@ -99,6 +100,7 @@ impl<E: ApiEntity> HistoryQuery<E> {
         since: Option<Timestamp>,
         until: Option<Timestamp>,
         reverted: Option<bool>,
+        root_id: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Assignation<E>>> {
@@ -117,11 +119,10 @@ impl<E: ApiEntity> HistoryQuery<E> {
             }
         }
         let first = page_size(&settings, first)?;
-        let after = parse_after(after.as_deref(), |s| {
-            let (micros, id) = s.split_once('|')?;
-            let at = DateTime::<Utc>::from_timestamp_micros(micros.parse().ok()?)?;
-            AssignationId::is_valid(id).then(|| (at, id.to_owned()))
-        })?;
+        if let Some(root) = &root_id {
+            assignation_id(root)?;
+        }
+        let after = parse_after(after.as_deref(), assignation_cursor)?;
         let filter = AssignationFilter {
             user,
             app,
@@ -130,29 +131,31 @@ impl<E: ApiEntity> HistoryQuery<E> {
             since: since.map(Timestamp::utc),
             until: until.map(Timestamp::utc),
             reverted,
+            root_id,
         };
         let page =
             query::list_assignations(database(ctx)?, registry_of::<E>()?, &filter, first, after)
                 .await
                 .map_err(|e| e.extend())?;
-        Ok(connection(
-            page,
-            |a| format!("{}|{}", a.started_at.timestamp_micros(), a.id),
-            Assignation::new,
-        ))
+        Ok(connection(page, cursor_of, Assignation::new))
     }
 
     /// What `revertAssignation` would do — each object's planned change and each conflict — writing
-    /// nothing. An assignation reverted already is `ALREADY_REVERTED`.
+    /// nothing; with `includeDescendants`, for the assignation and every one under it. An assignation
+    /// reverted already is `ALREADY_REVERTED` (for a tree, naming each part reverted already in
+    /// `extensions.reverted`).
     async fn preview_revert(
         &self,
         ctx: &Context<'_>,
         id: String,
+        #[graphql(default_with = "Some(false)")] include_descendants: Option<bool>,
     ) -> async_graphql::Result<RevertPreview<E>> {
         let id = assignation_id(&id)?;
         let permit = |a: &crate::tables::assignation::Model| may_revert(ctx, a);
         let options = RevertOptions {
             permit: &permit,
+            include_descendants: include_descendants.unwrap_or(false),
+            max_tree: settings(ctx).max_tree_assignations,
             ..RevertOptions::default()
         };
         revert::preview_revert(database(ctx)?, registry_of::<E>()?, &id, &options)
@@ -192,21 +195,26 @@ impl<E: ApiEntity> HistoryMutation<E> {
     /// Undoes every change of an assignation in one transaction, as a new assignation (returned) whose
     /// `reverts` is the original. Objects changed since by another assignation, and rows the revert
     /// would leave pointing at nothing, are `REVERT_CONFLICT` (with `extensions.conflicts`) unless
-    /// `force`; a second revert is `ALREADY_REVERTED`; reverting the revert is a redo.
+    /// `force`; a second revert is `ALREADY_REVERTED`; reverting the revert is a redo. With
+    /// `includeDescendants`, every assignation under this one is undone with it, as one: each object
+    /// goes back to its state before the tree first changed it.
     async fn revert_assignation(
         &self,
         ctx: &Context<'_>,
         id: String,
-        #[graphql(default = false)] force: bool,
+        #[graphql(default_with = "Some(false)")] force: Option<bool>,
         reason: Option<String>,
+        #[graphql(default_with = "Some(false)")] include_descendants: Option<bool>,
     ) -> async_graphql::Result<Assignation<E>> {
         self::reason(ctx, reason.as_deref())?;
         let id = assignation_id(&id)?;
         let permit = |a: &crate::tables::assignation::Model| may_revert(ctx, a);
         let options = RevertOptions {
-            force,
+            force: force.unwrap_or(false),
             reason,
             permit: &permit,
+            include_descendants: include_descendants.unwrap_or(false),
+            max_tree: settings(ctx).max_tree_assignations,
         };
         with_reason(
             None,

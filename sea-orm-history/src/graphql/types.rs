@@ -318,6 +318,93 @@ impl<E: ApiEntity> Assignation<E> {
     ) -> async_graphql::Result<Option<Assignation<E>>> {
         linked(ctx, self.0.reverted_by.as_deref()).await
     }
+    /// The assignation that started this one (null at a root, or when the parent made no change
+    /// here: it may live in another service; `parentId` still names it).
+    async fn parent(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Assignation<E>>> {
+        linked(ctx, self.0.parent_id.as_deref()).await
+    }
+    /// The id of the assignation that started this one, wherever it ran.
+    async fn parent_id(&self) -> Option<&str> {
+        self.0.parent_id.as_deref()
+    }
+    /// The top of its tree (itself at a root; null when the root made no change here).
+    async fn root(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Assignation<E>>> {
+        linked(ctx, Some(self.0.root_id.as_deref().unwrap_or(&self.0.id))).await
+    }
+    /// The id of the top of its tree, wherever it ran.
+    async fn root_id(&self) -> &str {
+        self.0.root_id.as_deref().unwrap_or(&self.0.id)
+    }
+    /// The assignations it started that changed something here, oldest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn children(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<Assignation<E>>> {
+        let first = page_size(&settings(ctx), first)?;
+        let after = parse_after(after.as_deref(), assignation_cursor)?;
+        let page = query::children(database(ctx)?, &self.0.id, first, after)
+            .await
+            .map_err(|e| e.extend())?;
+        Ok(connection(page, cursor_of, Assignation::new))
+    }
+    /// The human on whose behalf its tree runs (a provenance token's `rcb`, else the user who
+    /// started it).
+    async fn on_behalf_of(&self) -> Option<&str> {
+        self.0.on_behalf_of.as_deref()
+    }
+    /// The hash of the arguments that started it (a provenance token's `ahs`).
+    async fn args_hash(&self) -> Option<&str> {
+        self.0.args_hash.as_deref()
+    }
+    /// How those arguments were canonicalized before hashing (`aha`).
+    async fn args_hash_algorithm(&self) -> Option<&str> {
+        self.0.args_hash_alg.as_deref()
+    }
+    /// The totals of this assignation and every one under it.
+    #[graphql(complexity = 50)]
+    async fn tree(&self, ctx: &Context<'_>) -> async_graphql::Result<TreeTotals> {
+        let cap = settings(ctx).max_tree_assignations;
+        query::tree_totals(database(ctx)?, &self.0, cap)
+            .await
+            .map(TreeTotals::from)
+            .map_err(|e| e.extend())
+    }
+}
+
+/// The raw cursor of an assignation in a list ordered by start: `<micros>|<id>`.
+pub(crate) fn cursor_of(a: &assignation::Model) -> String {
+    format!("{}|{}", a.started_at.timestamp_micros(), a.id)
+}
+
+/// Parses a raw cursor made by [`cursor_of`].
+pub(crate) fn assignation_cursor(raw: &str) -> Option<query::AssignationCursor> {
+    let (micros, id) = raw.split_once('|')?;
+    let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+    AssignationId::is_valid(id).then(|| (at, id.to_owned()))
+}
+
+/// The size of a tree of assignations.
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct TreeTotals {
+    /// Assignations in it (that changed something here), the top one included.
+    pub assignations: u64,
+    /// Their history records.
+    pub change_count: u64,
+    /// How many of them were reverted.
+    pub reverted: u64,
+}
+
+impl From<query::TreeTotals> for TreeTotals {
+    fn from(t: query::TreeTotals) -> Self {
+        Self {
+            assignations: t.assignations,
+            change_count: t.changes,
+            reverted: t.reverted,
+        }
+    }
 }
 
 /// One object's history records, newest first: what the `history` field of every historized type

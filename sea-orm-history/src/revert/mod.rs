@@ -7,7 +7,9 @@
 //! conflicts that can be overridden.
 //!
 //! - [`preview_revert`]: the plan, writing nothing.
-//! - [`revert_assignation`]: the revert itself.
+//! - [`revert_assignation`]: the revert itself; with [`RevertOptions::include_descendants`], of the
+//!   assignation and the whole tree under it, as one (every change of the tree undone, whichever
+//!   assignation made it, each object back to its state before the tree first touched it).
 //! - [`revert_object`]: one object back to a version.
 
 mod apply;
@@ -15,8 +17,8 @@ mod plan;
 mod references;
 
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::Value as Json;
 
@@ -24,7 +26,7 @@ use crate::capture::{latest_rows, reserve_steps};
 use crate::context::{AssignationId, ChangeContext};
 use crate::entity::EntityInfo;
 use crate::error::{Conflict, HistoryError, HistoryResult};
-use crate::query::find_assignation;
+use crate::query::{self, find_assignation};
 use crate::record::{FieldChange, HistoryKind, HistoryRow};
 use crate::registry::Registry;
 use crate::tables::assignation;
@@ -65,16 +67,24 @@ impl RevertPlan {
     }
 }
 
-/// How a revert runs: whether it overrides conflicts, its reason, and who may run it.
+/// How a revert runs: whether it overrides conflicts, its reason, who may run it, and whether it takes
+/// the tree under the assignation along.
 pub struct RevertOptions<'a> {
     /// Override later changes and dependent rows.
     pub force: bool,
     /// Kept on every record of the revert.
     pub reason: Option<String>,
     /// Whether the caller may revert (or preview the revert of) an assignation; refused with
-    /// [`HistoryError::Forbidden`] when it answers `false`.
+    /// [`HistoryError::Forbidden`] when it answers `false` (for a tree, for any assignation in it).
     pub permit: &'a (dyn Fn(&assignation::Model) -> bool + Sync),
+    /// Undo every assignation under this one too (its children, theirs, …), as one.
+    pub include_descendants: bool,
+    /// The most assignations a tree revert takes ([`HistoryError::BadInput`] above).
+    pub max_tree: usize,
 }
+
+/// The default [`RevertOptions::max_tree`].
+pub const DEFAULT_MAX_TREE: usize = 1_000;
 
 impl Default for RevertOptions<'_> {
     fn default() -> Self {
@@ -82,20 +92,59 @@ impl Default for RevertOptions<'_> {
             force: false,
             reason: None,
             permit: &|_| true,
+            include_descendants: false,
+            max_tree: DEFAULT_MAX_TREE,
         }
     }
 }
 
-fn check_permit(options: &RevertOptions<'_>, original: &assignation::Model) -> HistoryResult<()> {
-    if (options.permit)(original) {
-        Ok(())
-    } else {
-        Err(HistoryError::Forbidden(
-            "you may not revert this assignation (only the user who made it, or one allowed to \
-             revert any, may)"
+fn check_permit(options: &RevertOptions<'_>, reverted: &[assignation::Model]) -> HistoryResult<()> {
+    match reverted.iter().find(|a| !(options.permit)(a)) {
+        None => Ok(()),
+        Some(a) if a.id == reverted[0].id => Err(HistoryError::Forbidden(
+            "you may not revert this assignation (only the user who made it, the person it was \
+             made for, or one allowed to revert any, may)"
                 .into(),
-        ))
+        )),
+        Some(a) => Err(HistoryError::Forbidden(format!(
+            "you may not revert {}, which is part of this tree (only the user who made it, the \
+             person it was made for, or one allowed to revert any, may)",
+            a.id
+        ))),
     }
+}
+
+/// `top`, and with [`RevertOptions::include_descendants`] every assignation under it that holds a
+/// change; refused when any of them was reverted already.
+async fn reverted_set<C: ConnectionTrait>(
+    db: &C,
+    top: assignation::Model,
+    options: &RevertOptions<'_>,
+) -> HistoryResult<Vec<assignation::Model>> {
+    if top.reverted_by.is_some() {
+        return Err(HistoryError::AlreadyReverted {
+            by: top.reverted_by,
+            parts: Vec::new(),
+        });
+    }
+    let mut set = vec![top];
+    if options.include_descendants {
+        let below = query::descendants(db, &set[0].id, options.max_tree).await?;
+        set.extend(
+            below
+                .into_iter()
+                .filter(|a| a.change_count > 0 || a.reverts.is_some()),
+        );
+        let parts: Vec<(String, String)> = set
+            .iter()
+            .filter_map(|a| Some((a.id.clone(), a.reverted_by.clone()?)))
+            .collect();
+        if !parts.is_empty() {
+            return Err(HistoryError::AlreadyReverted { by: None, parts });
+        }
+    }
+    check_permit(options, &set)?;
+    Ok(set)
 }
 
 /// Previews the revert of assignation `id`, writing nothing.
@@ -113,13 +162,8 @@ pub async fn preview_revert(
     let original = find_assignation(&txn, id)
         .await?
         .ok_or_else(|| HistoryError::NotFound(format!("assignation {id}")))?;
-    check_permit(options, &original)?;
-    if original.reverted_by.is_some() {
-        return Err(HistoryError::AlreadyReverted {
-            by: original.reverted_by,
-        });
-    }
-    let plan = plan::plan_assignations(&txn, registry, &[original], options.force).await?;
+    let set = reverted_set(&txn, original, options).await?;
+    let plan = plan::plan_assignations(&txn, registry, &set, options.force).await?;
     txn.rollback().await?;
     Ok(plan)
 }
@@ -168,25 +212,25 @@ pub async fn revert_assignation(
         .await?
         .filter(|a| a.change_count > 0 || a.reverts.is_some())
         .ok_or_else(|| HistoryError::NotFound(format!("assignation {id}")))?;
-    check_permit(options, &original)?;
-    if original.reverted_by.is_some() {
-        return Err(HistoryError::AlreadyReverted {
-            by: original.reverted_by,
-        });
+    let set = reverted_set(&txn, original, options).await?;
+    // The rest of the tree is locked too: no second revert, and no change joining it, slips in.
+    if set.len() > 1 {
+        let ids: Vec<String> = set[1..].iter().map(|a| a.id.clone()).collect();
+        for chunk in ids.chunks(500) {
+            assignation::Entity::find()
+                .filter(assignation::Column::Id.is_in(chunk.iter().cloned()))
+                .lock_exclusive()
+                .all(&txn)
+                .await?;
+        }
     }
-    let plan = plan::plan_assignations(
-        &txn,
-        registry,
-        std::slice::from_ref(&original),
-        options.force,
-    )
-    .await?;
+    let plan = plan::plan_assignations(&txn, registry, &set, options.force).await?;
     if !plan.applicable(options.force) {
         return Err(HistoryError::Conflict(plan.conflicts));
     }
     if !plan.conflicts.is_empty() {
         tracing::warn!(
-            assignation = %original.id,
+            assignation = %set[0].id,
             overridden = plan.conflicts.len(),
             "forced revert overrides later changes"
         );
@@ -200,11 +244,13 @@ pub async fn revert_assignation(
         .await?
         .ok_or_else(|| HistoryError::NotFound("the revert's assignation".into()))?
         .into_active_model();
-    revert.reverts = Set(Some(original.id.clone()));
+    revert.reverts = Set(Some(set[0].id.clone()));
     let revert = revert.update(&txn).await?;
-    let mut original = original.into_active_model();
-    original.reverted_by = Set(Some(new_id));
-    original.update(&txn).await?;
+    for reverted in set {
+        let mut reverted = reverted.into_active_model();
+        reverted.reverted_by = Set(Some(new_id.clone()));
+        reverted.update(&txn).await?;
+    }
     txn.commit().await?;
     Ok(revert)
 }

@@ -344,6 +344,7 @@ async function assignationsView(params) {
 const ASSIGNATION = `query($id: String!, $after: String) {
   assignation(id: $id) {
     id user app startedAt changeCount entities reverts { id } revertedBy { id }
+    parentId rootId onBehalfOf tree { assignations changeCount reverted }
     records(first: 100, after: $after) {
       totalCount pageInfo { hasNextPage endCursor }
       edges { node { id entity objectId version kind at user app step reason changes { field old new } } }
@@ -351,12 +352,42 @@ const ASSIGNATION = `query($id: String!, $after: String) {
   }
 }`;
 
-const PREVIEW = `query($id: String!) { previewRevert(id: $id) {
+const PREVIEW = `query($id: String!, $tree: Boolean) { previewRevert(id: $id, includeDescendants: $tree) {
   changes { entity objectId kind changes { field old new } }
   conflicts { entity objectId assignationId } } }`;
 
-const REVERT = `mutation($id: String!, $force: Boolean, $reason: String) {
-  revertAssignation(id: $id, force: $force, reason: $reason) { id changeCount } }`;
+const REVERT = `mutation($id: String!, $force: Boolean, $reason: String, $tree: Boolean) {
+  revertAssignation(id: $id, force: $force, reason: $reason, includeDescendants: $tree) { id changeCount } }`;
+
+// The assignations of a tree (up to 100), with their parents, to draw it.
+const TREE = `query($root: String!) { assignations(rootId: $root, first: 100) {
+  totalCount edges { node { id parentId user app changeCount revertedBy { id } } } } }`;
+
+// The tree around assignation `current`, from its root, as nested lists.
+async function treeView(current, rootId) {
+  let connection;
+  try {
+    connection = (await gql(TREE, { root: rootId })).assignations;
+  } catch (e) {
+    return errorBox(e);
+  }
+  const nodes = connection.edges.map((e) => e.node);
+  const children = new Map();
+  for (const n of nodes) {
+    const key = n.parentId && nodes.some((p) => p.id === n.parentId) ? n.parentId : null;
+    if (!children.has(key)) children.set(key, []);
+    children.get(key).push(n);
+  }
+  const branch = (n) => h("li", { "data-id": n.id, class: n.id === current ? "current" : "" },
+    n.id === current ? h("strong", { class: "mono" }, n.id) : assignationLink(n.id),
+    h("span", { class: "muted" }, ` ${n.user || "anonymous"}${n.app ? ` via ${n.app}` : ""}, ${n.changeCount} change(s)`),
+    n.revertedBy ? h("span", { class: "badge" }, " reverted") : null,
+    children.has(n.id) ? h("ul", {}, children.get(n.id).map(branch)) : null);
+  return h("section", { id: "tree" },
+    h("h3", {}, "Tree"),
+    h("ul", { class: "tree" }, (children.get(null) || []).map(branch)),
+    connection.totalCount > nodes.length ? h("p", { class: "muted" }, `Showing ${nodes.length} of ${connection.totalCount} assignations.`) : null);
+}
 
 // Reads up to 2,000 records of an assignation, 100 per request.
 async function loadAssignation(id) {
@@ -414,6 +445,22 @@ async function assignationView(id) {
       if (revertButton.isConnected) revertButton.disabled = !!a.revertedBy;
     }
   });
+  const inTree = a.tree.assignations > 1 || a.parentId;
+  let treeButton = null;
+  if (a.tree.assignations > 1) {
+    treeButton = h("button", { type: "button", class: "danger", id: "revert-tree", disabled: a.tree.reverted > 0 },
+      a.tree.reverted > 0 ? "Part of the tree is reverted" : `Revert with the ${a.tree.assignations - 1} under it…`);
+    treeButton.addEventListener("click", async () => {
+      treeButton.disabled = true;
+      try {
+        await revertFlow(a, result, true);
+      } finally {
+        if (treeButton.isConnected) treeButton.disabled = a.tree.reverted > 0;
+      }
+    });
+  }
+  const tree = inTree ? await treeView(a.id, a.rootId) : null;
+  if (seq !== renders) return;
   paint(seq,
     h("h2", {}, "Assignation ", h("span", { class: "mono" }, a.id), " ", badgeFor(a)),
     h("dl", { class: "grid2" },
@@ -421,9 +468,12 @@ async function assignationView(id) {
       h("div", {}, h("dt", { class: "muted" }, "Started"), h("dd", {}, when(a.startedAt))),
       h("div", {}, h("dt", { class: "muted" }, "Changes"), h("dd", {}, `${a.changeCount} (${a.entities.join(", ")})`)),
       a.reverts ? h("div", {}, h("dt", { class: "muted" }, "Reverts"), h("dd", {}, assignationLink(a.reverts.id))) : null,
-      a.revertedBy ? h("div", {}, h("dt", { class: "muted" }, "Reverted by"), h("dd", {}, assignationLink(a.revertedBy.id))) : null),
-    h("p", {}, revertButton),
+      a.revertedBy ? h("div", {}, h("dt", { class: "muted" }, "Reverted by"), h("dd", {}, assignationLink(a.revertedBy.id))) : null,
+      a.parentId ? h("div", {}, h("dt", { class: "muted" }, "Started by"), h("dd", {}, assignationLink(a.parentId))) : null,
+      a.onBehalfOf && a.onBehalfOf !== a.user ? h("div", {}, h("dt", { class: "muted" }, "On behalf of"), h("dd", {}, a.onBehalfOf)) : null),
+    h("p", {}, revertButton, " ", treeButton),
     result,
+    tree,
     h("h3", {}, "Changes in step order"),
     records.length < a.changeCount
       ? h("p", { class: "muted" }, `Showing ${records.length} of ${a.changeCount}: the others were removed by retention (chronicle prune --history) or are beyond the first 2,000.`)
@@ -431,11 +481,11 @@ async function assignationView(id) {
     h("div", { id: "records" }, records.map((r) => recordView(r))));
 }
 
-async function revertFlow(assignation, result) {
+async function revertFlow(assignation, result, tree = false) {
   status("Previewing the revert…");
   let preview;
   try {
-    preview = (await gql(PREVIEW, { id: assignation.id })).previewRevert;
+    preview = (await gql(PREVIEW, { id: assignation.id, tree })).previewRevert;
   } catch (e) {
     status("");
     result.replaceChildren(errorBox(e));
@@ -446,7 +496,9 @@ async function revertFlow(assignation, result) {
   const force = h("input", { type: "checkbox", name: "force", id: "force" });
   const reason = h("input", { name: "reason", id: "revert-reason", size: 40, maxlength: 1000 });
   const body = [
-    h("p", {}, `Reverting ${assignation.id} will make ${preview.changes.length} change(s), as a new assignation:`),
+    h("p", {}, tree
+      ? `Reverting ${assignation.id} and the ${assignation.tree.assignations - 1} assignation(s) under it will make ${preview.changes.length} change(s), as one new assignation:`
+      : `Reverting ${assignation.id} will make ${preview.changes.length} change(s), as a new assignation:`),
     h("div", { id: "planned" }, preview.changes.map((c) => h("section", { class: "record", "data-object": c.objectId },
       h("header", {}, h("strong", {}, c.kind), h("span", {}, c.entity, " ", h("span", { class: "mono" }, c.objectId))),
       diffTable(c.changes)))),
@@ -458,12 +510,13 @@ async function revertFlow(assignation, result) {
       : null,
     h("label", {}, "Reason (optional)", reason),
   ];
-  const confirmed = await confirmDialog(`Revert assignation ${assignation.id}?`, body, "Revert", () => !conflicts.length || force.checked);
+  const title = tree ? `Revert assignation ${assignation.id} and its tree?` : `Revert assignation ${assignation.id}?`;
+  const confirmed = await confirmDialog(title, body, "Revert", () => !conflicts.length || force.checked);
   if (!confirmed) return;
   status("Reverting…");
   const seq = renders;
   try {
-    const done = (await gql(REVERT, { id: assignation.id, force: force.checked, reason: reason.value.trim() || null })).revertAssignation;
+    const done = (await gql(REVERT, { id: assignation.id, force: force.checked, reason: reason.value.trim() || null, tree })).revertAssignation;
     status("Reverted.");
     if (seq !== renders) return;
     await assignationView(assignation.id);

@@ -55,6 +55,7 @@ on_every_database!(
     verification_names_the_first_version_edited_behind_the_engines_back,
     a_revert_that_hands_a_unique_value_back_frees_it_first,
     a_change_may_not_join_an_assignation_that_was_reverted,
+    a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one,
 );
 
 fn registry() -> &'static Registry {
@@ -637,4 +638,79 @@ async fn a_change_may_not_join_an_assignation_that_was_reverted(backend: Backend
         2,
         "S and its revert; nothing of T"
     );
+}
+
+/// Runs `work` in assignation `id`, a child of `parent`, and commits.
+async fn change_in_tree<F>(db: &DatabaseConnection, id: &str, parent: &str, work: F)
+where
+    F: AsyncFnOnce(&sea_orm::DatabaseTransaction) -> Result<(), sea_orm::DbErr>,
+{
+    let lineage = sea_orm_history::Lineage {
+        parent: Some(AssignationId::parse(parent).unwrap()),
+        root: Some(AssignationId::parse(parent).unwrap()),
+        ..sea_orm_history::Lineage::default()
+    };
+    ctx(id)
+        .lineage(lineage)
+        .scope(async {
+            let txn = sea_orm_history::begin(db).await.expect("begin");
+            work(&txn).await.expect("the change");
+            txn.commit().await.expect("commit");
+        })
+        .await;
+}
+
+async fn rename(txn: &sea_orm::DatabaseTransaction, name: &str) -> Result<(), sea_orm::DbErr> {
+    let Some(shelf) = shelf::Entity::find_by_id(1).one(txn).await? else {
+        return Err(sea_orm::DbErr::RecordNotFound("shelf 1".into()));
+    };
+    let mut active = shelf.into_active_model();
+    active.name = Set(name.into());
+    active.update(txn).await.map(|_| ())
+}
+
+async fn a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "before", async |txn| {
+        new_shelf(txn, "A").await.map(|_| ())
+    })
+    .await;
+    // Parent, child, parent again: undone per assignation, each would conflict with the other.
+    change(&db, "top", async |txn| rename(txn, "B").await).await;
+    change_in_tree(&db, "below", "top", async |txn| rename(txn, "C").await).await;
+    change(&db, "top", async |txn| rename(txn, "D").await).await;
+    let top = AssignationId::parse("top").unwrap();
+    let alone = preview_revert(&db, registry(), &top, &RevertOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        alone.conflicts.len(),
+        1,
+        "alone, the child's change is in between"
+    );
+    let tree = RevertOptions {
+        include_descendants: true,
+        ..RevertOptions::default()
+    };
+    let plan = preview_revert(&db, registry(), &top, &tree).await.unwrap();
+    assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
+    let undo = ChangeContext::fresh(registry())
+        .scope(revert_assignation(&db, &top, &tree))
+        .await
+        .unwrap();
+    assert_eq!(undo.reverts.as_deref(), Some("top"));
+    let shelf = shelf::Entity::find_by_id(1)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shelf.name, "A");
+    let below = query::find_assignation(&db, &AssignationId::parse("below").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(below.reverted_by.as_deref(), Some(undo.id.as_str()));
+    assert_eq!(below.parent_id.as_deref(), Some("top"));
+    assert_eq!(below.root_id.as_deref(), Some("top"));
+    assert_eq!(below.on_behalf_of.as_deref(), Some("alice"));
 }
