@@ -229,7 +229,8 @@ pub fn router(state: AppState) -> Router {
             get(crate::http::graphql::get).post(crate::http::graphql::post),
         )
         .route("/health", get(crate::http::health))
-        .merge(crate::ui::routes());
+        .merge(crate::ui::routes())
+        .merge(crate::ui::graphiql::routes());
     if state.metrics.is_some() {
         router = router.route("/metrics", get(crate::http::metrics));
     }

@@ -16,11 +16,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::refusal::{Refusal, refuse, with_assignation};
 use crate::audit::{AuditKind, NewEvent};
@@ -89,15 +88,15 @@ pub(crate) async fn get(State(state): State<AppState>, request: Request) -> Resp
         })
         .unwrap_or_default();
     if !params.contains_key("query") {
-        return graphiql().into_response();
+        return graphiql();
     }
     let refusal = refusal_of(&state, &parts);
     let request = get_request(params);
     execute(&state, &parts.headers, refusal, request, Via::Get).await
 }
 
-fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+fn graphiql() -> Response {
+    crate::ui::graphiql::page()
 }
 
 fn refusal_of<'a>(state: &'a AppState, parts: &Parts) -> Refusal<'a> {

@@ -1,7 +1,9 @@
 //! The history browser at `/ui`: one page, its script and its stylesheet, embedded in the binary
 //! (`include_str!`) so nothing is fetched at run time and nothing from outside. It is a client of the
 //! public GraphQL API (`POST /graphql`) like any other; every answer carries a Content-Security-Policy
-//! that allows this origin only.
+//! that allows this origin only. [`graphiql`] serves GraphiQL the same way.
+
+pub mod graphiql;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
