@@ -54,6 +54,9 @@ pub enum Command {
     Token(Box<TokenSettings>),
     /// Remove audit events (and, with `--history`, history records) older than an age.
     Prune(PruneSettings),
+    /// Sequence every committed history record into the verifiable log, sign a checkpoint of it,
+    /// and print the checkpoint.
+    Checkpoint(CheckpointSettings),
 }
 
 /// How `chronicle schema` prints the schema.
@@ -163,6 +166,19 @@ pub struct VerifySettings {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Prove the history against this checkpoint (a signed note kept outside the database): every
+    /// record it covers is still there, unchanged and in place, and the log extends it.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// The public key (PEM) the checkpoint must be signed with.
+    #[arg(long, requires = "checkpoint")]
+    pub public_key: Option<std::path::PathBuf>,
+    /// Archives written by `prune`, for the records they removed (repeat for several).
+    #[arg(long, requires = "checkpoint")]
+    pub archive: Vec<std::path::PathBuf>,
+    /// The sequencer's window (`serve --sequencer-window`).
+    #[arg(long, default_value = "10m", value_parser = parse_age)]
+    pub sequencer_window: std::time::Duration,
 }
 
 /// Where the database is and how many connections to keep.
@@ -229,6 +245,70 @@ pub struct Settings {
     /// Which browsers' requests are served.
     #[command(flatten)]
     pub http: HttpSettings,
+    /// The verifiable log.
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+/// The verifiable log: `serve` sequences committed history records into it and signs checkpoints.
+#[derive(Clone, Debug, Args)]
+pub struct LogSettings {
+    /// The Ed25519 private key that signs checkpoints (a PKCS#8 PEM file, or the PEM itself); without
+    /// it the log is kept but no checkpoint is signed.
+    #[arg(long, env = "CHRONICLE_CHECKPOINT_KEY", hide_env_values = true)]
+    pub checkpoint_key: Option<String>,
+    /// The log's origin: the first line of every checkpoint and the signature's key name.
+    #[arg(long, env = "CHRONICLE_CHECKPOINT_ORIGIN", default_value = "chronicle")]
+    pub checkpoint_origin: String,
+    /// How often `serve` signs a checkpoint, when the log grew.
+    #[arg(long, env = "CHRONICLE_CHECKPOINT_EVERY", default_value = "10m", value_parser = parse_age)]
+    pub checkpoint_every: std::time::Duration,
+    /// How often `serve` sequences committed history records into the log, in milliseconds (0: never;
+    /// another replica, or `chronicle checkpoint`, does it).
+    #[arg(long, env = "CHRONICLE_SEQUENCE_EVERY_MS", default_value_t = 1_000)]
+    pub sequence_every_ms: u64,
+    /// How long after its time a record may commit and still be sequenced without a full sweep (one
+    /// runs at start-up and hourly).
+    #[arg(long, env = "CHRONICLE_SEQUENCER_WINDOW", default_value = "10m", value_parser = parse_age)]
+    pub sequencer_window: std::time::Duration,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_key: None,
+            checkpoint_origin: "chronicle".into(),
+            checkpoint_every: std::time::Duration::from_secs(600),
+            sequence_every_ms: 1_000,
+            sequencer_window: std::time::Duration::from_secs(600),
+        }
+    }
+}
+
+/// What `chronicle checkpoint` signs with.
+#[derive(Clone, Debug, Args)]
+pub struct CheckpointSettings {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// The Ed25519 private key that signs checkpoints (a PKCS#8 PEM file, or the PEM itself).
+    #[arg(long, env = "CHRONICLE_CHECKPOINT_KEY", hide_env_values = true)]
+    pub checkpoint_key: String,
+    /// The log's origin.
+    #[arg(long, env = "CHRONICLE_CHECKPOINT_ORIGIN", default_value = "chronicle")]
+    pub checkpoint_origin: String,
+}
+
+/// A PEM given as a file name, or as the PEM itself.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn read_pem(value: &str) -> std::io::Result<String> {
+    if value.trim_start().starts_with("-----BEGIN") {
+        Ok(value.to_owned())
+    } else {
+        std::fs::read_to_string(value)
+    }
 }
 
 /// Which browsers may call the server: its own pages always, other sites' pages only when listed.
@@ -485,6 +565,7 @@ impl Settings {
             retention: RetentionSettings::default(),
             operations: OperationsSettings::default(),
             http: HttpSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::http::origin::{BadOrigin, OriginPolicy};
 use crate::operations::access::{Observer, observe};
 use crate::operations::metrics::Metrics;
 use crate::operations::schedule;
+use sea_orm_history::log::CheckpointKey;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,9 @@ pub enum StartupError {
     /// The jwt settings cannot be used.
     #[error("auth: {0}")]
     Auth(#[from] KeyError),
+    /// The log's settings cannot be used.
+    #[error("log: {0}")]
+    Log(String),
     /// The provenance settings cannot be used.
     #[error("provenance: {0}")]
     Provenance(#[from] crate::auth::provenance::ProvenanceKeyError),
@@ -100,6 +104,9 @@ pub struct Application {
     db: DatabaseConnection,
     database: DatabaseSettings,
     retention: RetentionSettings,
+    log: crate::config::LogSettings,
+    checkpoint_key: Option<Arc<CheckpointKey>>,
+    registry: &'static sea_orm_history::Registry,
 }
 
 impl Application {
@@ -112,6 +119,16 @@ impl Application {
         let authenticator = Authenticator::from_settings(&settings.auth, &settings.limits)?;
         let provenance =
             ProvenancePolicy::from_settings(&settings.auth, settings.limits.max_identity_chars)?;
+        let checkpoint_key = match &settings.log.checkpoint_key {
+            None => None,
+            Some(value) => {
+                let pem = crate::config::read_pem(value)
+                    .map_err(|e| StartupError::Log(format!("reading --checkpoint-key: {e}")))?;
+                let key = CheckpointKey::from_pem(&pem, &settings.log.checkpoint_origin)
+                    .map_err(|e| StartupError::Log(e.to_string()))?;
+                Some(Arc::new(key))
+            }
+        };
         if let Some(dir) = &settings.retention.prune_archive_dir
             && !dir.is_dir()
         {
@@ -175,6 +192,9 @@ impl Application {
             db,
             database: settings.database,
             retention: settings.retention,
+            log: settings.log,
+            checkpoint_key,
+            registry,
         })
     }
 
@@ -200,6 +220,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "chronicle listening");
         let pruning = schedule::spawn(self.db.clone(), self.database, self.retention);
+        let sequencing = crate::operations::sequencer::spawn(
+            self.db.clone(),
+            self.registry,
+            self.log,
+            self.checkpoint_key,
+        );
         let served = axum::serve(
             self.listener,
             self.router
@@ -207,8 +233,8 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await;
-        if let Some(pruning) = pruning {
-            pruning.abort();
+        for task in [pruning, sequencing].into_iter().flatten() {
+            task.abort();
         }
         self.db.close_by_ref().await.ok();
         served
@@ -229,6 +255,7 @@ pub fn router(state: AppState) -> Router {
             get(crate::http::graphql::get).post(crate::http::graphql::post),
         )
         .route("/health", get(crate::http::health))
+        .route("/log/checkpoint", get(crate::http::checkpoint))
         .merge(crate::ui::routes())
         .merge(crate::ui::graphiql::routes());
     if state.metrics.is_some() {

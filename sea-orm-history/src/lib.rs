@@ -123,6 +123,8 @@
 //! - [`revert`]: preview, revert an assignation, revert an object.
 //! - [`verify`]: hash-chain verification.
 //! - [`retention`]: pruning old history, with anchors so that chains still verify.
+//! - [`log`]: the verifiable log — one Merkle tree over all history, a sequencer, signed checkpoints,
+//!   inclusion and consistency proofs, and verification against a checkpoint kept elsewhere.
 //! - [`tables`]: the library's own tables (`assignation`, `history_prune_anchor`).
 //! - `migration` (feature `migration`, on by default): the tables in one call each.
 //! - `graphql` (feature `graphql`): the async-graphql extension, types, queries and mutations.
@@ -135,6 +137,7 @@ pub mod entity;
 pub mod error;
 #[cfg(feature = "graphql")]
 pub mod graphql;
+pub mod log;
 #[cfg(feature = "migration")]
 pub mod migration;
 pub mod query;

@@ -1,7 +1,7 @@
 //! Schema helpers for sea-orm-migration (feature `migration`): in one call each,
 //!
-//! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, and
-//!   on SQLite the table that marks a retention transaction);
+//! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, the
+//!   verifiable log's `history_log_*`, and on SQLite the table that marks a retention transaction);
 //! - [`create_history_table`]: an entity's history table `<table>_history` with its indexes — (object
 //!   id, version) unique, (assignation id, step), (at), (scope id, at) — and its append-only triggers.
 //!
@@ -107,7 +107,66 @@ pub async fn create_history_support(manager: &SchemaManager<'_>) -> Result<(), D
             ))
             .await?;
     }
-    Ok(())
+    create_log_tables(manager).await
+}
+
+/// The verifiable log's tables (see `log::tables`).
+async fn create_log_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("history_log_entry"))
+                .if_not_exists()
+                .col(column("idx").big_integer().not_null().primary_key())
+                .col(column("entity").string_len(64).not_null())
+                .col(column("record_id").uuid().not_null())
+                .col(column("object_id").string_len(255).not_null())
+                .col(column("version").integer().not_null())
+                .col(column("record_hash").string_len(64).not_null())
+                .col(timestamp(backend, "at")),
+        ))
+        .await?;
+    index(manager, "history_log_entry", "record", &["record_id"], true).await?;
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("history_log_hash"))
+                .if_not_exists()
+                .col(column("idx").big_integer().not_null().primary_key())
+                .col(column("hash").string_len(64).not_null()),
+        ))
+        .await?;
+    let mut watermark = column("watermark");
+    match backend {
+        DbBackend::MySql => watermark.custom(Alias::new("DATETIME(6)")),
+        _ => watermark.timestamp_with_time_zone(),
+    };
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("history_log_state"))
+                .if_not_exists()
+                .col(column("id").integer().not_null().primary_key())
+                .col(column("size").big_integer().not_null().default(0))
+                .col(watermark.null()),
+        ))
+        .await?;
+    manager
+        .create_table(exact_strings(
+            backend,
+            Table::create()
+                .table(Alias::new("history_log_checkpoint"))
+                .if_not_exists()
+                .col(column("size").big_integer().not_null().primary_key())
+                .col(column("root").string_len(64).not_null())
+                .col(column("note").text().not_null())
+                .col(timestamp(backend, "at")),
+        ))
+        .await
 }
 
 /// Adds what assignation trees need to an `assignation` table made before them: parent, root, the

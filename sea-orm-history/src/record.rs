@@ -48,8 +48,9 @@ impl HistoryKind {
     }
 }
 
-/// One row of any history table (serialized with the table's column names).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One row of any history table (serialized with the table's column names, as prune archives hold
+/// it, and read back the same way).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
     /// Unique across all history (UUIDv7).
     pub id: Uuid,

@@ -1,7 +1,9 @@
 //! The command-line tasks besides `serve`, each a function `main.rs` calls with its settings:
-//! [`verify`] checks every hash chain; [`prune`] removes old audit events and history; [`token`]
-//! issues a JWT for trying jwt mode.
+//! [`verify`] checks every hash chain (and, against a checkpoint, the verifiable log); [`checkpoint`]
+//! signs a checkpoint of the log; [`prune`] removes old audit events and history; [`token`] issues a
+//! JWT or a provenance token for trying jwt mode.
 
+pub mod checkpoint;
 pub mod prune;
 pub mod token;
 pub mod verify;

@@ -1,33 +1,141 @@
 //! `chronicle verify`: recompute the hash chain of every object of every history table, with a progress
-//! bar on a terminal, and print what was checked and every broken link. The exit status tells a
-//! script the answer: 0 when every chain holds, 1 when one breaks, 2 when the check could not run.
+//! bar on a terminal, and print what was checked and every broken link. With `--checkpoint`, also
+//! prove the history against that checkpoint of the verifiable log (kept outside the database): every
+//! record it covers still there, unchanged and in place, and the log extending it; the first record
+//! at fault is named. The exit status tells a script the answer: 0 when everything holds, 1 when
+//! something does not, 2 when the check could not run (including a checkpoint that is not signed by
+//! `--public-key`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use entity::HistoryEntity;
-use sea_orm_history::EntitySet;
+use sea_orm_history::log::{
+    ArchivedRecords, LogVerification, VerifyOptions, parse_checkpoint, verify_checkpoint,
+};
 use sea_orm_history::verify::{TableReport, count_records, verify_table};
+use sea_orm_history::{EntitySet, HistoryRow};
 
 use crate::config::VerifySettings;
 use crate::database::connect_migrated;
 
 /// Runs the check and prints its report to stdout.
 pub async fn run(settings: &VerifySettings) -> ExitCode {
-    match verify(settings).await {
-        Ok(reports) => {
-            let broken = print_report(&reports, &mut std::io::stdout().lock());
-            if broken {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+    let chains = match verify(settings).await {
+        Ok(reports) => print_report(&reports, &mut std::io::stdout().lock()),
         Err(e) => {
             tracing::error!(error = %e, "verify failed");
-            ExitCode::from(2)
+            return ExitCode::from(2);
+        }
+    };
+    let log = match &settings.checkpoint {
+        None => false,
+        Some(path) => match against_checkpoint(settings, path).await {
+            Ok(report) => print_log_report(&report, &mut std::io::stdout().lock()),
+            Err(e) => {
+                tracing::error!(error = %e, "verifying against the checkpoint failed");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if chains || log {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Proves the history against the checkpoint at `path`.
+async fn against_checkpoint(
+    settings: &VerifySettings,
+    path: &std::path::Path,
+) -> Result<LogVerification, Box<dyn std::error::Error>> {
+    let note =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let public_key = match &settings.public_key {
+        Some(key) => Some(
+            std::fs::read_to_string(key).map_err(|e| format!("reading {}: {e}", key.display()))?,
+        ),
+        None => {
+            tracing::warn!("no --public-key: the checkpoint's signature is not checked");
+            None
+        }
+    };
+    let checkpoint = parse_checkpoint(&note, public_key.as_deref())?;
+    let registry = HistoryEntity::registry()?;
+    let mut archive = ArchivedRecords::default();
+    for file in &settings.archive {
+        read_archive(registry, file, &mut archive)?;
+    }
+    let db = connect_migrated(&settings.database).await?;
+    let bar = super::progress_bar(
+        checkpoint.size,
+        settings.quiet,
+        "{msg:>10} [{bar:40}] {pos}/{len} log entries ({per_sec}, {eta})",
+    )?;
+    bar.set_message("log");
+    let options = VerifyOptions {
+        grace: chrono::Duration::from_std(settings.sequencer_window)?,
+        archive: (!archive.is_empty()).then_some(&archive),
+    };
+    let report = verify_checkpoint(&db, registry, &checkpoint, &options, |n| bar.inc(n)).await?;
+    bar.finish_and_clear();
+    db.close().await?;
+    Ok(report)
+}
+
+/// Adds the history records of a prune archive (`{"table": "<x>_history", "row": {...}}` lines).
+fn read_archive(
+    registry: &sea_orm_history::Registry,
+    path: &std::path::Path,
+    archive: &mut ArchivedRecords,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let lines = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file)).lines();
+    for line in lines {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)?;
+        let table = value["table"].as_str().unwrap_or_default();
+        let Some(info) = registry
+            .entities()
+            .iter()
+            .find(|info| info.history_table == table)
+        else {
+            continue;
+        };
+        let row: HistoryRow = serde_json::from_value(value["row"].clone())?;
+        archive.add(&info.name, row);
+    }
+    Ok(())
+}
+
+/// Prints what the checkpoint covered and the fault, if any; returns whether there is one.
+fn print_log_report(report: &LogVerification, out: &mut impl Write) -> bool {
+    let mut lines = vec![format!(
+        "checkpoint of {} records; the log holds {}; {} checked ({} from archives, {} pruned and \
+         checked from the log alone)",
+        report.checkpoint_size, report.log_size, report.checked, report.archived, report.pruned
+    )];
+    lines.push(match &report.fault {
+        None => "the history holds against the checkpoint".to_owned(),
+        Some(fault) => {
+            let record = fault
+                .record_id
+                .map(|id| format!(" [record {id}]"))
+                .unwrap_or_default();
+            format!("FAULT {fault}{record}")
+        }
+    });
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            break;
         }
     }
+    report.fault.is_some()
 }
 
 async fn verify(

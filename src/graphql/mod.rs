@@ -50,6 +50,7 @@ pub struct QueryRoot(
     label::LabelQuery,
     comment::CommentQuery,
     HistoryQuery<HistoryEntity>,
+    sea_orm_history::graphql::log::LogQuery,
     audit::AuditQuery,
 );
 

@@ -4,7 +4,8 @@
 //! - [`graphql`]: `POST /graphql` (JSON bodies only) and `GET /graphql` (queries, or GraphiQL).
 //! - [`origin`]: refuses other sites' pages and unknown hosts; CORS for `--cors-origins`.
 //! - [`refusal`]: requests refused before anything runs, answered and recorded in the audit trail.
-//! - here: `/` (to the history browser), `/health`, `/metrics`, and the answer to a panic.
+//! - here: `/` (to the history browser), `/health`, `/metrics`, `/log/checkpoint`, and the answer to
+//!   a panic.
 
 pub(crate) mod graphql;
 pub(crate) mod origin;
@@ -33,6 +34,27 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+/// `/log/checkpoint`: the latest signed checkpoint of the verifiable log, as plain text (the C2SP
+/// signed note), for anyone to copy elsewhere; 404 before the first one.
+pub(crate) async fn checkpoint(State(state): State<AppState>) -> Response {
+    match sea_orm_history::log::latest_checkpoint(&state.db).await {
+        Ok(Some(checkpoint)) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            checkpoint.note,
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no checkpoint has been signed yet\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the latest checkpoint");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
         }
     }
 }

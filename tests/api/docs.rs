@@ -49,11 +49,20 @@ async fn the_readme_examples_run_as_written() {
         .map(|(_, body)| body)
         .collect();
     assert!(examples.len() >= 3, "the README's examples are gone");
-    let script = format!(
-        "set -euo pipefail\nshopt -s inherit_errexit\n{CURL}\n{}",
-        examples.join("\n")
-    )
-    .replace("http://127.0.0.1:8000", &app.address);
+    // `chronicle` is the binary under test, on the test's database; `/tmp/` is a directory of the
+    // test's own.
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let chronicle = format!(
+        "export DATABASE_URL='{}'\nchronicle() {{ '{}' \"$@\"; }}",
+        app.url,
+        env!("CARGO_BIN_EXE_chronicle")
+    );
+    let examples = examples
+        .join("\n")
+        .replace("http://127.0.0.1:8000", &app.address)
+        .replace("/tmp/", &format!("{}/", scratch.path().display()));
+    let script =
+        format!("set -euo pipefail\nshopt -s inherit_errexit\n{CURL}\n{chronicle}\n{examples}");
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new("bash")
             .arg("-c")

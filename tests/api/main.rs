@@ -17,6 +17,7 @@ mod fuzz;
 mod history;
 mod integrity;
 mod limits;
+mod log;
 mod model;
 mod operations;
 mod provenance;

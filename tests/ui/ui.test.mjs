@@ -370,6 +370,44 @@ test("the audit view filters events and charts them per day", async () => {
   await page.context().close();
 });
 
+test("an object's records show their inclusion in the latest checkpoint, and a pasted forgery fails", async () => {
+  const key = path.join(repo, "tests/fixtures/log/checkpoint-private.pem");
+  const logged = await startServer(["--checkpoint-key", key, "--checkpoint-origin", "ui.test/log",
+    "--sequence-every-ms", "50", "--checkpoint-every", "1s"]);
+  try {
+    const p = (await api(logged, CREATE_PROJECT, { n: "Logged" })).createProject.id;
+    await api(logged, "mutation($id: ID!) { updateProject(id: $id, input: {name: \"Logged v2\"}) { id } }", { id: p });
+    let checkpoint = null;
+    for (let i = 0; i < 100 && !(checkpoint && checkpoint.size >= 2); i += 1) {
+      await sleep(100);
+      checkpoint = (await api(logged, "{ checkpoint { size note } }")).checkpoint;
+    }
+    assert.ok(checkpoint && checkpoint.size >= 2, "a checkpoint covers both records");
+
+    const page = await openPage(logged.address, `#/object/PROJECT/${p}`);
+    await ready(page, "object");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-log]")].every((b) => /in the checkpoint of/.test(b.textContent)));
+    assert.equal(await page.locator("[data-log].ok").count(), 2);
+    await page.screenshot({ path: path.join(SHOTS, "log-inclusion.png"), fullPage: true });
+
+    // A checkpoint with another root, pasted: no record is in it.
+    const lines = checkpoint.note.split("\n");
+    lines[2] = `${"A".repeat(43)}=`;
+    await page.locator("#log details summary").click();
+    await page.fill("#checkpoint-text", lines.join("\n"));
+    await page.click("#check-checkpoint");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-log]")].every((b) => /NOT in the checkpoint/.test(b.textContent)));
+    // The genuine one, pasted back: every record is.
+    await page.fill("#checkpoint-text", checkpoint.note);
+    await page.click("#check-checkpoint");
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-log]")].every((b) => /: in the checkpoint of/.test(b.textContent)));
+    await page.check();
+    await page.context().close();
+  } finally {
+    logged.stop();
+  }
+});
+
 test("in jwt mode the page works with a token kept in session storage, and without one it says so", async () => {
   const jwt = await startServer(["--auth", "jwt", "--jwt-secret", SECRET]);
   try {

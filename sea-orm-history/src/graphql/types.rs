@@ -220,6 +220,14 @@ impl<E: ApiEntity> HistoryRecord<E> {
     ) -> async_graphql::Result<Option<Assignation<E>>> {
         linked(ctx, Some(&self.row.assignation_id)).await
     }
+    /// The record's index in the verifiable log (null until the sequencer has taken it, shortly
+    /// after its transaction committed).
+    async fn log_index(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i64>> {
+        crate::log::entry_of(database(ctx)?, self.row.id)
+            .await
+            .map(|e| e.map(|e| e.idx))
+            .map_err(|e| e.extend())
+    }
 }
 
 /// A group of changes made under one correlation id, possibly over several requests.

@@ -11,8 +11,9 @@
 //! update and delete apart), `mutations_per_s` with p50/p99 of `createTask`/`updateTask` over HTTP at
 //! concurrency 1, 8 and 32, each beside its `ceiling_per_s` (the same database work without HTTP) and
 //! `http_over_ceiling`, the server's RSS, `scale_ratio` (the write figures with a million history
-//! records against an empty table), `history_p50_ms` at 10k/100k/1M history records, and
-//! `revert_10k_s`. `--quick` does a fraction of each, for a look in a few minutes.
+//! records against an empty table), the verifiable log's cost (`log_throughput_ratio` with the
+//! sequencer on and off, how far it trails, `log_sequence_per_s`, `log_verify_s` of 1M records),
+//! `history_p50_ms` at 10k/100k/1M history records, and `revert_10k_s`. `--quick` does a fraction of each, for a look in a few minutes.
 
 mod ceiling;
 mod http;
@@ -47,7 +48,8 @@ struct Args {
     /// PostgreSQL when omitted.
     #[arg(long = "database-url")]
     database_urls: Vec<String>,
-    /// Only these measurements (`write`, `http`, `scale`, `history`, `revert`); all when omitted.
+    /// Only these measurements (`write`, `http`, `scale`, `log`, `history`, `revert`); all when
+    /// omitted.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     #[command(subcommand)]
@@ -61,12 +63,16 @@ enum Internal {
     ServeForBench {
         #[arg(long)]
         database_url: String,
+        /// The sequencer's period (0: off).
+        #[arg(long, default_value_t = 1_000)]
+        sequence_every_ms: u64,
     },
 }
 
 /// Serves until killed.
-async fn serve_for_bench(url: String) -> ExitCode {
+async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     let mut settings = Settings::for_database(&url);
+    settings.log.sequence_every_ms = sequence_every_ms;
     settings.operations.access_log = false;
     let app = match Application::build(settings).await {
         Ok(app) => app,
@@ -117,8 +123,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Internal::ServeForBench { database_url }) = args.internal {
-        return serve_for_bench(database_url).await;
+    if let Some(Internal::ServeForBench {
+        database_url,
+        sequence_every_ms,
+    }) = args.internal
+    {
+        return serve_for_bench(database_url, sequence_every_ms).await;
     }
     let urls = if args.database_urls.is_empty() {
         vec![
@@ -178,6 +188,17 @@ async fn main() -> ExitCode {
                     "scale",
                     on_scratch(server, |db, url| async move {
                         suite::scale(&db, &url, n, seconds, records).await
+                    })
+                    .await,
+                )
+                .await?;
+            }
+            if wanted("log") {
+                let (seconds, records) = if quick { (2, 100_000) } else { (10, 1_000_000) };
+                run(
+                    "log",
+                    on_scratch(server, |db, url| async move {
+                        suite::log(&db, &url, seconds, records).await
                     })
                     .await,
                 )

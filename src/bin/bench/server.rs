@@ -17,9 +17,15 @@ pub struct Server {
 impl Server {
     /// Starts it on `database_url` and waits until it listens.
     pub fn start(database_url: &str) -> Result<Self, String> {
+        Self::start_with(database_url, &[])
+    }
+
+    /// [`Server::start`] with more `serve-for-bench` arguments.
+    pub fn start_with(database_url: &str, args: &[&str]) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = Command::new(exe)
             .args(["serve-for-bench", "--database-url", database_url])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

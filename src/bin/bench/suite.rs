@@ -6,6 +6,9 @@
 //!   concurrency 1, 8 and 32, with the server's RSS, each followed by its ceiling (see `ceiling`).
 //! - [`scale`]: the write overhead and the HTTP throughput at concurrency 32 on an empty history
 //!   table, and again once it holds a million records.
+//! - [`log`]: the verifiable log's cost: `createTask` at concurrency 32 with the sequencer off and
+//!   on, how far it trails the load, then how fast it sequences and how long verifying a checkpoint
+//!   of a million records takes.
 //! - [`history_latency`]: `history(TASK, id)` p50 over HTTP with 10k, 100k and 1M history records.
 //! - [`revert`]: the revert of one assignation of 10,000 changes over 2,000 objects.
 
@@ -121,6 +124,14 @@ impl Phases {
 /// key.
 async fn plain_table(db: &DatabaseConnection) -> Result<(), String> {
     use sea_orm::sea_query::{ForeignKey, Index};
+    // MySQL has no CREATE INDEX IF NOT EXISTS: made once per database.
+    if migration::SchemaManager::new(db)
+        .has_table("bench_plain_task")
+        .await
+        .map_err(err)?
+    {
+        return Ok(());
+    }
     let backend = db.get_database_backend();
     let mut create = Schema::new(backend).create_table_from_entity(plain::Entity);
     create.if_not_exists().foreign_key(
@@ -135,11 +146,7 @@ async fn plain_table(db: &DatabaseConnection) -> Result<(), String> {
         ("ix_bench_plain_task_status", plain::Column::Status),
     ] {
         let mut index = Index::create();
-        index
-            .if_not_exists()
-            .name(name)
-            .table(plain::Entity)
-            .col(column);
+        index.name(name).table(plain::Entity).col(column);
         db.execute(&index).await.map_err(err)?;
     }
     Ok(())
@@ -729,3 +736,187 @@ pub async fn scale(
     }
     Ok(out)
 }
+
+/// How many records of `task_history` there are, and how many the log holds.
+async fn counts(db: &DatabaseConnection) -> Result<(i64, i64), String> {
+    let records: i64 = db
+        .query_one(
+            &Query::select()
+                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                .from(Alias::new("task_history"))
+                .to_owned(),
+        )
+        .await
+        .map_err(err)?
+        .ok_or("no count")?
+        .try_get("", "n")
+        .map_err(err)?;
+    let logged =
+        i64::try_from(sea_orm_history::log::tree_size(db).await.map_err(err)?).unwrap_or(i64::MAX);
+    Ok((records, logged))
+}
+
+/// Adds `objects` tasks' histories of `per_object` records each, with valid hash chains (what
+/// verification checks), in batches of one transaction each.
+async fn fill_valid_history(
+    db: &DatabaseConnection,
+    objects: u64,
+    per_object: i32,
+) -> Result<(), String> {
+    let at = now();
+    let batch = 200;
+    for start in (0..objects).step_by(batch) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("task_history"))
+            .columns(HISTORY_COLUMNS.map(Alias::new));
+        for _ in start..(start + batch as u64).min(objects) {
+            let object_id = uuid::Uuid::now_v7().to_string();
+            let mut previous: Option<String> = None;
+            for version in 1..=per_object {
+                let mut row = sea_orm_history::HistoryRow {
+                    id: uuid::Uuid::now_v7(),
+                    object_id: object_id.clone(),
+                    version,
+                    kind: if version == 1 {
+                        sea_orm_history::HistoryKind::Create
+                    } else {
+                        sea_orm_history::HistoryKind::Update
+                    },
+                    at,
+                    actor: Some("bulk".into()),
+                    app: Some("bench".into()),
+                    assignation_id: "bench-bulk-log".into(),
+                    step: 0,
+                    reason: None,
+                    snapshot: json!({"id": object_id, "title": format!("bulk v{version}")}),
+                    hash: String::new(),
+                    scope_id: None,
+                };
+                row.hash = sea_orm_history::record::record_hash("TASK", &row, previous.as_deref());
+                previous = Some(row.hash.clone());
+                insert
+                    .values([
+                        Expr::val(row.id),
+                        Expr::val(row.object_id),
+                        Expr::val(row.version),
+                        Expr::val(row.kind.as_str()),
+                        Expr::val(row.at),
+                        Expr::val(row.actor),
+                        Expr::val(row.app),
+                        Expr::val(row.assignation_id),
+                        Expr::val(row.step),
+                        Expr::val(row.reason),
+                        Expr::val(row.snapshot),
+                        Expr::val(row.hash),
+                        Expr::val(row.scope_id),
+                    ])
+                    .map_err(err)?;
+            }
+        }
+        db.execute(&insert).await.map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The verifiable log's cost (see the module docs).
+pub async fn log(
+    db: &DatabaseConnection,
+    url: &str,
+    seconds: u64,
+    records: u64,
+) -> Result<Vec<Measure>, String> {
+    use sea_orm_history::log::{
+        CheckpointKey, SequenceOptions, VerifyOptions, make_checkpoint, parse_checkpoint, sequence,
+        verify_checkpoint,
+    };
+    let (project, tasks) = seed_tasks(db, 1_000).await?;
+    let ids: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+    let mut out = Vec::new();
+    let mut per_second = [0.0; 2];
+    for (slot, every) in [(0, "0"), (1, "1000")] {
+        let server = Server::start_with(url, &["--sequence-every-ms", every])?;
+        let body = mutation_body("createTask", project.id.to_string(), ids.clone());
+        let result = load(
+            server.addr,
+            32,
+            Duration::from_secs(1),
+            Duration::from_secs(seconds),
+            HEADERS,
+            body,
+        )
+        .await?;
+        per_second[slot] = result.per_second();
+        let params =
+            json!({"mutation": "createTask", "concurrency": 32, "sequencer": every != "0"});
+        out.push(measure(
+            "mutations_per_s",
+            params.clone(),
+            result.per_second(),
+        ));
+        out.push(measure("p99_ms", params, result.quantile_ms(0.99)));
+        if slot == 1 {
+            // How far the log trails right after the load, and how long it takes to catch up.
+            let (written, logged) = counts(db).await?;
+            out.push(measure(
+                "log_lag_records",
+                json!({"after": "the c = 32 load"}),
+                (written - logged) as f64,
+            ));
+            let started = Instant::now();
+            loop {
+                let (written, logged) = counts(db).await?;
+                if logged >= written || started.elapsed() > Duration::from_secs(120) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            out.push(measure(
+                "log_catch_up_s",
+                json!({"after": "the c = 32 load"}),
+                started.elapsed().as_secs_f64(),
+            ));
+        }
+    }
+    out.push(measure(
+        "log_throughput_ratio",
+        json!({"mutation": "createTask", "concurrency": 32, "on_over_off": true}),
+        per_second[1] / per_second[0],
+    ));
+
+    // A million records: sequenced, checkpointed, verified.
+    let per_object = 10;
+    fill_valid_history(db, records / per_object as u64, per_object).await?;
+    let registry = HistoryEntity::registry().map_err(err)?;
+    let started = Instant::now();
+    let options = SequenceOptions {
+        full_sweep: true,
+        ..SequenceOptions::default()
+    };
+    let sequenced = sequence(db, registry, &options).await.map_err(err)?;
+    out.push(measure(
+        "log_sequence_per_s",
+        json!({"records": sequenced.appended}),
+        sequenced.appended as f64 / started.elapsed().as_secs_f64(),
+    ));
+    let key = CheckpointKey::from_pem(BENCH_KEY, "bench/log").map_err(err)?;
+    let checkpoint = make_checkpoint(db, &key).await.map_err(err)?;
+    let checkpoint = parse_checkpoint(&checkpoint.note, None).map_err(err)?;
+    let started = Instant::now();
+    let report = verify_checkpoint(db, registry, &checkpoint, &VerifyOptions::default(), |_| {})
+        .await
+        .map_err(err)?;
+    if let Some(fault) = report.fault {
+        return Err(format!("the bench's own log does not verify: {fault}"));
+    }
+    out.push(measure(
+        "log_verify_s",
+        json!({"records": report.checked}),
+        started.elapsed().as_secs_f64(),
+    ));
+    Ok(out)
+}
+
+/// The checkpoint key of the bench's throwaway logs (a test fixture: never a real log's key).
+const BENCH_KEY: &str = include_str!("../../../tests/fixtures/log/checkpoint-private.pem");

@@ -533,9 +533,117 @@ async function revertFlow(assignation, result, tree = false) {
 const HISTORY = `query($entity: HistoryEntity!, $id: ID!, $after: String) {
   history(entity: $entity, id: $id, first: 100, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id entity objectId version kind at user app assignationId step reason snapshot changes { field old new } } }
+    edges { node { id entity objectId version kind at user app assignationId step reason snapshot hash logIndex changes { field old new } } }
   }
 }`;
+
+// ---------- the verifiable log: inclusion of records in a checkpoint, checked here ----------
+
+const LATEST_CHECKPOINT = `{ checkpoint { size rootHash note } }`;
+const INCLUSION = `query($r: ID!, $s: Int) { inclusionProof(recordId: $r, treeSize: $s) { logIndex treeSize hashes } }`;
+
+const fromBase64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+async function sha256(bytes) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+async function nodeHash(left, right) {
+  const bytes = new Uint8Array(65);
+  bytes[0] = 1;
+  bytes.set(left, 1);
+  bytes.set(right, 33);
+  return sha256(bytes);
+}
+
+// The record's leaf, computed here from what the page shows: SHA-256(0x00 ‖ "entity\nid\nhash").
+async function leafOf(record) {
+  const text = new TextEncoder().encode(`${record.entity}\n${record.id}\n${record.hash}`);
+  const bytes = new Uint8Array(text.length + 1);
+  bytes.set(text, 1);
+  return sha256(bytes);
+}
+
+// RFC 9162 §2.1.3.2: whether `path` leads from leaf `index` of a tree of `size` leaves to `root`.
+async function inclusionHolds(path, size, root, index, leaf) {
+  if (index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of path) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = await nodeHash(p, r);
+      while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && sameBytes(r, root);
+}
+
+// A checkpoint's size and root, from its note (the signature is checked by `chronicle verify`).
+function parseCheckpoint(note) {
+  const lines = note.split("\n");
+  const size = Number(lines[1]);
+  if (lines.length < 3 || !lines[0] || !Number.isSafeInteger(size) || !/^[A-Za-z0-9+/]{43}=$/.test(lines[2])) return null;
+  return { origin: lines[0], size, root: fromBase64(lines[2]) };
+}
+
+// Marks each record of `versions` as in the checkpoint or not, each badge in `badges`.
+async function checkInclusion(versions, badges, checkpoint) {
+  if (!crypto.subtle) {
+    for (const badge of badges.values()) badge.replaceChildren("log: checking needs HTTPS (or localhost)");
+    return;
+  }
+  for (const v of versions) {
+    const badge = badges.get(v.id);
+    if (v.logIndex === null || v.logIndex === undefined || v.logIndex >= checkpoint.size) {
+      badge.className = "badge";
+      badge.textContent = v.logIndex === null || v.logIndex === undefined ? "not in the log yet" : `log #${v.logIndex}: after this checkpoint`;
+      continue;
+    }
+    try {
+      const proof = (await gql(INCLUSION, { r: v.id, s: checkpoint.size })).inclusionProof;
+      const holds = proof.logIndex === v.logIndex
+        && await inclusionHolds(proof.hashes.map(fromBase64), checkpoint.size, checkpoint.root, v.logIndex, await leafOf(v));
+      badge.className = `badge ${holds ? "ok" : "broken"}`;
+      badge.textContent = holds ? `log #${v.logIndex}: in the checkpoint of ${checkpoint.size}` : `log #${v.logIndex}: NOT in the checkpoint of ${checkpoint.size}`;
+    } catch (e) {
+      badge.className = "badge broken";
+      badge.textContent = `log #${v.logIndex}: ${e.message}`;
+    }
+  }
+}
+
+// The log section of an object's timeline: the latest checkpoint, and a box to paste one.
+function logSection(versions, badges) {
+  const out = h("p", { id: "log-status", class: "muted" }, "");
+  const pasted = h("textarea", { id: "checkpoint-text", rows: 4, cols: 70, placeholder: "origin\nsize\nroot\n\n— signature" });
+  const check = h("button", { type: "button", id: "check-checkpoint" }, "Check against this checkpoint");
+  check.addEventListener("click", async () => {
+    const checkpoint = parseCheckpoint(pasted.value.trim() + "\n");
+    if (!checkpoint) { out.textContent = "That is not a checkpoint (origin, size, base64 root)."; return; }
+    out.textContent = `Checking against the pasted checkpoint of ${checkpoint.size} records (${checkpoint.origin}); its signature is checked by chronicle verify --public-key.`;
+    await checkInclusion(versions, badges, checkpoint);
+  });
+  (async () => {
+    try {
+      const latest = (await gql(LATEST_CHECKPOINT)).checkpoint;
+      if (!latest) { out.textContent = "No checkpoint has been signed yet."; return; }
+      const checkpoint = parseCheckpoint(latest.note);
+      out.textContent = `Against the latest checkpoint: ${latest.size} records.`;
+      await checkInclusion(versions, badges, checkpoint);
+    } catch (e) {
+      out.textContent = `The log: ${e.message}`;
+    }
+  })();
+  return h("section", { id: "log" }, h("h3", {}, "In the verifiable log"), out,
+    h("details", {}, h("summary", {}, "Paste a checkpoint kept elsewhere"), h("p", {}, pasted), h("p", {}, check)));
+}
 
 const VERIFY = `query($entity: HistoryEntity!, $id: ID!) { verifyHistory(entity: $entity, id: $id) { ok checked brokenAt } }`;
 
@@ -618,6 +726,7 @@ async function objectView(entity, id) {
   };
   asOfInput.addEventListener("change", asOf);
 
+  const badges = new Map();
   const list = versions.map((v) => {
     const restore = h("button", { type: "button", class: "restore", "data-version": v.version, disabled: v.version === latest.version },
       "Restore this version…");
@@ -630,7 +739,9 @@ async function objectView(entity, id) {
       }
     });
     const item = recordView(v, { linkAssignation: true });
-    item.append(h("p", {}, restore));
+    const badge = h("span", { class: "badge log", "data-log": v.id }, "log: …");
+    badges.set(v.id, badge);
+    item.append(h("p", {}, restore, " ", badge));
     return item;
   });
   paint(seq, heading, objectPicker(entity, id),
@@ -642,7 +753,8 @@ async function objectView(entity, id) {
       h("section", {}, h("h3", {}, "Compare two versions"), h("div", { class: "filters" }, h("label", {}, "From", left), h("label", {}, "To", right)), compareOut),
       h("section", {}, h("h3", {}, "As it was at"), h("div", { class: "filters" }, h("label", {}, "Time (local)", asOfInput)), asOfOut)),
     h("h3", {}, "Every version, newest first"),
-    h("div", { id: "versions" }, list));
+    h("div", { id: "versions" }, list),
+    logSection(versions, badges));
   compare();
 }
 

@@ -17,34 +17,7 @@ use sea_orm_history::{
     query, verify,
 };
 
-macro_rules! on_every_database {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                use chronicle_test_support::Backend;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(chronicle_test_postgres), ignore = "CHRONICLE_TEST_POSTGRES_URL is not set")]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(chronicle_test_mysql), ignore = "CHRONICLE_TEST_MYSQL_URL is not set")]
-                async fn mysql() {
-                    super::$name(Backend::MySql).await;
-                }
-            }
-        )*
-    };
-}
-
-on_every_database!(
+history_engine_tests::on_every_database!(
     a_change_is_historized_in_its_own_transaction_and_a_rollback_leaves_nothing,
     deleting_a_parent_cascades_and_sets_null_with_history_children_first,
     a_revert_restores_a_deleted_shelf_with_its_books_editions_and_notes,

@@ -1,6 +1,7 @@
 //! What the test suites of the workspace share: a fresh database per test — a temporary SQLite file,
 //! or a new database on the PostgreSQL / MariaDB server that `CHRONICLE_TEST_POSTGRES_URL` /
-//! `CHRONICLE_TEST_MYSQL_URL` name — dropped (or deleted) when the test ends.
+//! `CHRONICLE_TEST_MYSQL_URL` name — dropped (or deleted) when the test ends; and
+//! [`inclusion_holds`], RFC 9162's inclusion check written out independently of the code under test.
 //!
 //! A test of a server that is not configured is built `#[ignore]`d with its reason (see the
 //! workspace's `build.rs`); run anyway (`--ignored`), it fails here rather than pass.
@@ -117,4 +118,45 @@ impl Drop for ScratchDatabase {
             eprintln!("could not drop the test database {name}: {dropped:?}");
         }
     }
+}
+
+/// Whether `path` proves that `leaf` is leaf `index` of the tree of `size` leaves with root `root`:
+/// RFC 9162 §2.1.3.2, step by step.
+pub fn inclusion_holds(
+    path: &[[u8; 32]],
+    size: u64,
+    root: [u8; 32],
+    index: u64,
+    leaf: [u8; 32],
+) -> bool {
+    use sha2::{Digest, Sha256};
+    let node = |left: &[u8; 32], right: &[u8; 32]| {
+        let mut hasher = Sha256::new();
+        hasher.update([1]);
+        hasher.update(left);
+        hasher.update(right);
+        <[u8; 32]>::from(hasher.finalize())
+    };
+    if index >= size {
+        return false;
+    }
+    let (mut fn_, mut sn) = (index, size - 1);
+    let mut r = leaf;
+    for p in path {
+        if sn == 0 {
+            return false;
+        }
+        if fn_ & 1 == 1 || fn_ == sn {
+            r = node(p, &r);
+            while fn_ & 1 == 0 && fn_ != 0 {
+                fn_ >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        fn_ >>= 1;
+        sn >>= 1;
+    }
+    sn == 0 && r == root
 }

@@ -1,0 +1,287 @@
+//! The sequencer: gives committed history records their places in the log, after their transactions
+//! committed, so the write path never waits for the log.
+//!
+//! Each run takes the log's state row under a lock — a replica that finds it locked skips the run, so
+//! across replicas one sequences at a time — reads the records of every historized table that the log
+//! does not hold yet, oldest first, appends them (their entries, and the tree's new stored hashes),
+//! and moves the size on, in one transaction. To stay cheap as history grows it looks only at records
+//! dated after its watermark (the newest record sequenced) less a window; a full sweep (at start-up,
+//! and now and then) looks at every record, for one that committed later than the window allows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QuerySelect, TransactionTrait,
+};
+use tlog_tiles::{Hash, HashReader, stored_hash_index, stored_hashes_for_record_hash};
+use uuid::Uuid;
+
+use super::leaf_hash;
+use super::store::{hex_of, key, read};
+use super::tables::{log_entry, log_hash, log_state};
+use crate::error::{HistoryError, HistoryResult};
+use crate::registry::Registry;
+
+/// How a run sequences.
+#[derive(Clone, Debug)]
+pub struct SequenceOptions {
+    /// Records appended per transaction.
+    pub batch: u64,
+    /// How long after its `at` a record may commit and still be found without a full sweep.
+    pub window: chrono::Duration,
+    /// Look at every record, not only those after the watermark.
+    pub full_sweep: bool,
+}
+
+impl Default for SequenceOptions {
+    fn default() -> Self {
+        Self {
+            batch: 1_000,
+            window: chrono::Duration::minutes(10),
+            full_sweep: false,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SequenceReport {
+    /// Records appended.
+    pub appended: u64,
+    /// The log's size afterwards.
+    pub size: u64,
+    /// Another sequencer held the log: this run did nothing.
+    pub busy: bool,
+}
+
+/// A record waiting for its place.
+struct Pending {
+    at: DateTime<Utc>,
+    id: Uuid,
+    entity: String,
+    object_id: String,
+    version: i32,
+    hash: String,
+}
+
+/// Appends every record the log does not hold yet (see the module docs).
+///
+/// # Errors
+/// Database errors.
+pub async fn sequence(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    options: &SequenceOptions,
+) -> HistoryResult<SequenceReport> {
+    ensure_state(db).await?;
+    let mut report = SequenceReport::default();
+    let batch = Ord::max(options.batch, 1);
+    loop {
+        let txn = db.begin().await?;
+        let Some(state) = lock_state(&txn).await? else {
+            report.busy = true;
+            return Ok(report);
+        };
+        let size = u64::try_from(state.size).unwrap_or_default();
+        let since = if options.full_sweep {
+            None
+        } else {
+            state.watermark.map(|w| w - options.window)
+        };
+        let pending = pending(&txn, registry, since, batch).await?;
+        if pending.is_empty() {
+            txn.commit().await?;
+            report.size = size;
+            return Ok(report);
+        }
+        let appended = pending.len() as u64;
+        append(&txn, &state, size, pending).await?;
+        txn.commit().await?;
+        report.appended += appended;
+        report.size = size + appended;
+        if appended < batch {
+            return Ok(report);
+        }
+    }
+}
+
+/// Makes the state row exist.
+async fn ensure_state<C: ConnectionTrait>(db: &C) -> HistoryResult<()> {
+    let insert = Query::insert()
+        .into_table(log_state::Entity)
+        .columns([log_state::Column::Id, log_state::Column::Size])
+        .values([1.into(), 0_i64.into()])
+        .map_err(|e| HistoryError::Malformed(e.to_string()))?
+        .on_conflict(
+            OnConflict::column(log_state::Column::Id)
+                .do_nothing_on([log_state::Column::Id])
+                .to_owned(),
+        )
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// The state row, locked for the rest of the transaction; `None` when another sequencer holds it.
+async fn lock_state<C: ConnectionTrait>(txn: &C) -> HistoryResult<Option<log_state::Model>> {
+    let find = log_state::Entity::find_by_id(1);
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        // One writer at a time: writing first takes the database's lock.
+        txn.execute_unprepared("UPDATE history_log_state SET size = size WHERE id = 1")
+            .await?;
+        return Ok(find.one(txn).await?);
+    }
+    Ok(find
+        .lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        )
+        .one(txn)
+        .await?)
+}
+
+/// Up to `batch` records of every table that the log lacks, oldest first.
+async fn pending<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    since: Option<DateTime<Utc>>,
+    batch: u64,
+) -> HistoryResult<Vec<Pending>> {
+    let col = |name: &str| Alias::new(name);
+    let mut found = Vec::new();
+    for info in registry.entities() {
+        let table = col(&info.history_table);
+        let logged = Query::select()
+            .expr(Expr::val(1))
+            .from(log_entry::Entity)
+            .and_where(
+                Expr::col((log_entry::Entity, log_entry::Column::RecordId))
+                    .equals((table.clone(), col("id"))),
+            )
+            .to_owned();
+        let mut select = Query::select();
+        select
+            .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
+            .from(table.clone())
+            .and_where(Expr::exists(logged).not());
+        if let Some(since) = since {
+            select.and_where(Expr::col((table.clone(), col("at"))).gte(since));
+        }
+        select
+            .order_by((table.clone(), col("at")), Order::Asc)
+            .order_by((table.clone(), col("id")), Order::Asc)
+            .limit(batch);
+        for row in db.query_all(&select).await? {
+            found.push(Pending {
+                at: row.try_get("", "at")?,
+                id: row.try_get("", "id")?,
+                entity: info.name.clone(),
+                object_id: row.try_get("", "object_id")?,
+                version: row.try_get("", "version")?,
+                hash: row.try_get("", "hash")?,
+            });
+        }
+    }
+    found.sort_by_key(|a| (a.at, a.id));
+    found.truncate(usize::try_from(batch).unwrap_or(usize::MAX));
+    Ok(found)
+}
+
+/// Answers from the hashes read or computed so far.
+struct Known<'a>(&'a HashMap<u64, Hash>);
+
+impl HashReader for Known<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|i| {
+                self.0
+                    .get(i)
+                    .copied()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+}
+
+/// Appends `pending` to the tree of `size` records: their entries, the new stored hashes, the state.
+async fn append<C: ConnectionTrait>(
+    txn: &C,
+    state: &log_state::Model,
+    size: u64,
+    pending: Vec<Pending>,
+) -> HistoryResult<()> {
+    let end = size + pending.len() as u64;
+    // The hashes of earlier subtrees the new records complete.
+    let first_new = stored_hash_index(0, size);
+    let mut older = Vec::new();
+    for n in size..end {
+        let m = (n + 1).trailing_zeros();
+        for i in 0..m {
+            let level = u8::try_from(i).unwrap_or(u8::MAX);
+            let index = stored_hash_index(level, (n >> i) - 1);
+            if index < first_new {
+                older.push(index);
+            }
+        }
+    }
+    older.sort_unstable();
+    older.dedup();
+    let mut known = read(txn, &older).await?;
+    if known.len() < older.len() {
+        return Err(HistoryError::Malformed(
+            "the log's stored hashes are incomplete: its tables were edited".into(),
+        ));
+    }
+    let mut entries = Query::insert();
+    entries.into_table(log_entry::Entity).columns([
+        log_entry::Column::Idx,
+        log_entry::Column::Entity,
+        log_entry::Column::RecordId,
+        log_entry::Column::ObjectId,
+        log_entry::Column::Version,
+        log_entry::Column::RecordHash,
+        log_entry::Column::At,
+    ]);
+    let mut hashes = Query::insert();
+    hashes
+        .into_table(log_hash::Entity)
+        .columns([log_hash::Column::Idx, log_hash::Column::Hash]);
+    let mut watermark = state.watermark;
+    for (n, record) in (size..end).zip(pending) {
+        let leaf = leaf_hash(&record.entity, &record.id, &record.hash);
+        let stored = stored_hashes_for_record_hash(n, leaf, &Known(&known))
+            .map_err(|e| HistoryError::Malformed(format!("appending to the log: {e}")))?;
+        let base = stored_hash_index(0, n);
+        for (offset, hash) in (0_u64..).zip(stored) {
+            known.insert(base + offset, hash);
+            hashes
+                .values([key(base + offset)?.into(), hex_of(&hash).into()])
+                .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+        }
+        entries
+            .values([
+                key(n)?.into(),
+                record.entity.into(),
+                record.id.into(),
+                record.object_id.into(),
+                record.version.into(),
+                record.hash.into(),
+                record.at.into(),
+            ])
+            .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+        watermark = Some(watermark.map_or(record.at, |w| Ord::max(w, record.at)));
+    }
+    txn.execute(&entries).await?;
+    txn.execute(&hashes).await?;
+    let update = Query::update()
+        .table(log_state::Entity)
+        .value(log_state::Column::Size, key(end)?)
+        .value(log_state::Column::Watermark, watermark)
+        .and_where(Expr::col(log_state::Column::Id).eq(1))
+        .to_owned();
+    txn.execute(&update).await?;
+    Ok(())
+}
