@@ -57,6 +57,83 @@ pub enum Command {
     /// Sequence every committed history record into the verifiable log, sign a checkpoint of it,
     /// and print the checkpoint.
     Checkpoint(CheckpointSettings),
+    /// Export history records or audit events as NDJSON or CSV (recorded as an `EXPORT` event).
+    Export(ExportSettings),
+}
+
+/// What `chronicle export` writes.
+#[derive(Clone, Debug, Args)]
+pub struct ExportSettings {
+    /// `history` or `events`.
+    #[command(subcommand)]
+    pub what: ExportWhat,
+}
+
+/// The two exports.
+#[derive(Clone, Debug, Subcommand)]
+pub enum ExportWhat {
+    /// History records, oldest first, table by table.
+    History {
+        /// Only this entity (`TASK`, …).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Only this object.
+        #[arg(long)]
+        object_id: Option<String>,
+        /// Only this assignation.
+        #[arg(long)]
+        assignation_id: Option<String>,
+        /// Only changes by this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The rest.
+        #[command(flatten)]
+        common: ExportCommon,
+    },
+    /// Audit events, oldest first.
+    Events {
+        /// Only this kind (`MUTATION`, …).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this action.
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// The rest.
+        #[command(flatten)]
+        common: ExportCommon,
+    },
+}
+
+/// What both exports take.
+#[derive(Clone, Debug, Args)]
+pub struct ExportCommon {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// `ndjson` or `csv`.
+    #[arg(long, value_enum, default_value_t = crate::export::Format::Ndjson)]
+    pub format: crate::export::Format,
+    /// Write here (a new file; an existing one is refused) instead of stdout.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    /// At or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Who the `EXPORT` event names (default: `$USER`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// How `chronicle schema` prints the schema.
@@ -391,6 +468,9 @@ pub struct AuditSettings {
     /// Lowest level of the log lines kept with a mutation's event: `error`, `warn` or `info`.
     #[arg(long, env = "CHRONICLE_AUDIT_LOG_LEVEL", default_value = "warn")]
     pub audit_log_level: tracing::level_filters::LevelFilter,
+    /// A GraphQL request slower than this many milliseconds is recorded as a `PERFORMANCE` event.
+    #[arg(long, env = "CHRONICLE_SLOW_REQUEST_MS", default_value_t = 1_000)]
+    pub slow_request_ms: u64,
 }
 
 impl Default for AuditSettings {
@@ -401,6 +481,7 @@ impl Default for AuditSettings {
                 .to_vec(),
             trusted_proxies: Vec::new(),
             audit_log_level: tracing::level_filters::LevelFilter::WARN,
+            slow_request_ms: 1_000,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The database connection: pool settings per backend (one connection for SQLite, WAL mode; READ
-//! COMMITTED on MySQL), migrations on start, and the check `verify` and `prune` make that a database is
-//! a migrated Chronicle database before they touch it.
+//! COMMITTED on MySQL), migrations on start, the check `verify` and `prune` make that a database is
+//! a migrated Chronicle database before they touch it, and [`timed`], the database time of a request.
 
 use std::time::Duration;
 
@@ -52,7 +52,35 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             })
         })
     });
-    Database::connect(options).await
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|info| add_database_time(info.elapsed));
+    Ok(db)
+}
+
+tokio::task_local! {
+    /// The database time of the running [`timed`] scope, in microseconds.
+    static DATABASE_TIME: std::cell::Cell<u64>;
+}
+
+/// Adds a statement's time to the running [`timed`] scope, if any (sea-orm calls this after each
+/// statement, in the task that ran it).
+fn add_database_time(elapsed: Duration) {
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let _ = DATABASE_TIME.try_with(|total| total.set(total.get().saturating_add(micros)));
+}
+
+/// Runs `fut` and also returns the time its statements spent in the database (those it ran in its
+/// own task; work it spawned elsewhere, like the batched audit writer's, is not counted).
+pub async fn timed<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
+    DATABASE_TIME
+        .scope(std::cell::Cell::new(0), async {
+            let output = fut.await;
+            (
+                output,
+                Duration::from_micros(DATABASE_TIME.with(std::cell::Cell::get)),
+            )
+        })
+        .await
 }
 
 /// Connects to the database of `settings` and applies pending migrations.

@@ -30,6 +30,7 @@ pub mod config;
 pub(crate) mod context;
 pub mod database;
 pub(crate) mod error;
+pub mod export;
 pub mod graphql;
 pub(crate) mod http;
 pub(crate) mod operations;

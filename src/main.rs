@@ -1,5 +1,5 @@
 //! The `chronicle` binary: parse the command line, set up logging, then serve or run one of the other
-//! commands (migrate, schema, verify, checkpoint, prune, token).
+//! commands (migrate, schema, verify, checkpoint, export, prune, token).
 
 use std::process::ExitCode;
 
@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
         Command::Verify(settings) => chronicle::commands::verify::run(&settings).await,
         Command::Prune(settings) => chronicle::commands::prune::run(&settings).await,
         Command::Checkpoint(settings) => chronicle::commands::checkpoint::run(&settings).await,
+        Command::Export(settings) => chronicle::commands::export::run(&settings).await,
         Command::Migrate(database) => match connect_and_migrate(&database).await {
             Ok(_) => {
                 tracing::info!("migrations applied");

@@ -82,6 +82,8 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     /// Verifies provenance tokens.
     pub provenance: Arc<ProvenancePolicy>,
+    /// A GraphQL request slower than this is a `PERFORMANCE` event.
+    pub slow_request: std::time::Duration,
     /// The request limits.
     pub limits: Limits,
     /// Proxies whose `X-Forwarded-For` is believed.
@@ -177,6 +179,7 @@ impl Application {
             db: db.clone(),
             authenticator: Arc::new(authenticator),
             provenance: Arc::new(provenance),
+            slow_request: std::time::Duration::from_millis(settings.audit.slow_request_ms),
             limits: settings.limits.clone(),
             trusted_proxies: Arc::new(settings.audit.trusted_proxies.clone()),
             metrics,
@@ -256,6 +259,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(crate::http::health))
         .route("/log/checkpoint", get(crate::http::checkpoint))
+        .route("/export/history", get(crate::export::http::history))
+        .route("/export/events", get(crate::export::http::events))
         .merge(crate::ui::routes())
         .merge(crate::ui::graphiql::routes());
     if state.metrics.is_some() {

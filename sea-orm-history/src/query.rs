@@ -544,3 +544,20 @@ pub async fn tree_totals<C: ConnectionTrait>(
     }
     Ok(totals)
 }
+
+/// The select of every column of `info`'s history table, to add conditions and an order to and read
+/// with [`fetch_rows`].
+pub fn records_select(info: &EntityInfo) -> SelectStatement {
+    crate::capture::history_select(info)
+}
+
+/// The history rows `select` (a [`records_select`]) reads.
+///
+/// # Errors
+/// Database errors; [`crate::HistoryError::Malformed`] for a row of the wrong shape.
+pub async fn fetch_rows<C: ConnectionTrait>(
+    db: &C,
+    select: &SelectStatement,
+) -> HistoryResult<Vec<HistoryRow>> {
+    fetch(db, select).await
+}

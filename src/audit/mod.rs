@@ -37,17 +37,23 @@ pub enum AuditKind {
     Security,
     /// The server itself (pruning, startup).
     System,
+    /// A request slower than `--slow-request-ms`.
+    Performance,
+    /// An export of history or events (`chronicle export`, `GET /export/...`).
+    Export,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 6] = [
+    pub const ALL: [AuditKind; 8] = [
         Self::Mutation,
         Self::Login,
         Self::LoginFailed,
         Self::Custom,
         Self::Security,
         Self::System,
+        Self::Performance,
+        Self::Export,
     ];
 
     /// The stored and API name.
@@ -59,6 +65,8 @@ impl AuditKind {
             Self::Custom => "CUSTOM",
             Self::Security => "SECURITY",
             Self::System => "SYSTEM",
+            Self::Performance => "PERFORMANCE",
+            Self::Export => "EXPORT",
         }
     }
 

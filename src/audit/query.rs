@@ -43,7 +43,8 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    fn condition(&self) -> Condition {
+    /// The condition of the filter on `audit_event`.
+    pub(crate) fn condition(&self) -> Condition {
         let mut c = Condition::all();
         let eq = |c: Condition, col: audit_event::Column, v: &Option<String>| match v {
             Some(v) => c.add(col.eq(v.clone())),

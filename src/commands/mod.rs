@@ -1,9 +1,10 @@
 //! The command-line tasks besides `serve`, each a function `main.rs` calls with its settings:
 //! [`verify`] checks every hash chain (and, against a checkpoint, the verifiable log); [`checkpoint`]
-//! signs a checkpoint of the log; [`prune`] removes old audit events and history; [`token`] issues a
+//! signs a checkpoint of the log; [`export`] writes history or events as NDJSON or CSV; [`prune`] removes old audit events and history; [`token`] issues a
 //! JWT or a provenance token for trying jwt mode.
 
 pub mod checkpoint;
+pub mod export;
 pub mod prune;
 pub mod token;
 pub mod verify;

@@ -35,6 +35,11 @@ pub enum AuditKind {
     Security,
     /// The server itself.
     System,
+    /// A request slower than `--slow-request-ms`: its operation, the hash of its document, its
+    /// duration and the time it spent in the database.
+    Performance,
+    /// An export of history or events: who, the filters, how many rows, the output's SHA-256.
+    Export,
 }
 
 /// Whether what was recorded succeeded.

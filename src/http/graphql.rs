@@ -301,16 +301,23 @@ async fn execute(
         context.principal.app.clone(),
     );
     let change = context.change_context(state.registry);
-    let mut response = state
-        .schema
-        .execute(
+    let slow = SlowRequest::of(&mut request, &context);
+    let started = std::time::Instant::now();
+    let (mut response, database_time) = crate::database::timed(
+        state.schema.execute(
             request
                 .data(change)
                 .data(context)
                 .data(selected)
                 .data(variables),
-        )
-        .await;
+        ),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    if elapsed > state.slow_request {
+        slow.record(state, &refusal, &response, elapsed, database_time)
+            .await;
+    }
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
@@ -372,6 +379,96 @@ async fn execute(
         response.extensions_mut().insert(AccessUser(user));
     }
     response
+}
+
+/// What a slow request's `PERFORMANCE` event says about it, taken before it runs.
+struct SlowRequest {
+    operation: Option<String>,
+    kind: &'static str,
+    document_hash: String,
+    user: Option<String>,
+    app: Option<String>,
+    assignation: String,
+}
+
+impl SlowRequest {
+    fn of(request: &mut async_graphql::Request, context: &RequestContext) -> Self {
+        use sha2::{Digest, Sha256};
+        let wanted = request.operation_name.clone();
+        let wanted = wanted.as_deref();
+        let (operation, kind) = match request.parsed_query() {
+            Ok(document) => {
+                // The name the client selected, or that of the document's only operation.
+                let name = document
+                    .operations
+                    .iter()
+                    .filter_map(|(name, _)| name)
+                    .find(|name| wanted.is_none_or(|w| name.as_str() == w))
+                    .map(|name| name.to_string())
+                    .or_else(|| wanted.map(str::to_owned));
+                (name, operation_of(document, wanted).unwrap_or("query"))
+            }
+            Err(_) => (wanted.map(str::to_owned), "query"),
+        };
+        Self {
+            operation,
+            kind,
+            document_hash: hex::encode(Sha256::digest(request.query.as_bytes())),
+            user: context.principal.user.clone(),
+            app: context.principal.app.clone(),
+            assignation: context.assignation_id.to_string(),
+        }
+    }
+
+    /// Records the event and counts it.
+    async fn record(
+        self,
+        state: &AppState,
+        refusal: &Refusal<'_>,
+        response: &async_graphql::Response,
+        elapsed: std::time::Duration,
+        database: std::time::Duration,
+    ) {
+        let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let name = self.operation.clone().unwrap_or_else(|| "anonymous".into());
+        let mut event = NewEvent::new(AuditKind::Performance, name).details(serde_json::json!({
+            "operation": self.operation,
+            "type": self.kind,
+            "documentHash": self.document_hash,
+            "durationMs": millis(elapsed),
+            "databaseMs": millis(database),
+            "thresholdMs": millis(state.slow_request),
+        }));
+        event.duration_ms = Some(i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX));
+        event.user = self.user;
+        event.app = self.app;
+        if !response.errors.is_empty() {
+            let messages: Vec<&str> = response.errors.iter().map(|e| e.message.as_str()).collect();
+            event = event.failed(messages.join("; "));
+        }
+        tracing::warn!(
+            operation = self.operation.as_deref().unwrap_or("anonymous"),
+            duration_ms = millis(elapsed),
+            database_ms = millis(database),
+            "slow request"
+        );
+        refusal.record(event, Some(&self.assignation)).await;
+        if let Some(metrics) = &state.metrics {
+            metrics.slow_request(self.kind);
+        }
+    }
+}
+
+/// `query` or `mutation`: the type of the operation that will run.
+fn operation_of(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'static str> {
+    operation(document, name).map(|op| match op.ty {
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+        OperationType::Query => "query",
+    })
 }
 
 /// `application/graphql-response+json` when the client accepts it, else `application/json`.

@@ -22,6 +22,7 @@ pub struct Metrics {
     history_records: IntCounterVec,
     reverts: IntCounterVec,
     revert_conflicts: IntCounter,
+    slow_requests: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +72,14 @@ impl Metrics {
             "chronicle_revert_conflicts_total",
             "Objects reported in REVERT_CONFLICT errors",
         )?;
+        let slow_requests = IntCounterVec::new(
+            Opts::new(
+                "chronicle_slow_requests_total",
+                "GraphQL requests slower than --slow-request-ms, by operation type",
+            ),
+            &["operation"],
+        )?;
+        registry.register(Box::new(slow_requests.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(mutations.clone()))?;
@@ -85,6 +94,7 @@ impl Metrics {
             history_records,
             reverts,
             revert_conflicts,
+            slow_requests,
         })
     }
 
@@ -109,6 +119,11 @@ impl Metrics {
     pub fn revert(&self, kind: &str, outcome: &str, conflicts: u64) {
         self.reverts.with_label_values(&[kind, outcome]).inc();
         self.revert_conflicts.inc_by(conflicts);
+    }
+
+    /// One request slower than the threshold (`query` or `mutation`).
+    pub fn slow_request(&self, operation: &str) {
+        self.slow_requests.with_label_values(&[operation]).inc();
     }
 
     /// Every metric in the Prometheus text format.

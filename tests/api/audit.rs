@@ -13,7 +13,18 @@ crate::on_every_database!(
     custom_events_filters_and_the_summary_count_what_happened,
     a_project_timeline_holds_the_history_and_events_of_everything_under_it,
     a_forced_revert_keeps_its_warning_in_its_event,
+    a_fast_request_writes_no_performance_event,
 );
+
+crate::on_every_database!(
+    settings = every_request_slow;
+    a_slow_request_is_a_performance_event_with_its_operation_document_and_times,
+);
+
+/// Every request counts as slow.
+fn every_request_slow(settings: &mut Settings) {
+    settings.audit.slow_request_ms = 0;
+}
 
 const EVENTS: &str = "query($kind: AuditKind, $action: String, $status: AuditStatus, $user: String, $entity: HistoryEntity, $objectId: ID, $first: Int, $after: String) {
   auditEvents(kind: $kind, action: $action, status: $status, user: $user, entity: $entity, objectId: $objectId, first: $first, after: $after) {
@@ -316,4 +327,52 @@ async fn a_create_event_names_the_new_object_whatever_the_client_selected(app: T
         .filter(|a| *a == "createTask")
         .collect();
     assert_eq!(actions.len(), 2);
+}
+
+async fn a_slow_request_is_a_performance_event_with_its_operation_document_and_times(app: TestApp) {
+    let query = "query Projects { projects { totalCount } }";
+    app.send(&As::user("carol"), query, json!({})).await.data();
+    let found = events(&app, json!({"kind": "PERFORMANCE", "user": "carol"})).await;
+    assert_eq!(found["totalCount"], 1, "{found}");
+    let event = &nodes(&found)[0];
+    assert_eq!(event["action"], "Projects");
+    assert_eq!(event["status"], "SUCCESS");
+    assert_eq!(event["details"]["operation"], "Projects");
+    assert_eq!(event["details"]["type"], "query");
+    use sha2::Digest;
+    assert_eq!(
+        event["details"]["documentHash"],
+        hex::encode(sha2::Sha256::digest(query.as_bytes()))
+    );
+    assert!(event["details"]["durationMs"].as_i64().is_some());
+    let database = event["details"]["databaseMs"].as_i64().unwrap();
+    assert!(database >= 0 && database <= event["details"]["durationMs"].as_i64().unwrap());
+    // Counted in the summary and the metrics.
+    let summary = app
+        .gql("{ auditSummary { byKind { key count } } }", json!({}))
+        .await;
+    let by_kind = summary.data()["auditSummary"]["byKind"].to_string();
+    assert!(by_kind.contains("PERFORMANCE"), "{by_kind}");
+    let metrics = app
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("chronicle_slow_requests_total{operation=\"query\"}")),
+        "{metrics}"
+    );
+}
+
+async fn a_fast_request_writes_no_performance_event(app: TestApp) {
+    app.gql("{ projects { totalCount } }", json!({}))
+        .await
+        .data();
+    let found = events(&app, json!({"kind": "PERFORMANCE"})).await;
+    assert_eq!(found["totalCount"], 0);
 }

@@ -250,6 +250,23 @@ async fn anonymous_reads_are_served_only_when_allowed_and_anonymous_writes_never
         )
         .await;
     assert_unauthenticated(&events, None);
+    // The same goes for downloads: history yes, the audit trail no.
+    let history = app
+        .request(reqwest::Method::GET, "/export/history")
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(history.status(), 200);
+    assert_eq!(history.text().await.expect("body").lines().count(), 1);
+    let events = TestApp::reply_to(app.request(reqwest::Method::GET, "/export/events")).await;
+    assert_eq!(events.status, 401);
+    assert_eq!(events.code(), "UNAUTHENTICATED");
+    let without_token = TestApp::reply_to(
+        app.request(reqwest::Method::GET, "/export/events")
+            .bearer_auth("not-a-token"),
+    )
+    .await;
+    assert_eq!(without_token.status, 401);
 }
 
 #[tokio::test]

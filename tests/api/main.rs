@@ -13,6 +13,7 @@ mod auth;
 mod capture;
 mod docs;
 mod domain;
+mod export;
 mod fuzz;
 mod history;
 mod integrity;

@@ -124,14 +124,7 @@ class ApiError extends Error {
 }
 
 async function gql(query, variables = {}) {
-  const auth = loadAuth();
-  const headers = { "content-type": "application/json" };
-  if (auth.mode === "jwt") {
-    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-  } else {
-    if (auth.user) headers["x-user"] = auth.user;
-    if (auth.app) headers["x-app"] = auth.app;
-  }
+  const headers = { "content-type": "application/json", ...authHeaders() };
   let response;
   try {
     response = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
@@ -146,6 +139,60 @@ async function gql(query, variables = {}) {
   }
   if (body.errors && body.errors.length) throw new ApiError(body.errors);
   return body.data;
+}
+
+function authHeaders() {
+  const auth = loadAuth();
+  const headers = {};
+  if (auth.mode === "jwt") {
+    if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  } else {
+    if (auth.user) headers["x-user"] = auth.user;
+    if (auth.app) headers["x-app"] = auth.app;
+  }
+  return headers;
+}
+
+// Buttons that download `/export/<what>` with `filters` as NDJSON or CSV (fetched with the identity
+// above, then saved: a plain link would not carry it). Each download is an EXPORT audit event.
+function exportButtons(what, filters) {
+  const query = (format) => {
+    const params = new URLSearchParams({ format });
+    for (const [name, value] of Object.entries(filters)) if (value) params.set(name, value);
+    return `/export/${what}?${params}`;
+  };
+  const button = (format) => h("button", {
+    type: "button",
+    class: "export",
+    "data-format": format,
+    onclick: async (event) => {
+      const target = event.currentTarget;
+      target.disabled = true;
+      try {
+        const response = await fetch(query(format), { headers: authHeaders() });
+        if (!response.ok) {
+          let message = `the server answered ${response.status}`;
+          try { message = (await response.json()).errors.map((e) => e.message).join("; "); } catch { /* not JSON */ }
+          throw new Error(message);
+        }
+        const disposition = response.headers.get("content-disposition") || "";
+        const name = /filename="([^"]+)"/.exec(disposition)?.[1] || `chronicle-${what}.${format}`;
+        const url = URL.createObjectURL(await response.blob());
+        const link = h("a", { href: url, download: name });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+        status(`Downloaded ${name}.`);
+      } catch (e) {
+        status(`The export failed: ${e.message}`);
+      } finally {
+        target.disabled = false;
+      }
+    },
+  }, `Export ${format.toUpperCase()}`);
+  return h("p", { class: "exports" }, h("span", { class: "muted" }, `Download these ${what === "events" ? "events" : "records"}: `),
+    button("ndjson"), " ", button("csv"));
 }
 
 function errorBox(error) {
@@ -475,6 +522,7 @@ async function assignationView(id) {
     result,
     tree,
     h("h3", {}, "Changes in step order"),
+    exportButtons("history", { assignationId: a.id }),
     records.length < a.changeCount
       ? h("p", { class: "muted" }, `Showing ${records.length} of ${a.changeCount}: the others were removed by retention (chronicle prune --history) or are beyond the first 2,000.`)
       : null,
@@ -753,6 +801,7 @@ async function objectView(entity, id) {
       h("section", {}, h("h3", {}, "Compare two versions"), h("div", { class: "filters" }, h("label", {}, "From", left), h("label", {}, "To", right)), compareOut),
       h("section", {}, h("h3", {}, "As it was at"), h("div", { class: "filters" }, h("label", {}, "Time (local)", asOfInput)), asOfOut)),
     h("h3", {}, "Every version, newest first"),
+    exportButtons("history", { entity, objectId: id }),
     h("div", { id: "versions" }, list),
     logSection(versions, badges));
   compare();
@@ -875,7 +924,12 @@ async function auditView(params) {
         e.assignationId ? h("div", {}, "assignation ", e.assignation ? assignationLink(e.assignationId) : h("span", { class: "mono" }, e.assignationId)) : null,
         e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
         jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
+  const exported = {};
+  for (const f of fields) exported[f.name] = filters[f.name] || "";
+  exported.since = toIso(filters.since) || "";
+  exported.until = toIso(filters.until) || "";
   paint(seq, heading, form,
+    exportButtons("events", exported),
     h("section", { id: "summary" }, h("h3", {}, "Summary"),
       h("p", {}, h("span", { class: "muted" }, "By kind: "), counts(summary.byKind)),
       h("p", {}, h("span", { class: "muted" }, "By status: "), counts(summary.byStatus)),
