@@ -78,6 +78,10 @@ pub async fn sequence(
     ensure_state(db).await?;
     let mut report = SequenceReport::default();
     let batch = Ord::max(options.batch, 1);
+    // Per table, the last record this run appended: its later batches read on from there instead of
+    // skipping, again and again, every record already in the log (which made a long catch-up
+    // quadratic). A record that commits meanwhile with an earlier `at` is found by the next run.
+    let mut cursors: HashMap<String, (DateTime<Utc>, Uuid)> = HashMap::new();
     loop {
         let txn = db.begin().await?;
         let Some(state) = lock_state(&txn).await? else {
@@ -90,11 +94,14 @@ pub async fn sequence(
         } else {
             state.watermark.map(|w| w - options.window)
         };
-        let pending = pending(&txn, registry, since, batch).await?;
+        let pending = pending(&txn, registry, since, &cursors, batch).await?;
         if pending.is_empty() {
             txn.commit().await?;
             report.size = size;
             return Ok(report);
+        }
+        for record in &pending {
+            cursors.insert(record.entity.clone(), (record.at, record.id));
         }
         let appended = pending.len() as u64;
         append(&txn, &state, size, pending).await?;
@@ -142,11 +149,12 @@ async fn lock_state<C: ConnectionTrait>(txn: &C) -> HistoryResult<Option<log_sta
         .await?)
 }
 
-/// Up to `batch` records of every table that the log lacks, oldest first.
+/// Up to `batch` records of every table that the log lacks, oldest first (past each table's cursor).
 async fn pending<C: ConnectionTrait>(
     db: &C,
     registry: &Registry,
     since: Option<DateTime<Utc>>,
+    cursors: &HashMap<String, (DateTime<Utc>, Uuid)>,
     batch: u64,
 ) -> HistoryResult<Vec<Pending>> {
     let col = |name: &str| Alias::new(name);
@@ -168,6 +176,18 @@ async fn pending<C: ConnectionTrait>(
             .and_where(Expr::exists(logged).not());
         if let Some(since) = since {
             select.and_where(Expr::col((table.clone(), col("at"))).gte(since));
+        }
+        if let Some((at, id)) = cursors.get(&info.name) {
+            let at_column = Expr::col((table.clone(), col("at")));
+            select.and_where(at_column.clone().gte(*at)).cond_where(
+                sea_orm::Condition::any()
+                    .add(at_column.clone().gt(*at))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(at_column.eq(*at))
+                            .add(Expr::col((table.clone(), col("id"))).gt(*id)),
+                    ),
+            );
         }
         select
             .order_by((table.clone(), col("at")), Order::Asc)

@@ -46,7 +46,8 @@ fn key() -> CheckpointKey {
     CheckpointKey::from_pem(&pem("checkpoint-private.pem"), "catalogue.test/log").expect("key")
 }
 
-/// Three shelves, each renamed twice, one change per assignation; all sequenced; a checkpoint.
+/// Three shelves, each renamed twice, one change per assignation; all sequenced (two at a time); a
+/// checkpoint.
 async fn logged(
     backend: Backend,
 ) -> (
@@ -77,9 +78,12 @@ async fn logged(
             rename(&db, id, &format!("shelf {id} v{round}")).await;
         }
     }
-    let report = sequence(&db, registry(), &SequenceOptions::default())
-        .await
-        .unwrap();
+    // In batches of two: later batches of one run read on from where the last one stopped.
+    let in_twos = SequenceOptions {
+        batch: 2,
+        ..SequenceOptions::default()
+    };
+    let report = sequence(&db, registry(), &in_twos).await.unwrap();
     assert_eq!((report.appended, report.size), (9, 9));
     let model = make_checkpoint(&db, &key()).await.unwrap();
     let checkpoint = parse_checkpoint(&model.note, Some(&pem("checkpoint-public.pem"))).unwrap();
