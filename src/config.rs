@@ -43,8 +43,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Migrate the database and serve the API (the default).
     Serve(Box<Settings>),
-    /// Apply pending migrations and exit.
-    Migrate(DatabaseSettings),
+    /// Apply pending schema migrations, then data migrations, and exit (an audited `FUNCTION` event).
+    Migrate(MigrateSettings),
     /// Print the GraphQL schema and exit: `chronicle schema > schema.graphql`, or the Markdown
     /// reference with `--format markdown > docs/reference.md`.
     Schema(SchemaSettings),
@@ -360,6 +360,17 @@ impl Default for LogSettings {
             sequencer_window: std::time::Duration::from_secs(600),
         }
     }
+}
+
+/// What `chronicle migrate` takes.
+#[derive(Clone, Debug, Args)]
+pub struct MigrateSettings {
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Who the `migrate` event and the data migrations' history name (default: `$USER`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
 }
 
 /// What `chronicle checkpoint` signs with.

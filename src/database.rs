@@ -83,20 +83,49 @@ pub async fn timed<F: std::future::Future>(fut: F) -> (F::Output, Duration) {
         .await
 }
 
-/// Connects to the database of `settings` and applies pending migrations.
+/// Connects to the database of `settings`, applies pending schema migrations, then the data
+/// migrations that have not run ([`crate::data_migrations`]).
 ///
 /// # Errors
 /// The database is unreachable or a migration fails.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    // Serving or migrating may create the SQLite file (`mode=rwc`) when the URL does not say.
+    let db = connect_for_migration(settings).await?;
+    migrate_schema(&db).await?;
+    crate::data_migrations::apply(&db, crate::data_migrations::DATA_MIGRATIONS, None)
+        .await
+        .map_err(|e| DbErr::Custom(format!("a data migration failed: {e}")))?;
+    Ok(db)
+}
+
+/// Connects to the database of `settings` to migrate it: a SQLite file is created when missing
+/// (`mode=rwc`) unless the URL says otherwise.
+///
+/// # Errors
+/// The database is unreachable.
+pub async fn connect_for_migration(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbErr> {
     let mut settings = settings.clone();
     if settings.url.starts_with("sqlite:") && !settings.url.contains("mode=") {
         let separator = if settings.url.contains('?') { '&' } else { '?' };
         settings.url = format!("{}{separator}mode=rwc", settings.url);
     }
-    let db = connect(&settings).await?;
-    Migrator::up(&db, None).await?;
-    Ok(db)
+    connect(&settings).await
+}
+
+/// Applies the pending schema migrations (they write no history and no audit events); returns the
+/// names of those applied.
+///
+/// # Errors
+/// A migration fails.
+pub async fn migrate_schema(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let pending: Vec<String> = Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Migrator::up(db, None).await?;
+    Ok(pending)
 }
 
 /// Connects to an existing, migrated database (for `verify` and `prune`, which never create one).

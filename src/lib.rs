@@ -9,7 +9,11 @@
 //! - [`error`]: [`error::AppError`], the one error type, mapped to the API's `extensions.code`.
 //! - [`audit`]: the audit trail: the event writer (also a Rust API), masking, log capture, queries.
 //! - [`auth`]: who a request acts as (header or JWT mode) and what it may do.
-//! - [`commands`]: command-line tasks besides `serve` (`verify`, `prune`, `token`).
+//! - [`commands`]: command-line tasks besides `serve` (`migrate`, `verify`, `checkpoint`, `export`,
+//!   `prune`, `token`).
+//! - [`data_migrations`]: changes to historized rows that ship with a release, each run once under an
+//!   assignation named after it.
+//! - [`export`]: history and events as NDJSON or CSV, streamed, each export an `EXPORT` event.
 //! - [`context`]: the request's principal and assignation, carried to the history hooks.
 //! - [`graphql`]: the schema, one file per entity, history types, the context extension.
 //! - [`service`]: the work behind the resolvers, each mutation in one transaction.
@@ -28,6 +32,7 @@ pub(crate) mod auth;
 pub mod commands;
 pub mod config;
 pub(crate) mod context;
+pub mod data_migrations;
 pub mod database;
 pub(crate) mod error;
 pub mod export;

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use chronicle::config::{Cli, Command, SchemaFormat};
-use chronicle::database::connect_and_migrate;
 use chronicle::startup::Application;
 use clap::Parser;
 
@@ -43,16 +42,7 @@ async fn main() -> ExitCode {
         Command::Prune(settings) => chronicle::commands::prune::run(&settings).await,
         Command::Checkpoint(settings) => chronicle::commands::checkpoint::run(&settings).await,
         Command::Export(settings) => chronicle::commands::export::run(&settings).await,
-        Command::Migrate(database) => match connect_and_migrate(&database).await {
-            Ok(_) => {
-                tracing::info!("migrations applied");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "migration failed");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Migrate(settings) => chronicle::commands::migrate::run(&settings).await,
         Command::Serve(settings) => {
             let app = match Application::build(*settings).await {
                 Ok(app) => app,

@@ -2,6 +2,8 @@
 //!
 //! - [`NewEvent`] and [`record`]: the one writer of audit events, also the Rust API for code outside
 //!   GraphQL (`chronicle::audit::record(&db, NewEvent::custom("export").user("alice"))`).
+//! - [`audited`]: any async function recorded as a `FUNCTION` event (arguments, result, logs, panic,
+//!   notes), as `prune`, `verify` and `migrate` are.
 //! - [`mask`]: secret-looking argument values replaced by `"***"` before they are stored.
 //! - [`capture`]: the `tracing` layer and task-local scope that collect the log lines (and a panic's
 //!   message and backtrace) emitted while one mutation runs.
@@ -9,6 +11,7 @@
 //! - [`writer`]: the batching writer the hot path (one `MUTATION` event per mutation field) goes
 //!   through: concurrent requests' events share one INSERT and one commit.
 
+pub mod audited;
 pub mod capture;
 /// Listing events, the summary, and project timelines.
 pub mod query;
@@ -41,11 +44,13 @@ pub enum AuditKind {
     Performance,
     /// An export of history or events (`chronicle export`, `GET /export/...`).
     Export,
+    /// An audited Rust function ([`audited::Audited`]): a CLI command, a job, a data migration.
+    Function,
 }
 
 impl AuditKind {
     /// Every kind.
-    pub const ALL: [AuditKind; 8] = [
+    pub const ALL: [AuditKind; 9] = [
         Self::Mutation,
         Self::Login,
         Self::LoginFailed,
@@ -54,6 +59,7 @@ impl AuditKind {
         Self::System,
         Self::Performance,
         Self::Export,
+        Self::Function,
     ];
 
     /// The stored and API name.
@@ -67,6 +73,7 @@ impl AuditKind {
             Self::System => "SYSTEM",
             Self::Performance => "PERFORMANCE",
             Self::Export => "EXPORT",
+            Self::Function => "FUNCTION",
         }
     }
 

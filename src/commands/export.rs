@@ -107,10 +107,10 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
         "{msg:>8} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})",
     )?;
     bar.set_message(what.name());
-    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
+    let (tx, mut rx) = mpsc::channel::<crate::export::Chunk>(8);
     let consumer = tokio::task::spawn_blocking(move || {
         while let Some(chunk) = rx.blocking_recv() {
-            sink.write_all(&chunk)?;
+            sink.write_all(&chunk?)?;
         }
         sink.flush()
     });

@@ -13,7 +13,12 @@ use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
 
 /// Runs the prune and prints its report to stdout.
 pub async fn run(settings: &PruneSettings) -> ExitCode {
-    match run_prune(settings).await {
+    let args = serde_json::json!({
+        "olderThanSecs": settings.older_than.as_secs(), "history": settings.history,
+        "archive": settings.archive.as_ref().map(|p| p.display().to_string()),
+        "batchSize": settings.batch_size,
+    });
+    match super::audited("prune", args, &settings.database, run_prune(settings)).await {
         Ok(report) => {
             print_report(&report, &mut std::io::stdout().lock());
             ExitCode::SUCCESS

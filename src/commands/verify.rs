@@ -21,28 +21,71 @@ use crate::database::connect_migrated;
 
 /// Runs the check and prints its report to stdout.
 pub async fn run(settings: &VerifySettings) -> ExitCode {
-    let chains = match verify(settings).await {
-        Ok(reports) => print_report(&reports, &mut std::io::stdout().lock()),
-        Err(e) => {
+    let args = serde_json::json!({
+        "checkpoint": settings.checkpoint.as_ref().map(|p| p.display().to_string()),
+        "publicKey": settings.public_key.as_ref().map(|p| p.display().to_string()),
+        "archive": settings.archive.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    });
+    match super::audited("verify", args, &settings.database, check(settings)).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(Outcome::Broken(_)) => ExitCode::from(1),
+        Err(Outcome::Failed(e)) => {
             tracing::error!(error = %e, "verify failed");
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    let log = match &settings.checkpoint {
-        None => false,
-        Some(path) => match against_checkpoint(settings, path).await {
-            Ok(report) => print_log_report(&report, &mut std::io::stdout().lock()),
-            Err(e) => {
-                tracing::error!(error = %e, "verifying against the checkpoint failed");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    if chains || log {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
     }
+}
+
+/// How a verification that did not succeed ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Something does not hold (what is in the report).
+    Broken(String),
+    /// The check could not run.
+    Failed(Box<dyn std::error::Error>),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Broken(what) => write!(f, "the history does not hold: {what}"),
+            Self::Failed(e) => write!(f, "the check could not run: {e}"),
+        }
+    }
+}
+
+/// Checks the chains, then the checkpoint if one is given; prints both reports; the audited result
+/// says what was checked.
+async fn check(settings: &VerifySettings) -> Result<serde_json::Value, Outcome> {
+    let reports = verify(settings).await.map_err(Outcome::Failed)?;
+    let chains_broken = print_report(&reports, &mut std::io::stdout().lock());
+    let records: u64 = reports.iter().map(|(_, r)| r.records).sum();
+    let broken: usize = reports.iter().map(|(_, r)| r.broken.len()).sum();
+    let mut faults = Vec::new();
+    if chains_broken {
+        faults.push(format!("{broken} object(s) with a broken hash chain"));
+    }
+    let mut log = serde_json::Value::Null;
+    if let Some(path) = &settings.checkpoint {
+        let report = against_checkpoint(settings, path).await.map_err(|e| {
+            faults.push(format!(
+                "verifying against the checkpoint could not run: {e}"
+            ));
+            Outcome::Failed(faults.join("; ").into())
+        })?;
+        print_log_report(&report, &mut std::io::stdout().lock());
+        if let Some(fault) = &report.fault {
+            faults.push(format!("against the checkpoint: {fault}"));
+        }
+        log = serde_json::json!({
+            "checkpointSize": report.checkpoint_size, "logSize": report.log_size,
+            "checked": report.checked, "archived": report.archived, "pruned": report.pruned,
+        });
+    }
+    if !faults.is_empty() {
+        return Err(Outcome::Broken(faults.join("; ")));
+    }
+    Ok(serde_json::json!({"records": records, "brokenObjects": broken, "log": log}))
 }
 
 /// Proves the history against the checkpoint at `path`.

@@ -1,7 +1,9 @@
 //! `GET /export/history` and `GET /export/events`: the same exports as `chronicle export`, streamed
 //! as the HTTP body (NDJSON or CSV, `?format=`), with the same authentication as GraphQL — in jwt
 //! mode a bearer token (anonymous readers, where allowed, may export history but not the audit
-//! trail). The `EXPORT` event is written once the body has been sent, with its row count and hash.
+//! trail). The `EXPORT` event is written when the export ends, with its row count and hash; an export that
+//! fails midway aborts the body (the client sees a broken transfer, never a short file that looks
+//! complete).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -129,7 +131,7 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
         Ok(parsed) => parsed,
         Err(e) => return refusal.answer(StatusCode::BAD_REQUEST, &e, None).await,
     };
-    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(8);
+    let (tx, mut rx) = mpsc::channel::<super::Chunk>(8);
     let db = state.db.clone();
     let (ip, user_agent) = (refusal.ip.clone(), refusal.user_agent.clone());
     tokio::spawn(async move {
@@ -143,10 +145,7 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
             tracing::error!(error = %e, "cannot write the export's audit event");
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx)
-            .map(|chunk| chunk.map(Ok::<_, std::convert::Infallible>))
-    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let file = format!(
         "chronicle-{what}-{}.{}",
         Utc::now().format("%Y%m%dT%H%M%SZ"),

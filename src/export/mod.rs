@@ -20,6 +20,10 @@ use crate::audit::query::EventFilter;
 use crate::audit::{AuditKind, NewEvent};
 use crate::error::{AppError, AppResult};
 
+/// What the channel carries: bytes, or the error that ended the export (the reader then stops, and
+/// an HTTP body is aborted instead of ending as if complete).
+pub type Chunk = Result<Bytes, std::io::Error>;
+
 /// Rows read per page.
 const PAGE: u64 = 1_000;
 /// Bytes gathered before a chunk is handed on.
@@ -180,11 +184,11 @@ struct Writer {
     buffer: Vec<u8>,
     hasher: Sha256,
     written: Written,
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Chunk>,
 }
 
 impl Writer {
-    fn new(format: Format, fields: &'static [&'static str], out: mpsc::Sender<Bytes>) -> Self {
+    fn new(format: Format, fields: &'static [&'static str], out: mpsc::Sender<Chunk>) -> Self {
         let mut writer = Self {
             format,
             fields,
@@ -243,7 +247,7 @@ impl Writer {
         self.hasher.update(&chunk);
         self.written.bytes += chunk.len() as u64;
         self.out
-            .send(Bytes::from(chunk))
+            .send(Ok(Bytes::from(chunk)))
             .await
             .map_err(|_| AppError::BadInput("the export's reader went away".into()))
     }
@@ -320,7 +324,26 @@ pub async fn write(
     db: &DatabaseConnection,
     export: &Export,
     format: Format,
-    out: mpsc::Sender<Bytes>,
+    out: mpsc::Sender<Chunk>,
+    progress: impl FnMut(u64),
+) -> AppResult<Written> {
+    let outcome = write_rows(db, export, format, out.clone(), progress).await;
+    if let Err(e) = &outcome {
+        let _ = out
+            .send(Err(std::io::Error::other(format!(
+                "the export failed: {}",
+                e.code()
+            ))))
+            .await;
+    }
+    outcome
+}
+
+async fn write_rows(
+    db: &DatabaseConnection,
+    export: &Export,
+    format: Format,
+    out: mpsc::Sender<Chunk>,
     mut progress: impl FnMut(u64),
 ) -> AppResult<Written> {
     match export {

@@ -40,6 +40,9 @@ pub enum AuditKind {
     Performance,
     /// An export of history or events: who, the filters, how many rows, the output's SHA-256.
     Export,
+    /// An audited Rust function (a CLI command such as `prune`, `verify` or `migrate`, a job, a data
+    /// migration): its masked arguments, result or error, logs, a panic's backtrace, notes.
+    Function,
 }
 
 /// Whether what was recorded succeeded.

@@ -89,6 +89,25 @@ async fn the_database_refuses_to_update_or_delete_history_records(app: TestApp) 
     let (status, report) = chronicle_verify(&app);
     assert_eq!(status, 0, "{report}");
     assert!(report.contains("every hash chain holds"), "{report}");
+    // The run itself is an audited call.
+    let event = verify_event(&app).await;
+    assert_eq!(event.status, "SUCCESS");
+    assert_eq!(event.app.as_deref(), Some("chronicle"));
+    assert_eq!(event.output.expect("output")["brokenObjects"], 0);
+}
+
+/// The `FUNCTION` event of the latest `chronicle verify`.
+async fn verify_event(app: &TestApp) -> entity::audit_event::Model {
+    use entity::audit_event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    audit_event::Entity::find()
+        .filter(audit_event::Column::Kind.eq("FUNCTION"))
+        .filter(audit_event::Column::Action.eq("verify"))
+        .order_by_desc(audit_event::Column::At)
+        .one(&app.db)
+        .await
+        .expect("events")
+        .expect("chronicle verify recorded its event")
 }
 
 async fn verify_names_the_first_version_edited_behind_the_servers_back(app: TestApp) {
@@ -114,6 +133,16 @@ async fn verify_names_the_first_version_edited_behind_the_servers_back(app: Test
     assert!(
         report.contains(&format!("BROKEN TASK {task} at version 2")),
         "{report}"
+    );
+    let event = verify_event(&app).await;
+    assert_eq!(event.status, "FAILURE");
+    assert!(
+        event
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("1 object(s) with a broken hash chain")),
+        "{:?}",
+        event.error
     );
 }
 

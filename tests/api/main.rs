@@ -26,4 +26,5 @@ mod replicas;
 mod retention;
 mod revert;
 mod schema;
+mod scripts;
 mod transport;

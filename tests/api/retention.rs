@@ -137,7 +137,26 @@ async fn prune_removes_audit_events_older_than_the_age_and_archives_them_first(a
         ],
     );
     assert_eq!(code, 2);
-    assert_eq!(audit_event::Entity::find_all(&app.db).await.len(), 3);
+    let after = audit_event::Entity::find_all(&app.db).await;
+    assert_eq!(
+        after.iter().filter(|e| e.kind != "FUNCTION").count(),
+        3,
+        "nothing was removed"
+    );
+    // Each run of the command is an audited call: what it was asked, and what came of it.
+    let mut runs: Vec<_> = after.iter().filter(|e| e.kind == "FUNCTION").collect();
+    runs.sort_by_key(|e| e.at);
+    let outcomes: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|e| (e.action.as_str(), e.status.as_str()))
+        .collect();
+    assert_eq!(outcomes, [("prune", "SUCCESS"), ("prune", "FAILURE")]);
+    assert_eq!(runs[0].output.as_ref().expect("output")["auditEvents"], 3);
+    assert_eq!(
+        runs[1].input.as_ref().expect("input")["olderThanSecs"],
+        0,
+        "the arguments are kept"
+    );
     std::fs::remove_file(&archive).ok();
 }
 
@@ -329,7 +348,12 @@ async fn pruning_again_removes_only_what_is_new_and_anchors_move_forward(app: Te
         .all(&app.db)
         .await
         .expect("events");
-    assert_eq!(prunes.len(), 1, "older prune events were pruned in turn");
+    let kinds: Vec<&str> = prunes.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 2, "older prune events were pruned in turn");
+    assert!(
+        kinds.contains(&"SYSTEM") && kinds.contains(&"FUNCTION"),
+        "the last run's report, and its audited call: {kinds:?}"
+    );
 }
 
 on_every_database!(
