@@ -739,18 +739,23 @@ pub async fn scale(
 
 /// How many records of `task_history` there are, and how many the log holds.
 async fn counts(db: &DatabaseConnection) -> Result<(i64, i64), String> {
-    let records: i64 = db
-        .query_one(
-            &Query::select()
-                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-                .from(Alias::new("task_history"))
-                .to_owned(),
-        )
-        .await
-        .map_err(err)?
-        .ok_or("no count")?
-        .try_get("", "n")
-        .map_err(err)?;
+    // Every history table: the log holds them all (the bench's project too, not only its tasks).
+    let mut records: i64 = 0;
+    for info in HistoryEntity::registry().map_err(err)?.entities() {
+        let n: i64 = db
+            .query_one(
+                &Query::select()
+                    .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                    .from(Alias::new(info.history_table.as_str()))
+                    .to_owned(),
+            )
+            .await
+            .map_err(err)?
+            .ok_or("no count")?
+            .try_get("", "n")
+            .map_err(err)?;
+        records += n;
+    }
     let logged =
         i64::try_from(sea_orm_history::log::tree_size(db).await.map_err(err)?).unwrap_or(i64::MAX);
     Ok((records, logged))
