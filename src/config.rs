@@ -175,6 +175,9 @@ pub struct PruneSettings {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// Who the command's `FUNCTION` audit event names (default: `$USER`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
 }
 
 /// What `chronicle token` puts in the token and signs it with.
@@ -256,6 +259,9 @@ pub struct VerifySettings {
     /// The sequencer's window (`serve --sequencer-window`).
     #[arg(long, default_value = "10m", value_parser = parse_age)]
     pub sequencer_window: std::time::Duration,
+    /// Who the command's `FUNCTION` audit event names (default: `$USER`).
+    #[arg(long, env = "USER")]
+    pub actor: Option<String>,
 }
 
 /// Where the database is and how many connections to keep.

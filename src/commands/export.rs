@@ -114,6 +114,7 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
         }
         sink.flush()
     });
+    let started = std::time::Instant::now();
     let outcome = write(&db, &what, *format, tx, |n| bar.inc(n)).await;
     let written = consumer.await?;
     bar.finish_and_clear();
@@ -125,6 +126,7 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
         ))),
     };
     let mut record = event(&what, *format, "cli", &outcome);
+    record.duration_ms = Some(i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX));
     record.user = actor.clone();
     record.app = Some("chronicle".into());
     crate::audit::record(&db, record).await?;

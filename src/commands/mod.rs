@@ -21,10 +21,11 @@ use crate::audit::audited::Audited;
 use crate::config::DatabaseSettings;
 
 /// Runs a command's `work` as an audited call named `action` (a `FUNCTION` event, app `chronicle`,
-/// user `$USER`), recorded in the database of `database`. When that database cannot be reached (or is
-/// not migrated), the work runs unrecorded: it then reports why itself.
+/// user `actor`: `--actor`, else `$USER`), recorded in the database of `database`. When that database
+/// cannot be reached (or is not migrated), the work runs unrecorded: it then reports why itself.
 pub(crate) async fn audited<T, E, F>(
     action: &str,
+    actor: Option<&str>,
     args: serde_json::Value,
     database: &DatabaseSettings,
     work: F,
@@ -37,8 +38,8 @@ where
     match crate::database::connect_migrated(database).await {
         Ok(db) => {
             let mut call = Audited::new(action).app("chronicle").args(args);
-            if let Ok(user) = std::env::var("USER") {
-                call = call.user(user);
+            if let Some(actor) = actor {
+                call = call.user(actor);
             }
             let result = call.run(&db, work).await;
             db.close().await.ok();

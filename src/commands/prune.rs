@@ -18,7 +18,15 @@ pub async fn run(settings: &PruneSettings) -> ExitCode {
         "archive": settings.archive.as_ref().map(|p| p.display().to_string()),
         "batchSize": settings.batch_size,
     });
-    match super::audited("prune", args, &settings.database, run_prune(settings)).await {
+    match super::audited(
+        "prune",
+        settings.actor.as_deref(),
+        args,
+        &settings.database,
+        run_prune(settings),
+    )
+    .await
+    {
         Ok(report) => {
             print_report(&report, &mut std::io::stdout().lock());
             ExitCode::SUCCESS

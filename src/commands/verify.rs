@@ -26,7 +26,15 @@ pub async fn run(settings: &VerifySettings) -> ExitCode {
         "publicKey": settings.public_key.as_ref().map(|p| p.display().to_string()),
         "archive": settings.archive.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
     });
-    match super::audited("verify", args, &settings.database, check(settings)).await {
+    match super::audited(
+        "verify",
+        settings.actor.as_deref(),
+        args,
+        &settings.database,
+        check(settings),
+    )
+    .await
+    {
         Ok(_) => ExitCode::SUCCESS,
         Err(Outcome::Broken(_)) => ExitCode::from(1),
         Err(Outcome::Failed(e)) => {

@@ -135,8 +135,10 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
     let db = state.db.clone();
     let (ip, user_agent) = (refusal.ip.clone(), refusal.user_agent.clone());
     tokio::spawn(async move {
+        let started = std::time::Instant::now();
         let outcome = super::write(&db, &export, format, tx, |_| {}).await;
         let mut event = super::event(&export, format, "http", &outcome);
+        event.duration_ms = Some(i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX));
         event.user = principal.user;
         event.app = principal.app;
         event.ip = ip;

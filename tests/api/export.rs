@@ -88,6 +88,7 @@ async fn a_history_download_holds_every_record_and_its_event_holds_the_download_
     assert_eq!(event.status, "SUCCESS");
     assert_eq!(event.actor.as_deref(), Some("auditor"));
     assert_eq!(event.app.as_deref(), Some("tests"));
+    assert!(event.duration_ms.is_some_and(|ms| ms >= 0));
     let details = event.details.expect("details");
     assert_eq!(details["rows"], 3);
     assert_eq!(details["bytes"], body.len());
@@ -152,6 +153,7 @@ async fn an_events_export_from_the_cli_is_csv_with_a_header_and_one_line_per_eve
     let event = export_events(&app, 1).await.remove(0);
     assert_eq!(event.actor.as_deref(), Some("ops"));
     assert_eq!(event.app.as_deref(), Some("chronicle"));
+    assert!(event.duration_ms.is_some());
     let details = event.details.expect("details");
     assert_eq!(details["via"], "cli");
     assert_eq!(details["rows"], 2);

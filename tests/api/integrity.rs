@@ -61,7 +61,14 @@ async fn disable_protection(app: &TestApp) {
 /// Runs the `chronicle verify` binary against the test's database.
 fn chronicle_verify(app: &TestApp) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_chronicle"))
-        .args(["verify", "--quiet", "--database-url", &app.url])
+        .args([
+            "verify",
+            "--quiet",
+            "--actor",
+            "auditor",
+            "--database-url",
+            &app.url,
+        ])
         .output()
         .expect("chronicle verify runs");
     (
@@ -93,6 +100,7 @@ async fn the_database_refuses_to_update_or_delete_history_records(app: TestApp) 
     let event = verify_event(&app).await;
     assert_eq!(event.status, "SUCCESS");
     assert_eq!(event.app.as_deref(), Some("chronicle"));
+    assert_eq!(event.actor.as_deref(), Some("auditor"));
     assert_eq!(event.output.expect("output")["brokenObjects"], 0);
 }
 
