@@ -468,6 +468,10 @@ impl Default for OperationsSettings {
     }
 }
 
+/// The argument names masked by default (`--audit-mask`'s default, and [`crate::audit::audited`]'s).
+pub const DEFAULT_AUDIT_MASK: [&str; 5] =
+    ["password", "token", "secret", "apiKey", "authorization"];
+
 /// What the audit trail records.
 #[derive(Clone, Debug, Args)]
 pub struct AuditSettings {
@@ -493,9 +497,7 @@ pub struct AuditSettings {
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
-            mask: ["password", "token", "secret", "apiKey", "authorization"]
-                .map(String::from)
-                .to_vec(),
+            mask: DEFAULT_AUDIT_MASK.map(String::from).to_vec(),
             trusted_proxies: Vec::new(),
             audit_log_level: tracing::level_filters::LevelFilter::WARN,
             slow_request_ms: 1_000,

@@ -29,10 +29,7 @@ use serde_json::{Value as Json, json};
 use tracing::level_filters::LevelFilter;
 
 use super::{AuditKind, NewEvent, capture, mask, record};
-
-/// The names masked in arguments and results unless [`Audited::mask`] says otherwise (as
-/// `--audit-mask`'s default).
-const DEFAULT_MASK: [&str; 5] = ["password", "token", "secret", "apiKey", "authorization"];
+use crate::config::DEFAULT_AUDIT_MASK;
 
 tokio::task_local! {
     static NOTES: Arc<Mutex<Vec<Json>>>;
@@ -74,7 +71,8 @@ impl Audited {
             user: None,
             app: None,
             assignation_id: None,
-            mask: DEFAULT_MASK.iter().map(|s| (*s).to_owned()).collect(),
+            // The names masked unless [`Audited::mask`] says otherwise: `--audit-mask`'s default.
+            mask: DEFAULT_AUDIT_MASK.map(String::from).to_vec(),
             log_level: LevelFilter::INFO,
         }
     }

@@ -6,15 +6,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use entity::HistoryEntity;
-use sea_orm_history::EntitySet;
 use tokio::sync::mpsc;
 
 use crate::audit::AuditKind;
 use crate::audit::query::EventFilter;
 use crate::config::{ExportCommon, ExportSettings, ExportWhat};
 use crate::database::connect_migrated;
-use crate::export::{Export, HistoryFilter, Written, count, event, write};
+use crate::export::{Export, HistoryFilter, Written, count, entity_named, event, write};
 
 /// Runs the export.
 pub async fn run(settings: &ExportSettings) -> ExitCode {
@@ -33,13 +31,6 @@ pub async fn run(settings: &ExportSettings) -> ExitCode {
     }
 }
 
-fn entity(name: Option<&String>) -> Result<Option<HistoryEntity>, String> {
-    name.map(|n| {
-        HistoryEntity::from_name(n).ok_or_else(|| format!("{n} is not a historized entity"))
-    })
-    .transpose()
-}
-
 async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error::Error>> {
     let (what, common) = match &settings.what {
         ExportWhat::History {
@@ -50,7 +41,7 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
             common,
         } => (
             Export::History(HistoryFilter {
-                entity: entity(name.as_ref())?,
+                entity: name.as_deref().map(entity_named).transpose()?,
                 object_id: object_id.clone(),
                 assignation_id: assignation_id.clone(),
                 user: user.clone(),

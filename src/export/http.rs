@@ -13,8 +13,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use entity::HistoryEntity;
-use sea_orm_history::EntitySet;
 use tokio::sync::mpsc;
 
 use super::{Export, Format, HistoryFilter};
@@ -41,11 +39,6 @@ fn time(name: &str, value: &str) -> Result<DateTime<Utc>, AppError> {
         .map_err(|_| AppError::BadInput(format!("{name} must be an RFC 3339 time")))
 }
 
-fn entity(value: &str) -> Result<HistoryEntity, AppError> {
-    HistoryEntity::from_name(value)
-        .ok_or_else(|| AppError::BadInput(format!("entity {value:?} is not a historized entity")))
-}
-
 /// The export and format the query string asks for.
 fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
     let mut params: HashMap<String, String> = HashMap::new();
@@ -65,7 +58,9 @@ fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
     let until = take("until").map(|v| time("until", &v)).transpose()?;
     let export = if what == "history" {
         Export::History(HistoryFilter {
-            entity: take("entity").map(|v| entity(&v)).transpose()?,
+            entity: take("entity")
+                .map(|v| super::entity_named(&v))
+                .transpose()?,
             object_id: take("objectId"),
             assignation_id: take("assignationId"),
             user: take("user"),
@@ -92,7 +87,9 @@ fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
             user: take("user"),
             app: take("app"),
             assignation_id: take("assignationId"),
-            entity: take("entity").map(|v| entity(&v)).transpose()?,
+            entity: take("entity")
+                .map(|v| super::entity_named(&v))
+                .transpose()?,
             object_id: take("objectId"),
             since,
             until,

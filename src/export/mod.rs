@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use entity::{HistoryEntity, audit_event};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm_history::snapshot::format_instant;
 use sea_orm_history::{EntityInfo, EntitySet, HistoryRow};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
@@ -85,6 +86,15 @@ impl Format {
     }
 }
 
+/// The historized entity named `name` (`TASK`, …).
+///
+/// # Errors
+/// `BAD_INPUT` naming it when there is none.
+pub fn entity_named(name: &str) -> AppResult<HistoryEntity> {
+    HistoryEntity::from_name(name)
+        .ok_or_else(|| AppError::BadInput(format!("entity {name:?} is not a historized entity")))
+}
+
 /// Which history records.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryFilter {
@@ -152,15 +162,10 @@ const EVENT_FIELDS: [&str; 19] = [
     "details",
 ];
 
-/// A time as the API writes it: RFC 3339 in UTC with microseconds and `Z`.
-fn rfc3339(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 fn history_json(entity: &str, row: HistoryRow) -> Json {
     json!({
         "entity": entity, "id": row.id, "objectId": row.object_id, "version": row.version,
-        "kind": row.kind.as_str(), "at": rfc3339(&row.at),
+        "kind": row.kind.as_str(), "at": format_instant(row.at),
         "user": row.actor, "app": row.app, "assignationId": row.assignation_id, "step": row.step,
         "reason": row.reason, "snapshot": row.snapshot, "hash": row.hash, "scopeId": row.scope_id,
     })
@@ -169,7 +174,7 @@ fn history_json(entity: &str, row: HistoryRow) -> Json {
 fn event_json(row: audit_event::Model) -> Json {
     json!({
         "id": row.id, "kind": row.kind, "action": row.action, "status": row.status,
-        "at": rfc3339(&row.at), "durationMs": row.duration_ms,
+        "at": format_instant(row.at), "durationMs": row.duration_ms,
         "user": row.actor, "app": row.app, "assignationId": row.assignation_id, "ip": row.ip,
         "userAgent": row.user_agent, "input": row.input, "output": row.output, "error": row.error,
         "logs": row.logs, "entity": row.entity, "objectId": row.object_id, "scopeId": row.scope_id,
@@ -402,7 +407,7 @@ async fn write_rows(
 
 /// The filters of `export`, for its event.
 pub fn filters_json(export: &Export) -> Json {
-    let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(rfc3339);
+    let time = |t: &Option<DateTime<Utc>>| t.map(format_instant);
     match export {
         Export::History(f) => json!({
             "entity": f.entity.map(|e| e.name()), "objectId": f.object_id,
