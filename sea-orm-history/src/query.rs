@@ -415,21 +415,38 @@ pub async fn list_assignations<C: ConnectionTrait>(
         Some(false) => condition = condition.add(A::RevertedBy.is_null()),
         None => {}
     }
+    assignation_page(db, condition, Order::Desc, first, after).await
+}
+
+/// One keyset page of the assignations `condition` selects, ordered by (start, id) in `order`:
+/// `first` of them past `after`, with the total.
+async fn assignation_page<C: ConnectionTrait>(
+    db: &C,
+    mut condition: Condition,
+    order: Order,
+    first: u64,
+    after: Option<AssignationCursor>,
+) -> HistoryResult<Page<assignation::Model>> {
+    use assignation::Column as A;
     let total = assignation::Entity::find()
         .filter(condition.clone())
         .count(db)
         .await?;
     if let Some((at, id)) = after {
+        let (at_past, id_past) = match order {
+            Order::Desc => (A::StartedAt.lt(at), A::Id.lt(id)),
+            _ => (A::StartedAt.gt(at), A::Id.gt(id)),
+        };
         condition = condition.add(
             Condition::any()
-                .add(A::StartedAt.lt(at))
-                .add(Condition::all().add(A::StartedAt.eq(at)).add(A::Id.lt(id))),
+                .add(at_past)
+                .add(Condition::all().add(A::StartedAt.eq(at)).add(id_past)),
         );
     }
     let probe = assignation::Entity::find()
         .filter(condition)
-        .order_by_desc(A::StartedAt)
-        .order_by_desc(A::Id)
+        .order_by(A::StartedAt, order.clone())
+        .order_by(A::Id, order)
         .limit(first + 1)
         .all(db)
         .await?;
@@ -448,26 +465,8 @@ pub async fn children<C: ConnectionTrait>(
     after: Option<AssignationCursor>,
 ) -> HistoryResult<Page<assignation::Model>> {
     use assignation::Column as A;
-    let mut condition = Condition::all().add(visible()).add(A::ParentId.eq(parent));
-    let total = assignation::Entity::find()
-        .filter(condition.clone())
-        .count(db)
-        .await?;
-    if let Some((at, id)) = after {
-        condition = condition.add(
-            Condition::any()
-                .add(A::StartedAt.gt(at))
-                .add(Condition::all().add(A::StartedAt.eq(at)).add(A::Id.gt(id))),
-        );
-    }
-    let probe = assignation::Entity::find()
-        .filter(condition)
-        .order_by_asc(A::StartedAt)
-        .order_by_asc(A::Id)
-        .limit(first + 1)
-        .all(db)
-        .await?;
-    Ok(Page::from_probe(probe, first, total))
+    let condition = Condition::all().add(visible()).add(A::ParentId.eq(parent));
+    assignation_page(db, condition, Order::Asc, first, after).await
 }
 
 /// Every assignation under `root` (its children, theirs, …), read level by level; none of them
