@@ -26,6 +26,11 @@ pub struct Cli {
         global = true
     )]
     pub log_format: LogFormat,
+    /// Export tracing spans (each request's, with the trace and span ids its history records and
+    /// events keep) to this OpenTelemetry collector over OTLP/HTTP, e.g. `http://127.0.0.1:4318`
+    /// (`/v1/traces` is appended unless the URL names a path). Off when unset.
+    #[arg(long, env = "CHRONICLE_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How log lines are written.

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-use sea_orm_history::{AssignationId, ChangeContext, Lineage, Registry};
+use sea_orm_history::{AssignationId, ChangeContext, Lineage, Registry, Trace};
 
 use sea_orm::{DatabaseConnection, EntityTrait};
 use sea_orm_history::tables::assignation;
@@ -33,6 +33,8 @@ pub struct RequestContext {
     pub lineage: Lineage,
     /// The `jti` of the verified provenance token the request carries.
     pub provenance: Option<String>,
+    /// The W3C trace the request runs in (see `crate::operations::trace`).
+    pub trace: Option<Trace>,
 }
 
 /// The request's assignation id: the client's, validated, or a fresh UUIDv7.
@@ -70,6 +72,7 @@ impl RequestContext {
             user_agent: None,
             lineage: Lineage::default(),
             provenance: None,
+            trace: None,
         })
     }
 
@@ -197,6 +200,7 @@ impl RequestContext {
         };
         context.user = self.principal.user.clone();
         context.app = self.principal.app.clone();
+        context.trace = self.trace.clone();
         context.lineage(self.lineage.clone())
     }
 }

@@ -17,7 +17,24 @@ async fn main() -> ExitCode {
     let command = cli
         .command
         .unwrap_or(Command::Serve(Box::new(cli.settings)));
-    chronicle::telemetry::init(cli.log_format, !matches!(command, Command::Serve(_)));
+    let telemetry = match chronicle::telemetry::init(
+        cli.log_format,
+        !matches!(command, Command::Serve(_)),
+        cli.otlp_endpoint.as_deref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("chronicle: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = run(command).await;
+    telemetry.shutdown();
+    code
+}
+
+/// Runs `command`.
+async fn run(command: Command) -> ExitCode {
     match command {
         Command::Schema(settings) => match settings.format {
             SchemaFormat::Sdl => {

@@ -276,6 +276,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
         .layer(middleware::from_fn_with_state(observer, observe))
+        .layer(middleware::from_fn(crate::operations::trace::trace))
         .with_state(state)
 }
 

@@ -3,9 +3,15 @@
 //! (coloured on a terminal) or as one JSON object per line (`--log-format json`); in text mode
 //! access-log lines ([`ACCESS_TARGET`]) are written bare, in the combined log format, so log tools
 //! read them as they are. [`CaptureLayer`] copies the events a mutation emits into its audit event.
+//! With `--otlp-endpoint`, spans (each request's, with the ids its history records and events keep)
+//! are also exported to an OpenTelemetry collector over OTLP/HTTP; [`Telemetry::shutdown`] flushes
+//! them before the process ends.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
@@ -27,9 +33,80 @@ fn env_filter() -> EnvFilter {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"))
 }
 
+/// What [`init`] installed that must be shut down: the OpenTelemetry exporter, when on.
+#[must_use = "shut it down before exiting, or the last spans are lost"]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports the spans still queued and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(tracer) = self.tracer
+            && let Err(e) = tracer.shutdown()
+        {
+            tracing::warn!(error = %e, "cannot flush the last spans to the OTLP endpoint");
+        }
+    }
+}
+
+/// The OTLP/HTTP traces URL of `endpoint`: as given when it names a path, else with `/v1/traces`
+/// appended (the collector's base address, as `OTEL_EXPORTER_OTLP_ENDPOINT` has it).
+///
+/// # Errors
+/// Not an `http://` URL (TLS is not built in: put a collector beside the server).
+pub fn otlp_traces_url(endpoint: &str) -> Result<String, String> {
+    let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
+        format!(
+            "--otlp-endpoint {endpoint:?} is not an http:// URL (OTLP over TLS is not built in)"
+        )
+    })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("--otlp-endpoint {endpoint:?} names no host"));
+    }
+    Ok(match rest.split_once('/') {
+        Some((_, path)) if !path.is_empty() => endpoint.to_owned(),
+        Some(_) => format!("{endpoint}v1/traces"),
+        None => format!("{endpoint}/v1/traces"),
+    })
+}
+
+/// The tracer provider exporting to `endpoint` in batches (on a thread of its own).
+fn otlp_tracer(endpoint: &str) -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    let url = otlp_traces_url(endpoint)?;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(url)
+        .with_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("the OTLP exporter: {e}"))?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("chronicle")
+                .build(),
+        )
+        .build())
+}
+
 /// Installs the subscriber for the `chronicle` binary: logs to stdout for `serve`, to stderr for the
-/// other commands (whose stdout is their report).
-pub fn init(format: LogFormat, to_stderr: bool) {
+/// other commands (whose stdout is their report); spans to `otlp_endpoint` when given.
+///
+/// # Errors
+/// `otlp_endpoint` is not a usable OTLP/HTTP address.
+pub fn init(
+    format: LogFormat,
+    to_stderr: bool,
+    otlp_endpoint: Option<&str>,
+) -> Result<Telemetry, String> {
+    let tracer = otlp_endpoint.map(otlp_tracer).transpose()?;
+    let otel = tracer.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("chronicle"))
+            .with_filter(LevelFilter::INFO)
+    });
     let writer = move || -> Box<dyn std::io::Write> {
         if to_stderr {
             Box::new(std::io::stderr())
@@ -77,8 +154,10 @@ pub fn init(format: LogFormat, to_stderr: bool) {
         .with(access)
         .with(json)
         .with(CaptureLayer.with_filter(LevelFilter::INFO))
+        .with(otel)
         .try_init();
     install_panic_hook();
+    Ok(Telemetry { tracer })
 }
 
 /// Installs a subscriber that only captures (for servers spawned inside a test process); a no-op when
@@ -123,5 +202,29 @@ impl Visit for Message {
         if field.name() == "message" {
             self.0.push_str(value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::otlp_traces_url;
+
+    #[test]
+    fn an_otlp_base_address_gets_the_traces_path_and_a_full_url_is_kept() {
+        assert_eq!(
+            otlp_traces_url("http://collector:4318").as_deref(),
+            Ok("http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            otlp_traces_url("http://collector:4318/").as_deref(),
+            Ok("http://collector:4318/v1/traces")
+        );
+        assert_eq!(
+            otlp_traces_url("http://collector:4318/custom/traces").as_deref(),
+            Ok("http://collector:4318/custom/traces")
+        );
+        assert!(otlp_traces_url("https://collector:4318").is_err());
+        assert!(otlp_traces_url("collector:4318").is_err());
+        assert!(otlp_traces_url("http:///v1/traces").is_err());
     }
 }

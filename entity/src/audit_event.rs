@@ -47,6 +47,10 @@ pub struct Model {
     pub scope_id: Option<String>,
     /// Free-form details.
     pub details: Option<Json>,
+    /// The W3C trace the event happened in (32 hex digits).
+    pub trace_id: Option<String>,
+    /// The span of that trace (16 hex digits).
+    pub span_id: Option<String>,
 }
 
 /// No relations: events name objects by entity and id, which may be gone.

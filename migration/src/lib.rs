@@ -17,6 +17,7 @@ mod m20261123_000005_create_prune_anchors;
 mod m20261130_000006_adopt_history_library;
 mod m20261130_000007_assignation_trees;
 mod m20261130_000008_data_migrations;
+mod m20261130_000009_trace_context;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_adopt_history_library::Migration),
             Box::new(m20261130_000007_assignation_trees::Migration),
             Box::new(m20261130_000008_data_migrations::Migration),
+            Box::new(m20261130_000009_trace_context::Migration),
         ]
     }
 }

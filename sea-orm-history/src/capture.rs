@@ -274,6 +274,8 @@ pub(crate) async fn record_changes<C: ConnectionTrait>(
             scope_id: previous.and_then(|p| p.scope_id.clone()),
             object_id: change.object_id,
             hash: String::new(),
+            trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
+            span_id: ctx.trace.as_ref().map(|t| t.span_id().to_owned()),
         };
         latest.insert(row.object_id.clone(), row.clone());
         rows.push(row);
@@ -315,7 +317,7 @@ pub(crate) async fn record_changes<C: ConnectionTrait>(
 }
 
 /// The values of `row` in [`HISTORY_COLUMNS`] order, for an INSERT.
-pub(crate) fn row_values(row: &HistoryRow) -> [Expr; 13] {
+pub(crate) fn row_values(row: &HistoryRow) -> [Expr; 15] {
     [
         Expr::val(row.id),
         Expr::val(row.object_id.clone()),
@@ -330,6 +332,8 @@ pub(crate) fn row_values(row: &HistoryRow) -> [Expr; 13] {
         Expr::val(row.snapshot.clone()),
         Expr::val(row.hash.clone()),
         Expr::val(row.scope_id.clone()),
+        Expr::val(row.trace_id.clone()),
+        Expr::val(row.span_id.clone()),
     ]
 }
 

@@ -4,7 +4,8 @@
 //!
 //! [`AssignationId`] is a parsed assignation id; [`Lineage`] places an assignation in a tree of them
 //! (its parent, its root, the human it runs for); [`Tally`] observes the records written under a
-//! context (for metrics, or to learn what a call created).
+//! context (for metrics, or to learn what a call created); [`Trace`] names the W3C trace and span a
+//! change was made in, kept on its record.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -89,6 +90,41 @@ pub struct Lineage {
     pub args_hash_alg: Option<String>,
 }
 
+/// The W3C trace context a change is made in: the trace's id and the id of the span that makes it
+/// (as a `traceparent` header carries them), kept on every record the change writes so the change
+/// can be followed from a client's trace into the database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Trace {
+    trace_id: String,
+    span_id: String,
+}
+
+impl Trace {
+    /// A trace context from its ids: 32 and 16 lowercase hex digits, neither all zeros (as W3C
+    /// Trace Context requires); `None` for anything else.
+    pub fn new(trace_id: &str, span_id: &str) -> Option<Self> {
+        let valid = |id: &str, len: usize| {
+            id.len() == len
+                && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                && id.bytes().any(|b| b != b'0')
+        };
+        (valid(trace_id, 32) && valid(span_id, 16)).then(|| Self {
+            trace_id: trace_id.to_owned(),
+            span_id: span_id.to_owned(),
+        })
+    }
+
+    /// The trace's id: 32 lowercase hex digits.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The span's id: 16 lowercase hex digits.
+    pub fn span_id(&self) -> &str {
+        &self.span_id
+    }
+}
+
 /// Who makes a change, through which app, in which assignation, and why.
 #[derive(Clone, Debug)]
 pub struct ChangeContext {
@@ -108,6 +144,8 @@ pub struct ChangeContext {
     pub tally: Option<Tally>,
     /// The assignation's place in a tree.
     pub lineage: Lineage,
+    /// The trace the change is made in, if any.
+    pub trace: Option<Trace>,
     /// Rows read by `before_delete`, recorded by `after_delete` once the database deleted them.
     pub(crate) deleting: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
 }
@@ -124,6 +162,7 @@ impl ChangeContext {
             exclusive: false,
             tally: None,
             lineage: Lineage::default(),
+            trace: None,
             deleting: Arc::default(),
         }
     }
@@ -169,6 +208,13 @@ impl ChangeContext {
     #[must_use]
     pub fn lineage(mut self, lineage: Lineage) -> Self {
         self.lineage = lineage;
+        self
+    }
+
+    /// Sets the trace the change is made in.
+    #[must_use]
+    pub fn trace(mut self, trace: Trace) -> Self {
+        self.trace = Some(trace);
         self
     }
 
@@ -335,5 +381,24 @@ mod tests {
             assert!(AssignationId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(AssignationId::is_valid(AssignationId::generate().as_str()));
+    }
+
+    #[test]
+    fn a_trace_is_32_and_16_lowercase_hex_digits_not_all_zero() {
+        let trace = Trace::new("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+        assert_eq!(
+            trace.as_ref().map(Trace::trace_id),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(trace.as_ref().map(Trace::span_id), Some("00f067aa0ba902b7"));
+        for (t, s) in [
+            ("00000000000000000000000000000000", "00f067aa0ba902b7"),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "0000000000000000"),
+            ("4BF92F3577B34DA6A3CE929D0E0E4736", "00f067aa0ba902b7"),
+            ("4bf92f3577b34da6a3ce929d0e0e473", "00f067aa0ba902b7"),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902bz"),
+        ] {
+            assert_eq!(Trace::new(t, s), None, "{t} {s}");
+        }
     }
 }

@@ -152,7 +152,7 @@ pub mod verify;
 mod writer;
 
 pub use capture::begin;
-pub use context::{AssignationId, ChangeContext, Lineage, Tally, with_reason};
+pub use context::{AssignationId, ChangeContext, Lineage, Tally, Trace, with_reason};
 pub use entity::{Declaration, EntityInfo, Historized};
 pub use error::{Conflict, ConflictReason, HistoryError, HistoryResult};
 pub use record::{HistoryKind, HistoryRow, now};

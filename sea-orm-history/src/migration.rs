@@ -3,7 +3,8 @@
 //! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, the
 //!   verifiable log's `history_log_*`, and on SQLite the table that marks a retention transaction);
 //! - [`create_history_table`]: an entity's history table `<table>_history` with its indexes — (object
-//!   id, version) unique, (assignation id, step), (at), (scope id, at) — and its append-only triggers.
+//!   id, version) unique, (assignation id, step), (at), (scope id, at), (trace id) — and its
+//!   append-only triggers; [`upgrade_history_table`] brings one an older version made up to date.
 //!
 //! Strings compare exactly on every backend (a binary collation on MySQL), and timestamps keep
 //! microseconds (`DATETIME(6)` on MySQL, whose `TIMESTAMP` keeps whole seconds and ends in 2038).
@@ -248,7 +249,32 @@ pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> R
     .await?;
     index(manager, &history, "at", &["at"], false).await?;
     index(manager, &history, "scope_at", &["scope_id", "at"], false).await?;
+    upgrade_history_table(manager, table).await?;
     protect_history_table(manager, &history).await
+}
+
+/// Brings the history table of `table`, made by an older version of the library, up to date: adds
+/// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index.
+/// Safe to run again; [`create_history_table`] runs it too. Call it for each historized entity from a
+/// new migration after upgrading.
+///
+/// # Errors
+/// Database errors.
+pub async fn upgrade_history_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let history = format!("{table}_history");
+    for (name, len) in [("trace_id", 32), ("span_id", 16)] {
+        if !manager.has_column(&history, name).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(&history))
+                        .add_column(column(name).string_len(len).null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+    }
+    index(manager, &history, "trace", &["trace_id"], false).await
 }
 
 /// Drops the history table of `table`.

@@ -335,6 +335,38 @@ pub async fn scope_history<'r, C: ConnectionTrait>(
     Ok(Page::from_probe(merged, first, total))
 }
 
+/// The records made in the W3C trace `trace_id` (see [`crate::Trace`]), across every history table,
+/// oldest first, `first` of them past `after` (`(at, id)`): each table is read through its
+/// `(trace_id)` index, `first + 1` rows each, and merged.
+///
+/// # Errors
+/// Database errors.
+pub async fn trace_history<'r, C: ConnectionTrait>(
+    db: &C,
+    registry: &'r Registry,
+    trace_id: &str,
+    first: u64,
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
+    let mut merged: Vec<(&EntityInfo, HistoryRow)> = Vec::new();
+    let mut total = 0;
+    for info in registry.entities() {
+        let mut select = history_select(info);
+        select.and_where(Expr::col(col("trace_id")).eq(trace_id));
+        total += count(db, select.clone()).await?;
+        if let Some((at, id)) = after {
+            select.cond_where(past(at, id, Order::Asc));
+        }
+        select
+            .order_by(col("at"), Order::Asc)
+            .order_by(col("id"), Order::Asc)
+            .limit(first + 1);
+        merged.extend(fetch(db, &select).await?.into_iter().map(|r| (info, r)));
+    }
+    merged.sort_by_key(|(_, r)| (r.at, r.id));
+    Ok(Page::from_probe(merged, first, total))
+}
+
 /// Filters of [`list_assignations`]; `None` means any.
 #[derive(Clone, Debug, Default)]
 pub struct AssignationFilter {

@@ -78,10 +78,17 @@ pub struct HistoryRow {
     pub hash: String,
     /// The scope the object belongs to (see [`crate::Declaration::scope`]); derived, not hashed.
     pub scope_id: Option<String>,
+    /// The W3C trace the change was made in (32 lowercase hex digits; see [`crate::Trace`]); not
+    /// hashed.
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    /// The span of that trace that made the change (16 lowercase hex digits); not hashed.
+    #[serde(default)]
+    pub span_id: Option<String>,
 }
 
 /// The columns of every history table, in the order [`HistoryRow`] lists them.
-pub const HISTORY_COLUMNS: [&str; 13] = [
+pub const HISTORY_COLUMNS: [&str; 15] = [
     "id",
     "object_id",
     "version",
@@ -95,6 +102,8 @@ pub const HISTORY_COLUMNS: [&str; 13] = [
     "snapshot",
     "hash",
     "scope_id",
+    "trace_id",
+    "span_id",
 ];
 
 impl FromQueryResult for HistoryRow {
@@ -115,6 +124,8 @@ impl FromQueryResult for HistoryRow {
             snapshot: row.try_get(pre, "snapshot")?,
             hash: row.try_get(pre, "hash")?,
             scope_id: row.try_get(pre, "scope_id")?,
+            trace_id: row.try_get(pre, "trace_id")?,
+            span_id: row.try_get(pre, "span_id")?,
         })
     }
 }
@@ -259,6 +270,8 @@ mod tests {
             snapshot,
             hash: String::new(),
             scope_id: None,
+            trace_id: None,
+            span_id: None,
         }
     }
 

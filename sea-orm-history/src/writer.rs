@@ -92,6 +92,8 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
         snapshot: change.snapshot,
         hash: String::new(),
         scope_id: None,
+        trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
+        span_id: ctx.trace.as_ref().map(|t| t.span_id().to_owned()),
     };
     let content = content_hash(&info.name, &row);
     let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
@@ -145,15 +147,16 @@ async fn postgres<C: ConnectionTrait>(
         content.into(),                                    // $10
     ];
     values.extend(lineage_values(ctx)); // $11 to $15
+    values.extend([row.trace_id.clone().into(), row.span_id.clone().into()]); // $16, $17
     let scope_sql = match scope {
         ScopeSource::Known(known) => {
             values.push(known.clone().into());
-            "$16::text".to_owned()
+            "$18::text".to_owned()
         }
         ScopeSource::ParentRecords(table, id) => {
             values.push(id.clone().into());
             format!(
-                "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = $16)",
+                "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = $18)",
                 q(table)
             )
         }
@@ -171,11 +174,11 @@ async fn postgres<C: ConnectionTrait>(
   RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by"
 ), h AS (
   INSERT INTO {h} ("id", "object_id", "version", "kind", "at", "actor", "app", "assignation_id",
-                   "step", "reason", "snapshot", "hash", "scope_id")
+                   "step", "reason", "snapshot", "hash", "scope_id", "trace_id", "span_id")
   SELECT $8, $1, COALESCE(p."version", 0) + 1, $6, $5, $3, $4, $2, a."change_count" - 1, $9, $7,
          encode(sha256(convert_to(COALESCE(p."hash", '') || '|' || (COALESCE(p."version", 0) + 1)::text
            || '|' || (a."change_count" - 1)::text || '|' || $10, 'UTF8')), 'hex'),
-         COALESCE(p."scope_id", {scope_sql})
+         COALESCE(p."scope_id", {scope_sql}), $16, $17
   FROM a LEFT JOIN p ON true
   WHERE (a."actor" IS NOT DISTINCT FROM $3 OR a."on_behalf_of" = $13) AND a."reverted_by" IS NULL
     AND ($11::text IS NULL OR a."parent_id" = $11)
@@ -265,11 +268,11 @@ async fn mysql<C: ConnectionTrait>(
     // The record, from the assignation row the reservation locked and counted.
     let insert = format!(
         "INSERT INTO {h} (`id`, `object_id`, `version`, `kind`, `at`, `actor`, `app`, `assignation_id`,
-                          `step`, `reason`, `snapshot`, `hash`, `scope_id`)
+                          `step`, `reason`, `snapshot`, `hash`, `scope_id`, `trace_id`, `span_id`)
          SELECT ?, ?, COALESCE(p.`version`, 0) + 1, ?, ?, ?, ?, a.`id`, a.`change_count` - 1, ?, ?,
                 SHA2(CONCAT(COALESCE(p.`hash`, ''), '|', COALESCE(p.`version`, 0) + 1, '|',
                             a.`change_count` - 1, '|', ?), 256),
-                COALESCE(p.`scope_id`, {scope_sql})
+                COALESCE(p.`scope_id`, {scope_sql}), ?, ?
          FROM `assignation` AS a
          LEFT JOIN (SELECT `version`, `hash`, `scope_id` FROM {h} WHERE `object_id` = ?
                     ORDER BY `version` DESC LIMIT 1) AS p ON 1 = 1
@@ -291,6 +294,8 @@ async fn mysql<C: ConnectionTrait>(
                 snapshot,
                 content.into(),
                 scope_value.into(),
+                row.trace_id.clone().into(),
+                row.span_id.clone().into(),
                 row.object_id.clone().into(),
                 row.assignation_id.clone().into(),
                 row.actor.clone().into(),

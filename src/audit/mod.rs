@@ -22,7 +22,7 @@ use entity::{HistoryEntity, audit_event};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
 use sea_orm_history::entity::ScopeRule;
-use sea_orm_history::{EntitySet, now};
+use sea_orm_history::{ChangeContext, EntitySet, Trace, now};
 use serde_json::Value as Json;
 
 /// What kind of thing an event records.
@@ -102,6 +102,21 @@ impl AuditStatus {
     }
 }
 
+tokio::task_local! {
+    /// The W3C trace of the running request (set by `crate::operations::trace` around each one).
+    static TRACE: Trace;
+}
+
+/// Runs `fut` in `trace`: events it records without a trace of their own carry it.
+pub async fn in_trace<F: std::future::Future>(trace: Trace, fut: F) -> F::Output {
+    TRACE.scope(trace, fut).await
+}
+
+/// The trace of the running request, if any.
+pub fn current_trace() -> Option<Trace> {
+    TRACE.try_with(Clone::clone).ok()
+}
+
 /// An event about to be recorded. Build one with [`NewEvent::new`] or [`NewEvent::custom`] and the
 /// builder methods, then [`record`] it.
 #[derive(Clone, Debug)]
@@ -142,6 +157,8 @@ pub struct NewEvent {
     pub details: Option<Json>,
     /// The project the object belongs to, when the caller knows it already (else it is looked up).
     pub scope_id: Option<Option<String>>,
+    /// The W3C trace it happened in (else the current change context's or request's, if any).
+    pub trace: Option<Trace>,
 }
 
 impl NewEvent {
@@ -166,6 +183,7 @@ impl NewEvent {
             object_id: None,
             details: None,
             scope_id: None,
+            trace: None,
         }
     }
 
@@ -205,6 +223,14 @@ impl NewEvent {
         self.assignation_id = Some(request.assignation_id.to_string());
         self.ip = request.ip.clone();
         self.user_agent = request.user_agent.clone();
+        self.trace = request.trace.clone();
+        self
+    }
+
+    /// Sets the W3C trace it happened in.
+    #[must_use]
+    pub fn trace(mut self, trace: Option<Trace>) -> Self {
+        self.trace = trace;
         self
     }
 
@@ -259,6 +285,10 @@ pub async fn row_of<C: ConnectionTrait>(
         (None, Some(entity), Some(object_id)) => scope_of(db, entity, object_id).await?,
         _ => None,
     };
+    let trace = event
+        .trace
+        .or_else(|| ChangeContext::current().and_then(|ctx| ctx.trace))
+        .or_else(current_trace);
     Ok(audit_event::Model {
         id: uuid::Uuid::now_v7(),
         kind: event.kind.as_str().to_owned(),
@@ -279,6 +309,8 @@ pub async fn row_of<C: ConnectionTrait>(
         object_id: event.object_id,
         scope_id,
         details: event.details,
+        trace_id: trace.as_ref().map(|t| t.trace_id().to_owned()),
+        span_id: trace.as_ref().map(|t| t.span_id().to_owned()),
     })
 }
 

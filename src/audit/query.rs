@@ -40,6 +40,8 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Before.
     pub until: Option<DateTime<Utc>>,
+    /// The W3C trace (32 hex digits).
+    pub trace_id: Option<String>,
 }
 
 impl EventFilter {
@@ -70,6 +72,7 @@ impl EventFilter {
             &self.entity.map(|e| e.name().to_owned()),
         );
         c = eq(c, audit_event::Column::ObjectId, &self.object_id);
+        c = eq(c, audit_event::Column::TraceId, &self.trace_id);
         if let Some(since) = self.since {
             c = c.add(audit_event::Column::At.gte(since));
         }

@@ -93,6 +93,7 @@ fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
             object_id: take("objectId"),
             since,
             until,
+            trace_id: take("traceId"),
         })
     };
     if let Some(unknown) = params.keys().next() {
@@ -131,6 +132,8 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
     let (tx, mut rx) = mpsc::channel::<super::Chunk>(8);
     let db = state.db.clone();
     let (ip, user_agent) = (refusal.ip.clone(), refusal.user_agent.clone());
+    // The export runs in a task of its own, outside the request's trace scope: it takes the trace along.
+    let trace = crate::audit::current_trace();
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let outcome = super::write(&db, &export, format, tx, |_| {}).await;
@@ -140,6 +143,7 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
         event.app = principal.app;
         event.ip = ip;
         event.user_agent = user_agent;
+        event.trace = trace;
         if let Err(e) = crate::audit::record(&db, event).await {
             tracing::error!(error = %e, "cannot write the export's audit event");
         }

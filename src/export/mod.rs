@@ -123,7 +123,7 @@ pub struct Written {
     pub sha256: String,
 }
 
-const HISTORY_FIELDS: [&str; 14] = [
+const HISTORY_FIELDS: [&str; 16] = [
     "entity",
     "id",
     "objectId",
@@ -138,9 +138,11 @@ const HISTORY_FIELDS: [&str; 14] = [
     "snapshot",
     "hash",
     "scopeId",
+    "traceId",
+    "spanId",
 ];
 
-const EVENT_FIELDS: [&str; 19] = [
+const EVENT_FIELDS: [&str; 21] = [
     "id",
     "kind",
     "action",
@@ -160,6 +162,8 @@ const EVENT_FIELDS: [&str; 19] = [
     "objectId",
     "scopeId",
     "details",
+    "traceId",
+    "spanId",
 ];
 
 fn history_json(entity: &str, row: HistoryRow) -> Json {
@@ -168,6 +172,7 @@ fn history_json(entity: &str, row: HistoryRow) -> Json {
         "kind": row.kind.as_str(), "at": format_instant(row.at),
         "user": row.actor, "app": row.app, "assignationId": row.assignation_id, "step": row.step,
         "reason": row.reason, "snapshot": row.snapshot, "hash": row.hash, "scopeId": row.scope_id,
+        "traceId": row.trace_id, "spanId": row.span_id,
     })
 }
 
@@ -178,7 +183,7 @@ fn event_json(row: audit_event::Model) -> Json {
         "user": row.actor, "app": row.app, "assignationId": row.assignation_id, "ip": row.ip,
         "userAgent": row.user_agent, "input": row.input, "output": row.output, "error": row.error,
         "logs": row.logs, "entity": row.entity, "objectId": row.object_id, "scopeId": row.scope_id,
-        "details": row.details,
+        "details": row.details, "traceId": row.trace_id, "spanId": row.span_id,
     })
 }
 

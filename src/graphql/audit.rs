@@ -126,6 +126,15 @@ impl AuditEvent {
     async fn user_agent(&self) -> Option<&str> {
         self.0.user_agent.as_deref()
     }
+    /// The W3C trace the event happened in (32 hex digits: the client's `traceparent`, or one the
+    /// server started), or null for an event outside any request or trace.
+    async fn trace_id(&self) -> Option<&str> {
+        self.0.trace_id.as_deref()
+    }
+    /// The server's span of that trace (16 hex digits), or null.
+    async fn span_id(&self) -> Option<&str> {
+        self.0.span_id.as_deref()
+    }
     /// The mutation's arguments, with secret-looking fields masked as `"***"`.
     async fn input(&self) -> Option<Json<Value>> {
         self.0.input.clone().map(Json)
@@ -280,7 +289,7 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// Audit events, newest first, filtered by any of kind, action, status, user, app, assignation,
-    /// entity and object, and time (`since` inclusive, `until` exclusive).
+    /// entity and object, time (`since` inclusive, `until` exclusive), and W3C trace (`traceId`).
     #[allow(clippy::too_many_arguments)]
     #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
     async fn audit_events(
@@ -298,6 +307,7 @@ impl AuditQuery {
         until: Option<Timestamp>,
         first: Option<i32>,
         after: Option<String>,
+        trace_id: Option<String>,
     ) -> async_graphql::Result<ListConnection<AuditEvent>> {
         may_read_audit(ctx).gql()?;
         let (db, limits) = state(ctx).gql()?;
@@ -307,6 +317,7 @@ impl AuditQuery {
             ("app", app.as_deref(), 200),
             ("assignationId", assignation_id.as_deref(), 128),
             ("objectId", object_id.as_ref().map(|id| id.as_str()), 80),
+            ("traceId", trace_id.as_deref(), 32),
         ] {
             if let Some(value) = value {
                 validate::key(field, value, max).gql()?;
@@ -323,6 +334,7 @@ impl AuditQuery {
             assignation_id,
             entity,
             object_id: object_id.map(|id| id.0),
+            trace_id,
             since: since.map(Timestamp::utc),
             until: until.map(Timestamp::utc),
         };

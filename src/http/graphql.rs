@@ -233,6 +233,7 @@ async fn execute(
         };
     context.ip = refusal.ip.clone();
     context.user_agent = refusal.user_agent.clone();
+    context.trace = crate::audit::current_trace();
     if let Err(e) = context.place(&state.provenance, &state.db, headers).await {
         return refuse_with(e).await;
     }

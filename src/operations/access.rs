@@ -3,7 +3,8 @@
 //!
 //! `127.0.0.1 - alice [23/Nov/2026:10:00:00 +0000] "POST /graphql HTTP/1.1" 200 92 "-" "curl/8.5"`
 //!
-//! With JSON logs the same line is the event's message, and its parts are fields too.
+//! With JSON logs the same line is the event's message, and its parts are fields too (with the
+//! request's `trace_id` and `span_id`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Version, header};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use sea_orm_history::Trace;
 
 use super::metrics::{self, Metrics};
 use crate::context;
@@ -53,6 +56,7 @@ pub async fn observe(State(observer): State<Observer>, request: Request, next: N
     let ip = context::client_ip(peer, request.headers(), &observer.trusted_proxies);
     let referer = header_text(request.headers(), header::REFERER);
     let agent = header_text(request.headers(), header::USER_AGENT);
+    let trace = request.extensions().get::<Trace>().cloned();
 
     let response = next.run(request).await;
 
@@ -94,6 +98,8 @@ pub async fn observe(State(observer): State<Observer>, request: Request, next: N
             status,
             bytes,
             duration_ms = elapsed.as_secs_f64() * 1_000.0,
+            trace_id = trace.as_ref().map(Trace::trace_id),
+            span_id = trace.as_ref().map(Trace::span_id),
             "{line}"
         );
     }

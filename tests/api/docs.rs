@@ -79,10 +79,22 @@ async fn the_readme_examples_run_as_written() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    // They did what the README says: the project renamed, the task's rename reverted, a tree of two.
-    let projects = project::Entity::find_all(&app.db).await;
-    assert_eq!(projects.len(), 1);
-    assert_eq!(projects[0].name, "Apollo 11");
+    // They did what the README says: the project renamed, the task's rename reverted, a tree of two,
+    // a project made in the client's trace.
+    let mut projects: Vec<String> = project::Entity::find_all(&app.db)
+        .await
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    projects.sort();
+    assert_eq!(projects, ["Apollo 11", "Traced"]);
+    let traced = app
+        .gql(
+            "{ traceHistory(traceId: \"4bf92f3577b34da6a3ce929d0e0e4736\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(traced.data()["traceHistory"]["totalCount"], 1);
     let mut titles: Vec<String> = task::Entity::find_all(&app.db)
         .await
         .into_iter()

@@ -27,4 +27,5 @@ mod retention;
 mod revert;
 mod schema;
 mod scripts;
+mod trace;
 mod transport;

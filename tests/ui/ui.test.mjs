@@ -413,6 +413,30 @@ test("the audit view and an object's timeline download what they list, and each 
   await page.context().close();
 });
 
+test("a client's trace links its records and events: from the audit list to the trace's own page", async () => {
+  const trace = "0af7651916cd43dd8448eb211c80319c";
+  const traced = { "x-user": "alice", "x-app": "tests", traceparent: `00-${trace}-b7ad6b7169203331-01` };
+  const task = (await api(server, CREATE_TASK, { p: project, t: "Traced" }, traced)).createTask.id;
+  await api(server, UPDATE_TASK, { id: task, t: "Traced twice" }, traced);
+
+  const page = await openPage(server.address, `#/audit?traceId=${trace}`);
+  await ready(page, "audit");
+  assert.equal(await page.locator("#audit-events tbody tr").count(), 2, "the filter keeps the trace's two events");
+  await page.locator(`#audit-events a.trace[data-trace="${trace}"]`).first().click();
+  await ready(page, "trace");
+  assert.match(await page.locator("main h2").innerText(), new RegExp(trace));
+  const kinds = await page.locator("#trace-records article.record header strong").allInnerTexts();
+  assert.deepEqual(kinds, ["CREATE", "UPDATE"], "the records, oldest first");
+  const actions = await page.locator("#trace-event-list tbody tr td:nth-child(3)").allInnerTexts();
+  assert.deepEqual(actions, ["updateTask", "createTask"]);
+  const expected = (await api(server, `{ traceHistory(traceId: "${trace}") { edges { node { spanId } } } }`)).traceHistory.edges.map((e) => e.node.spanId);
+  const shown = await page.locator("#trace-records a.trace").evaluateAll((links) => links.map((a) => a.title.split("span ")[1]));
+  assert.deepEqual(shown, expected, "each record names its span");
+  await page.screenshot({ path: path.join(SHOTS, "trace.png"), fullPage: true });
+  await page.check();
+  await page.context().close();
+});
+
 test("an object's records show their inclusion in the latest checkpoint, and a pasted forgery fails", async () => {
   const key = path.join(repo, "tests/fixtures/log/checkpoint-private.pem");
   const logged = await startServer(["--checkpoint-key", key, "--checkpoint-origin", "ui.test/log",

@@ -76,6 +76,24 @@ impl<E: ApiEntity> HistoryQuery<E> {
         super::types::object_history(ctx, entity, &id, first, after).await
     }
 
+    /// The history records made in one W3C trace (`traceId`: 32 hex digits, as `traceparent`
+    /// carries it and `HistoryRecord.traceId` shows it), across every entity, oldest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn trace_history(
+        &self,
+        ctx: &Context<'_>,
+        trace_id: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
+        if crate::context::Trace::new(&trace_id, "0000000000000001").is_none() {
+            return Err(bad_input(
+                "traceId must be 32 lowercase hex digits, not all zeros",
+            ));
+        }
+        super::types::trace_history(ctx, &trace_id, first, after).await
+    }
+
     /// One assignation, or null if it holds no change (and is not a revert).
     async fn assignation(
         &self,

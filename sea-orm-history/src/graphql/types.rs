@@ -228,6 +228,15 @@ impl<E: ApiEntity> HistoryRecord<E> {
             .map(|e| e.map(|e| e.idx))
             .map_err(|e| e.extend())
     }
+    /// The W3C trace the change was made in (32 hex digits: the client's `traceparent`, or one the
+    /// server started), or null when it was made outside any trace.
+    async fn trace_id(&self) -> Option<&str> {
+        self.row.trace_id.as_deref()
+    }
+    /// The span of that trace that made the change (16 hex digits), or null.
+    async fn span_id(&self) -> Option<&str> {
+        self.row.span_id.as_deref()
+    }
 }
 
 /// A group of changes made under one correlation id, possibly over several requests.
@@ -442,6 +451,42 @@ pub async fn object_history<E: ApiEntity>(
         total: page.total,
     };
     Ok(connection(page, |r| r.row.version.to_string(), |r| r))
+}
+
+/// The records made in one W3C trace, oldest first (the `traceHistory` query).
+pub async fn trace_history<E: ApiEntity>(
+    ctx: &Context<'_>,
+    trace_id: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
+    let db = database(ctx)?;
+    let first = page_size(&settings(ctx), first)?;
+    let after = parse_after(after.as_deref(), |raw| {
+        let (micros, id) = raw.split_once('|')?;
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros.parse().ok()?)?;
+        Some((at, id.parse::<uuid::Uuid>().ok()?))
+    })?;
+    let page = query::trace_history(db, registry_of::<E>()?, trace_id, first, after)
+        .await
+        .map_err(|e| e.extend())?;
+    let cursors: Vec<String> = page
+        .items
+        .iter()
+        .map(|(_, r)| format!("{}|{}", r.at.timestamp_micros(), r.id))
+        .collect();
+    let rows = page
+        .items
+        .into_iter()
+        .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
+        .collect();
+    let records = HistoryRecord::load(db, rows).await?;
+    let page = query::Page {
+        items: cursors.into_iter().zip(records).collect::<Vec<_>>(),
+        has_next: page.has_next,
+        total: page.total,
+    };
+    Ok(connection(page, |(c, _)| c.clone(), |(_, r)| r))
 }
 
 /// The result of checking one object's hash chain.

@@ -560,6 +560,8 @@ async fn fill_history(
                         Expr::val(json!({"id": object_id, "title": format!("bulk v{version}"), "priority": version % 6})),
                         Expr::val("0".repeat(64)),
                         Expr::val(Option::<String>::None),
+                        Expr::val(Option::<String>::None),
+                        Expr::val(Option::<String>::None),
                     ])
                     .map_err(err)?;
             }
@@ -797,6 +799,8 @@ async fn fill_valid_history(
                     snapshot: json!({"id": object_id, "title": format!("bulk v{version}")}),
                     hash: String::new(),
                     scope_id: None,
+                    trace_id: None,
+                    span_id: None,
                 };
                 row.hash = sea_orm_history::record::record_hash("TASK", &row, previous.as_deref());
                 previous = Some(row.hash.clone());
@@ -815,6 +819,8 @@ async fn fill_valid_history(
                         Expr::val(row.snapshot),
                         Expr::val(row.hash),
                         Expr::val(row.scope_id),
+                        Expr::val(row.trace_id),
+                        Expr::val(row.span_id),
                     ])
                     .map_err(err)?;
             }

@@ -1,5 +1,6 @@
 // Chronicle's history browser: a client of the public GraphQL API (POST /graphql), no framework, no
-// build step. Views (hash routes): #/assignations, #/assignation/<id>, #/object/<ENTITY>/<id>, #/audit.
+// build step. Views (hash routes): #/assignations, #/assignation/<id>, #/object/<ENTITY>/<id>, #/audit,
+// #/trace/<trace id>.
 // Everything users typed is rendered as text (never as HTML).
 
 // The server's enums, read from its schema (introspection) before the first view: the UI keeps no
@@ -210,6 +211,9 @@ function badgeFor(assignation) {
 
 const assignationLink = (id) => h("a", { href: `#/assignation/${encodeURIComponent(id)}`, class: "mono" }, id);
 const objectLink = (entity, id) => h("a", { href: `#/object/${entity}/${encodeURIComponent(id)}`, class: "mono" }, id);
+// A W3C trace: its first 8 hex digits shown, the whole id (and the span) on hover.
+const traceLink = (traceId, spanId) => h("a", { href: `#/trace/${traceId}`, class: "mono trace", "data-trace": traceId,
+  title: `trace ${traceId}${spanId ? `, span ${spanId}` : ""}` }, `trace ${traceId.slice(0, 8)}…`);
 
 // One row per field: old -> new, additions and removals marked in text (not only by colour).
 function diffTable(changes, caption) {
@@ -394,7 +398,7 @@ const ASSIGNATION = `query($id: String!, $after: String) {
     parentId rootId onBehalfOf tree { assignations changeCount reverted }
     records(first: 100, after: $after) {
       totalCount pageInfo { hasNextPage endCursor }
-      edges { node { id entity objectId version kind at user app step reason changes { field old new } } }
+      edges { node { id entity objectId version kind at user app step reason traceId spanId changes { field old new } } }
     }
   }
 }`;
@@ -462,7 +466,8 @@ function recordView(record, { linkAssignation = false } = {}) {
       h("time", { class: "muted", datetime: record.at }, when(record.at)),
       record.user ? h("span", { class: "muted" }, `by ${record.user}`) : null,
       linkAssignation ? h("span", {}, "in ", assignationLink(record.assignationId)) : null,
-      record.reason ? h("span", { class: "muted" }, `“${record.reason}”`) : null),
+      record.reason ? h("span", { class: "muted" }, `“${record.reason}”`) : null,
+      record.traceId ? traceLink(record.traceId, record.spanId) : null),
     diffTable(record.changes));
 }
 
@@ -581,7 +586,7 @@ async function revertFlow(assignation, result, tree = false) {
 const HISTORY = `query($entity: HistoryEntity!, $id: ID!, $after: String) {
   history(entity: $entity, id: $id, first: 100, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id entity objectId version kind at user app assignationId step reason snapshot hash logIndex changes { field old new } } }
+    edges { node { id entity objectId version kind at user app assignationId step reason snapshot hash logIndex traceId spanId changes { field old new } } }
   }
 }`;
 
@@ -835,11 +840,11 @@ async function restoreFlow(entity, id, version, latest) {
 
 const AUDIT = `query($kind: AuditKind, $action: String, $status: AuditStatus, $user: String, $app: String,
   $assignationId: String, $entity: HistoryEntity, $objectId: ID, $since: DateTime, $until: DateTime,
-  $first: Int, $after: String) {
+  $traceId: String, $first: Int, $after: String) {
   auditEvents(kind: $kind, action: $action, status: $status, user: $user, app: $app, assignationId: $assignationId,
-    entity: $entity, objectId: $objectId, since: $since, until: $until, first: $first, after: $after) {
+    entity: $entity, objectId: $objectId, since: $since, until: $until, traceId: $traceId, first: $first, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
-    edges { node { id kind action status at durationMs user app assignationId assignation { id } ip userAgent input output error logs entity objectId details } }
+    edges { node { id kind action status at durationMs user app assignationId assignation { id } ip userAgent input output error logs entity objectId details traceId spanId } }
   }
   auditSummary(since: $since, until: $until, user: $user) {
     byKind { key count } byStatus { key count } byDay { key count }
@@ -884,6 +889,7 @@ async function auditView(params) {
     { name: "objectId", label: "Object id" },
     { name: "since", label: "Since", type: "datetime-local", size: 16 },
     { name: "until", label: "Until", type: "datetime-local", size: 16 },
+    { name: "traceId", label: "Trace id", size: 32 },
   ];
   const page = pageOf("#/audit", params);
   if (!page) return;
@@ -923,6 +929,7 @@ async function auditView(params) {
         // Only assignations that hold changes have a page; the others are named, not linked.
         e.assignationId ? h("div", {}, "assignation ", e.assignation ? assignationLink(e.assignationId) : h("span", { class: "mono" }, e.assignationId)) : null,
         e.ip ? h("div", { class: "muted" }, `${e.ip}${e.userAgent ? ` · ${e.userAgent}` : ""}`) : null,
+        e.traceId ? h("div", {}, traceLink(e.traceId, e.spanId)) : null,
         jsonDetails("input", e.input), jsonDetails("output", e.output), jsonDetails("logs", e.logs), jsonDetails("details", e.details))))));
   const exported = {};
   for (const f of fields) exported[f.name] = filters[f.name] || "";
@@ -935,6 +942,50 @@ async function auditView(params) {
       h("p", {}, h("span", { class: "muted" }, "By status: "), counts(summary.byStatus)),
       dayChart(summary.byDay)),
     table, pager({ index, connection }, page.go));
+}
+
+// ---------- view: one W3C trace (its records and events, across entities and assignations) ----------
+
+const TRACE = `query($t: String!) {
+  traceHistory(traceId: $t, first: 100) {
+    totalCount
+    edges { node { id entity objectId version kind at user app assignationId step reason traceId spanId changes { field old new } } }
+  }
+  auditEvents(traceId: $t, first: 100) {
+    totalCount
+    edges { node { id kind action status at user app spanId error } }
+  }
+}`;
+
+async function traceView(traceId) {
+  const seq = renders;
+  const heading = h("h2", {}, "Trace ", h("span", { class: "mono" }, traceId));
+  paint(seq, heading, h("p", { class: "muted" }, "Loading…"));
+  let data;
+  try {
+    data = await gql(TRACE, { t: traceId });
+  } catch (e) {
+    paint(seq, heading, errorBox(e));
+    return;
+  }
+  const records = data.traceHistory;
+  const events = data.auditEvents;
+  const more = (connection) => connection.totalCount > connection.edges.length ? ` (the first ${connection.edges.length} shown)` : "";
+  paint(seq, heading,
+    h("p", { class: "muted" }, `${records.totalCount} history record(s) and ${events.totalCount} audit event(s) in this trace, oldest record first.`),
+    h("section", { id: "trace-records" }, h("h3", {}, `Records${more(records)}`),
+      records.edges.length ? records.edges.map(({ node }) => recordView(node, { linkAssignation: true })) : h("p", { class: "muted" }, "No history record.")),
+    h("section", { id: "trace-events" }, h("h3", {}, `Audit events${more(events)}`),
+      events.edges.length ? h("table", { id: "trace-event-list" },
+        h("caption", {}, "Newest first"),
+        h("thead", {}, h("tr", {}, ["When", "Kind", "Action", "Status", "User", "App", "Span"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, events.edges.map(({ node: e }) => h("tr", { "data-id": e.id },
+          h("td", {}, h("time", { datetime: e.at }, when(e.at))),
+          h("td", {}, e.kind), h("td", {}, e.action),
+          h("td", {}, h("span", { class: `badge ${e.status}` }, e.status)),
+          h("td", {}, e.user || ""), h("td", {}, e.app || ""),
+          h("td", { class: "mono" }, e.spanId || "")))))
+        : h("p", { class: "muted" }, "No audit event.")));
 }
 
 // ---------- routing ----------
@@ -963,6 +1014,7 @@ function route() {
       case "assignation": return assignationView(parts[1] || "");
       case "object": return objectView(parts[1], parts[2]);
       case "audit": return auditView(params);
+      case "trace": return traceView(parts[1] || "");
       default: return assignationsView(params);
     }
   });

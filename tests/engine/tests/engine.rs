@@ -14,7 +14,7 @@ use sea_orm::{
 use sea_orm_history::revert::{RevertOptions, preview_revert, revert_assignation};
 use sea_orm_history::{
     AssignationId, ChangeContext, ConflictReason, EntitySet, HistoryError, HistoryKind, Registry,
-    query, verify,
+    Trace, query, verify,
 };
 
 history_engine_tests::on_every_database!(
@@ -29,6 +29,7 @@ history_engine_tests::on_every_database!(
     a_revert_that_hands_a_unique_value_back_frees_it_first,
     a_change_may_not_join_an_assignation_that_was_reverted,
     a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one,
+    a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them,
 );
 
 fn registry() -> &'static Registry {
@@ -686,4 +687,68 @@ async fn a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one(bac
     assert_eq!(below.parent_id.as_deref(), Some("top"));
     assert_eq!(below.root_id.as_deref(), Some("top"));
     assert_eq!(below.on_behalf_of.as_deref(), Some("alice"));
+}
+
+async fn a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    let trace = Trace::new("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7").unwrap();
+    // Made first: the bulk inserts below name their keys, which a sequence does not learn of.
+    change(&db, "untraced", async |txn| {
+        new_shelf(txn, "Untraced").await.map(|_| ())
+    })
+    .await;
+    ctx("traced")
+        .trace(trace.clone())
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.unwrap();
+            // One record through the hooks, two through a bulk helper.
+            let id = new_shelf(&txn, "Traced").await.unwrap();
+            sea_orm_history::capture::insert_with_history::<shelf::Entity, _>(
+                &txn,
+                &[
+                    shelf::Model {
+                        id: id + 1,
+                        name: "Bulk 1".into(),
+                    },
+                    shelf::Model {
+                        id: id + 2,
+                        name: "Bulk 2".into(),
+                    },
+                ],
+            )
+            .await
+            .unwrap();
+            txn.commit().await.unwrap();
+        })
+        .await;
+    let found = query::trace_history(&db, registry(), trace.trace_id(), 2, None)
+        .await
+        .unwrap();
+    assert_eq!(found.total, 3);
+    assert!(found.has_next);
+    let names: Vec<&str> = found
+        .items
+        .iter()
+        .map(|(_, r)| r.snapshot["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Traced", "Bulk 1"]);
+    let last = &found.items[1].1;
+    let rest = query::trace_history(
+        &db,
+        registry(),
+        trace.trace_id(),
+        2,
+        Some((last.at, last.id)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert!(!rest.has_next);
+    for (_, row) in found.items.iter().chain(&rest.items) {
+        assert_eq!(row.trace_id.as_deref(), Some(trace.trace_id()));
+        assert_eq!(row.span_id.as_deref(), Some(trace.span_id()));
+    }
+    let untraced = records(&db, "SHELF", "1").await;
+    assert_eq!(untraced[0].trace_id, None);
+    assert_eq!(untraced[0].span_id, None);
 }

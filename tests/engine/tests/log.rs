@@ -295,6 +295,8 @@ async fn a_record_inserted_into_the_past_is_named(backend: Backend) {
             sea_orm::Value::Json(Some(Box::new(row.snapshot.clone()))).into(),
             row.hash.clone().into(),
             row.scope_id.clone().into(),
+            row.trace_id.clone().into(),
+            row.span_id.clone().into(),
         ])
         .unwrap()
         .to_owned();

@@ -1,0 +1,75 @@
+//! Trace context: every history table and `audit_event` gain `trace_id` and `span_id` (the W3C trace
+//! and span a change or event was made in) and an index on `trace_id`, so a client's trace can be
+//! followed into the database.
+
+use sea_orm_history::migration::upgrade_history_table;
+use sea_orm_migration::prelude::*;
+
+use crate::m20261123_000002_create_history_tables::HISTORIZED;
+
+/// Adds the trace columns.
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261130_000009_trace_context"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for base in HISTORIZED {
+            upgrade_history_table(manager, base).await?;
+        }
+        for (name, len) in [("trace_id", 32), ("span_id", 16)] {
+            if !manager.has_column("audit_event", name).await? {
+                manager
+                    .alter_table(
+                        Table::alter()
+                            .table(Alias::new("audit_event"))
+                            .add_column(ColumnDef::new(Alias::new(name)).string_len(len).null())
+                            .to_owned(),
+                    )
+                    .await?;
+            }
+        }
+        if !manager
+            .has_index("audit_event", "ix_audit_event_trace")
+            .await?
+        {
+            manager
+                .create_index(
+                    Index::create()
+                        .name("ix_audit_event_trace")
+                        .table(Alias::new("audit_event"))
+                        .col(Alias::new("trace_id"))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_audit_event_trace")
+                    .table(Alias::new("audit_event"))
+                    .to_owned(),
+            )
+            .await?;
+        for name in ["trace_id", "span_id"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new("audit_event"))
+                        .drop_column(Alias::new(name))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
