@@ -20,7 +20,7 @@ use crate::config::HttpSettings;
 use crate::error::AppError;
 
 /// The request headers a listed origin's page may send.
-const ALLOWED_HEADERS: [&str; 8] = [
+const ALLOWED_HEADERS: [&str; 9] = [
     "content-type",
     "authorization",
     "x-user",
@@ -29,6 +29,7 @@ const ALLOWED_HEADERS: [&str; 8] = [
     "x-parent-assignation-id",
     "rekuest-task",
     "traceparent",
+    "tracestate",
 ];
 
 /// Which hosts the server answers to.
@@ -99,7 +100,10 @@ impl OriginPolicy {
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([Method::GET, Method::POST])
                 .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
-                .expose_headers([HeaderName::from_static("x-assignation-id")])
+                .expose_headers([
+                    HeaderName::from_static("x-assignation-id"),
+                    HeaderName::from_static("traceresponse"),
+                ])
                 .max_age(std::time::Duration::from_secs(600)),
         )
     }

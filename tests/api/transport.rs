@@ -189,6 +189,10 @@ async fn listed_origins_get_cors_answers_and_others_are_refused_before_preflight
         .expect("text")
         .to_ascii_lowercase();
     assert!(exposed.contains("x-assignation-id"));
+    assert!(
+        exposed.contains("traceresponse"),
+        "a web app may read its span"
+    );
 
     let refused = app
         .request(Method::OPTIONS, "/graphql")
