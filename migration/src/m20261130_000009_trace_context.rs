@@ -1,6 +1,7 @@
 //! Trace context: every history table and `audit_event` gain `trace_id` and `span_id` (the W3C trace
 //! and span a change or event was made in) and an index on `trace_id`, so a client's trace can be
-//! followed into the database.
+//! followed into the database. `down` removes `audit_event`'s; the history tables keep theirs (their
+//! append-only triggers guard the rows, and `up` again finds them in place).
 
 use sea_orm_history::migration::upgrade_history_table;
 use sea_orm_migration::prelude::*;

@@ -223,7 +223,9 @@ impl NewEvent {
         self.assignation_id = Some(request.assignation_id.to_string());
         self.ip = request.ip.clone();
         self.user_agent = request.user_agent.clone();
-        self.trace = request.trace.clone();
+        if request.trace.is_some() {
+            self.trace = request.trace.clone();
+        }
         self
     }
 

@@ -151,6 +151,13 @@ async fn a_client_s_trace_is_kept_on_every_record_and_event_of_its_requests(app:
         )
         .await;
     assert_eq!(bad.code(), "BAD_INPUT");
+    let bad_events = app
+        .gql(
+            "{ auditEvents(traceId: \"4BF92F3577B34DA6A3CE929D0E0E4736\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(bad_events.code(), "BAD_INPUT");
 }
 
 async fn without_a_valid_traceparent_the_server_starts_a_trace_and_names_it(app: TestApp) {

@@ -310,12 +310,12 @@ impl<E: ApiEntity> Assignation<E> {
         let page = query::assignation_records(db, registry_of::<E>()?, &self.0, first, after)
             .await
             .map_err(|e| e.extend())?;
-        let cursors: Vec<String> = page.items.iter().map(|(_, r)| r.step.to_string()).collect();
-        let rows = page
+        let rows: Vec<(E, HistoryRow)> = page
             .items
             .into_iter()
             .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
             .collect();
+        let cursors: Vec<String> = rows.iter().map(|(_, r)| r.step.to_string()).collect();
         let records = HistoryRecord::load(db, rows).await?;
         let page = query::Page {
             items: cursors.into_iter().zip(records).collect::<Vec<_>>(),
@@ -470,15 +470,14 @@ pub async fn trace_history<E: ApiEntity>(
     let page = query::trace_history(db, registry_of::<E>()?, trace_id, first, after)
         .await
         .map_err(|e| e.extend())?;
-    let cursors: Vec<String> = page
-        .items
-        .iter()
-        .map(|(_, r)| format!("{}|{}", r.at.timestamp_micros(), r.id))
-        .collect();
-    let rows = page
+    let rows: Vec<(E, HistoryRow)> = page
         .items
         .into_iter()
         .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
+        .collect();
+    let cursors: Vec<String> = rows
+        .iter()
+        .map(|(_, r)| format!("{}|{}", r.at.timestamp_micros(), r.id))
         .collect();
     let records = HistoryRecord::load(db, rows).await?;
     let page = query::Page {
