@@ -1,7 +1,13 @@
 //! The verifiable log's background work in `serve`: every `--sequence-every-ms` the sequencer
-//! appends committed history records to the log (a full sweep at start-up and hourly, else only the
-//! recent ones), and with `--checkpoint-key`, a checkpoint is signed every `--checkpoint-every` when
-//! the log grew. Replicas each run it; the log's lock lets one sequence at a time.
+//! appends committed history records to the log, and with `--checkpoint-key`, a checkpoint is signed
+//! every `--checkpoint-every` when the log grew. Replicas each run it; the log's lock lets one
+//! sequence at a time.
+//!
+//! How far back a run looks is tiered, so that its cost does not grow with the write rate times the
+//! window: each tick looks at the records dated after the newest sequenced one less a few seconds
+//! (a mutation commits milliseconds after its records' time); once a minute, back over the whole
+//! `--sequencer-window`, for a transaction that committed late; at start-up and hourly, at every
+//! record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +20,10 @@ use crate::config::LogSettings;
 
 /// How often a full sweep looks at every record.
 const FULL_SWEEP_EVERY: Duration = Duration::from_secs(3_600);
+/// How often a run looks back over the whole window.
+const WINDOW_SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How far back every other run looks.
+const RECENT: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Spawns the loop unless sequencing is off; abort the handle to stop it.
 pub fn spawn(
@@ -29,14 +39,20 @@ pub fn spawn(
         let mut ticks = tokio::time::interval(Duration::from_millis(settings.sequence_every_ms));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<Instant> = None;
+        let mut last_window_sweep: Option<Instant> = None;
         let mut last_checkpoint: Option<Instant> = None;
         let window = chrono::Duration::from_std(settings.sequencer_window)
             .unwrap_or(chrono::Duration::minutes(10));
         loop {
             ticks.tick().await;
             let full_sweep = last_sweep.is_none_or(|t| t.elapsed() >= FULL_SWEEP_EVERY);
+            let window_sweep = last_window_sweep.is_none_or(|t| t.elapsed() >= WINDOW_SWEEP_EVERY);
             let options = SequenceOptions {
-                window,
+                window: if window_sweep {
+                    window
+                } else {
+                    Ord::min(window, RECENT)
+                },
                 full_sweep,
                 ..SequenceOptions::default()
             };
@@ -44,6 +60,9 @@ pub fn spawn(
                 Ok(report) => {
                     if full_sweep && !report.busy {
                         last_sweep = Some(Instant::now());
+                    }
+                    if window_sweep && !report.busy {
+                        last_window_sweep = Some(Instant::now());
                     }
                     if report.appended > 0 {
                         tracing::debug!(
