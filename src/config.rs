@@ -91,6 +91,9 @@ pub enum ExportWhat {
         /// Only changes by this user.
         #[arg(long)]
         user: Option<String>,
+        /// Only changes made in this W3C trace (32 hex digits).
+        #[arg(long)]
+        trace_id: Option<String>,
         /// The rest.
         #[command(flatten)]
         common: ExportCommon,
@@ -109,6 +112,9 @@ pub enum ExportWhat {
         /// Only this app.
         #[arg(long)]
         app: Option<String>,
+        /// Only events of this W3C trace (32 hex digits).
+        #[arg(long)]
+        trace_id: Option<String>,
         /// The rest.
         #[command(flatten)]
         common: ExportCommon,

@@ -56,11 +56,24 @@ impl Telemetry {
 /// # Errors
 /// Not an `http://` URL (TLS is not built in: put a collector beside the server).
 pub fn otlp_traces_url(endpoint: &str) -> Result<String, String> {
-    let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
-        format!(
-            "--otlp-endpoint {endpoint:?} is not an http:// URL (OTLP over TLS is not built in)"
-        )
-    })?;
+    let scheme = endpoint
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    let rest = match scheme.as_deref() {
+        Some("http") => &endpoint["http://".len()..],
+        Some("https") => {
+            return Err(format!(
+                "--otlp-endpoint {endpoint:?}: OTLP over TLS is not built in; run a collector beside \
+                 the server and give its http:// address"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "--otlp-endpoint {endpoint:?} is not a URL: give the collector's OTLP/HTTP address, \
+                 like http://127.0.0.1:4318"
+            ));
+        }
+    };
     if rest.is_empty() || rest.starts_with('/') {
         return Err(format!("--otlp-endpoint {endpoint:?} names no host"));
     }
@@ -101,7 +114,11 @@ pub fn init(
     to_stderr: bool,
     otlp_endpoint: Option<&str>,
 ) -> Result<Telemetry, String> {
-    let tracer = otlp_endpoint.map(otlp_tracer).transpose()?;
+    // An empty setting (`CHRONICLE_OTLP_ENDPOINT=`) is no setting.
+    let tracer = otlp_endpoint
+        .filter(|e| !e.trim().is_empty())
+        .map(otlp_tracer)
+        .transpose()?;
     let otel = tracer.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("chronicle"))
@@ -222,6 +239,10 @@ mod tests {
         assert_eq!(
             otlp_traces_url("http://collector:4318/custom/traces").as_deref(),
             Ok("http://collector:4318/custom/traces")
+        );
+        assert_eq!(
+            otlp_traces_url("HTTP://collector:4318").as_deref(),
+            Ok("HTTP://collector:4318/v1/traces")
         );
         assert!(otlp_traces_url("https://collector:4318").is_err());
         assert!(otlp_traces_url("collector:4318").is_err());

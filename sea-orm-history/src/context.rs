@@ -114,6 +114,13 @@ impl Trace {
         })
     }
 
+    /// A trace id as a user may type it (surrounding spaces and uppercase hex allowed), as stored:
+    /// 32 lowercase hex digits, not all zeros; `None` for anything else.
+    pub fn parse_trace_id(text: &str) -> Option<String> {
+        let id = text.trim().to_ascii_lowercase();
+        Self::new(&id, "0000000000000001").map(|_| id)
+    }
+
     /// The trace's id: 32 lowercase hex digits.
     pub fn trace_id(&self) -> &str {
         &self.trace_id
@@ -400,5 +407,14 @@ mod tests {
         ] {
             assert_eq!(Trace::new(t, s), None, "{t} {s}");
         }
+        assert_eq!(
+            Trace::parse_trace_id(" 4BF92F3577B34DA6A3CE929D0E0E4736 ").as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(
+            Trace::parse_trace_id("00000000000000000000000000000000"),
+            None
+        );
+        assert_eq!(Trace::parse_trace_id("xyz"), None);
     }
 }

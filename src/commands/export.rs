@@ -38,6 +38,7 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
             object_id,
             assignation_id,
             user,
+            trace_id,
             common,
         } => (
             Export::History(HistoryFilter {
@@ -47,6 +48,10 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
                 user: user.clone(),
                 since: common.since,
                 until: common.until,
+                trace_id: trace_id
+                    .as_deref()
+                    .map(crate::export::trace_id)
+                    .transpose()?,
             }),
             common,
         ),
@@ -55,6 +60,7 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
             action,
             user,
             app,
+            trace_id,
             common,
         } => (
             Export::Events(EventFilter {
@@ -67,6 +73,10 @@ async fn export(settings: &ExportSettings) -> Result<Written, Box<dyn std::error
                 app: app.clone(),
                 since: common.since,
                 until: common.until,
+                trace_id: trace_id
+                    .as_deref()
+                    .map(crate::export::trace_id)
+                    .transpose()?,
                 ..EventFilter::default()
             }),
             common,

@@ -66,6 +66,7 @@ fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
             user: take("user"),
             since,
             until,
+            trace_id: take("traceId").map(|v| super::trace_id(&v)).transpose()?,
         })
     } else {
         Export::Events(EventFilter {
@@ -93,7 +94,7 @@ fn parse(what: &str, query: &str) -> Result<(Export, Format), AppError> {
             object_id: take("objectId"),
             since,
             until,
-            trace_id: take("traceId"),
+            trace_id: take("traceId").map(|v| super::trace_id(&v)).transpose()?,
         })
     };
     if let Some(unknown) = params.keys().next() {

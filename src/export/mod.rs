@@ -110,6 +110,18 @@ pub struct HistoryFilter {
     pub since: Option<DateTime<Utc>>,
     /// Before.
     pub until: Option<DateTime<Utc>>,
+    /// Made in this W3C trace (32 hex digits).
+    pub trace_id: Option<String>,
+}
+
+/// A trace id filter as a user typed it, as stored (lowercase hex).
+///
+/// # Errors
+/// `BAD_INPUT` for anything but 32 hex digits, not all zeros.
+pub fn trace_id(text: &str) -> AppResult<String> {
+    sea_orm_history::Trace::parse_trace_id(text).ok_or_else(|| {
+        crate::error::AppError::BadInput("traceId must be 32 hex digits, not all zeros".into())
+    })
 }
 
 /// What an export wrote.
@@ -282,6 +294,9 @@ fn history_condition(filter: &HistoryFilter) -> sea_orm::Condition {
     if let Some(v) = &filter.user {
         c = c.add(col("actor").eq(v.as_str()));
     }
+    if let Some(v) = &filter.trace_id {
+        c = c.add(col("trace_id").eq(v.as_str()));
+    }
     if let Some(v) = filter.since {
         c = c.add(col("at").gte(v));
     }
@@ -417,14 +432,14 @@ pub fn filters_json(export: &Export) -> Json {
         Export::History(f) => json!({
             "entity": f.entity.map(|e| e.name()), "objectId": f.object_id,
             "assignationId": f.assignation_id, "user": f.user,
-            "since": time(&f.since), "until": time(&f.until),
+            "since": time(&f.since), "until": time(&f.until), "traceId": f.trace_id,
         }),
         Export::Events(f) => json!({
             "kind": f.kind.map(AuditKind::as_str), "action": f.action,
             "status": f.status.map(crate::audit::AuditStatus::as_str), "user": f.user,
             "app": f.app, "assignationId": f.assignation_id,
             "entity": f.entity.map(|e| e.name()), "objectId": f.object_id,
-            "since": time(&f.since), "until": time(&f.until),
+            "since": time(&f.since), "until": time(&f.until), "traceId": f.trace_id,
         }),
     }
 }

@@ -323,13 +323,11 @@ impl AuditQuery {
                 validate::key(field, value, max).gql()?;
             }
         }
-        let trace_ok: AppResult<()> = match &trace_id {
-            Some(t) if sea_orm_history::Trace::new(t, "0000000000000001").is_none() => Err(
-                AppError::BadInput("traceId must be 32 lowercase hex digits, not all zeros".into()),
-            ),
-            _ => Ok(()),
-        };
-        trace_ok.gql()?;
+        let trace_id = trace_id
+            .as_deref()
+            .map(crate::export::trace_id)
+            .transpose()
+            .gql()?;
         let first = page_size(limits, first)?;
         let after = parse_after(after.as_deref(), event_cursor)?;
         let filter = EventFilter {

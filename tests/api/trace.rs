@@ -153,11 +153,71 @@ async fn a_client_s_trace_is_kept_on_every_record_and_event_of_its_requests(app:
     assert_eq!(bad.code(), "BAD_INPUT");
     let bad_events = app
         .gql(
-            "{ auditEvents(traceId: \"4BF92F3577B34DA6A3CE929D0E0E4736\") { totalCount } }",
+            "{ auditEvents(traceId: \"XYZ\") { totalCount } }",
             json!({}),
         )
         .await;
     assert_eq!(bad_events.code(), "BAD_INPUT");
+    // An id copied from a tool that shows it in uppercase finds the same.
+    let upper = app
+        .gql(
+            "query($t: String!) { traceHistory(traceId: $t) { totalCount } auditEvents(traceId: $t) { totalCount } }",
+            json!({ "t": TRACE.to_ascii_uppercase() }),
+        )
+        .await;
+    assert_eq!(
+        upper.data(),
+        &json!({"traceHistory": {"totalCount": 2}, "auditEvents": {"totalCount": 2}})
+    );
+
+    // Exports filter by trace too, and their event says so; a malformed id exports nothing.
+    let exported = app
+        .request(
+            reqwest::Method::GET,
+            &format!(
+                "/export/history?format=ndjson&traceId={}",
+                TRACE.to_ascii_uppercase()
+            ),
+        )
+        .header("X-User", "auditor")
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(exported.status(), 200);
+    let lines: Vec<Value> = exported
+        .text()
+        .await
+        .expect("body")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|l| l["traceId"] == TRACE), "{lines:?}");
+    let refused = app
+        .request(reqwest::Method::GET, "/export/events?traceId=XYZ")
+        .header("X-User", "auditor")
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(refused.status(), 400);
+    let mut export_event = None;
+    for _ in 0..50 {
+        export_event = audit_event::Entity::find()
+            .filter(audit_event::Column::Kind.eq("EXPORT"))
+            .one(&app.db)
+            .await
+            .expect("events");
+        if export_event.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let details = export_event
+        .expect("the EXPORT event")
+        .details
+        .expect("details");
+    assert_eq!(details["filters"]["traceId"], TRACE);
+    assert_eq!(details["rows"], 2);
 }
 
 async fn without_a_valid_traceparent_the_server_starts_a_trace_and_names_it(app: TestApp) {

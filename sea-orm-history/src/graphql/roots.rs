@@ -86,11 +86,9 @@ impl<E: ApiEntity> HistoryQuery<E> {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
-        if crate::context::Trace::new(&trace_id, "0000000000000001").is_none() {
-            return Err(bad_input(
-                "traceId must be 32 lowercase hex digits, not all zeros",
-            ));
-        }
+        let Some(trace_id) = crate::context::Trace::parse_trace_id(&trace_id) else {
+            return Err(bad_input("traceId must be 32 hex digits, not all zeros"));
+        };
         super::types::trace_history(ctx, &trace_id, first, after).await
     }
 
