@@ -16,7 +16,7 @@ use std::pin::Pin;
 
 use entity::HistoryEntity;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_history::{AssignationId, ChangeContext, EntitySet, Tally, now};
 use serde_json::json;
 
@@ -143,7 +143,7 @@ async fn run_once(
     tally: &Tally,
 ) -> Result<Option<u64>, AppError> {
     let table = Alias::new("data_migration");
-    let txn = db.begin().await?;
+    let txn = sea_orm_history::capture::begin_write(db).await?;
     let seen = marked(migration.name);
     if txn.query_one(&seen).await?.is_some() {
         txn.rollback().await?;

@@ -62,11 +62,30 @@ fn query_err(e: impl std::fmt::Display) -> HistoryError {
 /// [`HistoryError::NoContext`] outside a scope; database errors.
 pub async fn begin(db: &DatabaseConnection) -> HistoryResult<DatabaseTransaction> {
     let ctx = ChangeContext::require()?;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if !ctx.exclusive {
         reserve_steps(&txn, &ctx, 0).await?;
     }
     Ok(txn)
+}
+
+/// Opens a transaction that will write. On SQLite it begins `IMMEDIATE`, taking the write lock up
+/// front: a deferred transaction that read first and then writes fails at once with `database is
+/// locked` when another process (a server, a script, the CLI) committed in between, whereas one that
+/// asks for the lock first waits for it (the connection's busy timeout). Elsewhere a plain `BEGIN`.
+///
+/// # Errors
+/// Database errors (on SQLite: the lock not granted within the busy timeout).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..sea_orm::TransactionOptions::default()
+        })
+        .await
+    } else {
+        db.begin().await
+    }
 }
 
 /// The columns of a new assignation row, in the order the writers give their values.

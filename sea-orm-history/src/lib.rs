@@ -151,7 +151,7 @@ pub mod tables;
 pub mod verify;
 mod writer;
 
-pub use capture::begin;
+pub use capture::{begin, begin_write};
 pub use context::{AssignationId, ChangeContext, Lineage, Tally, Trace, with_reason};
 pub use entity::{Declaration, EntityInfo, Historized};
 pub use error::{Conflict, ConflictReason, HistoryError, HistoryResult};

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
-    FromQueryResult, QueryFilter, Set, TransactionTrait,
+    FromQueryResult, QueryFilter, Set,
 };
 
 use crate::capture::history_select;
@@ -265,7 +265,7 @@ async fn prune_chunk<A: ArchiveSink + Send + ?Sized>(
         })
         .collect();
 
-    let txn = db.begin().await?;
+    let txn = crate::capture::begin_write(db).await?;
     mark(&txn, backend, true).await?;
     let work = async {
         let delete = Query::delete()

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use entity::provenance_token;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, IntoActiveModel};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -287,7 +287,7 @@ pub async fn remember(
         expires_at: provenance.expires_at,
         uses: 1,
     };
-    let txn = db.begin().await?;
+    let txn = sea_orm_history::capture::begin_write(db).await?;
     provenance_token::Entity::insert(row.into_active_model())
         .on_conflict(
             OnConflict::column(provenance_token::Column::Jti)

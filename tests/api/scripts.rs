@@ -350,3 +350,65 @@ mod chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothin
         .await;
     }
 }
+
+/// A script (a change context outside any request) and the server writing one SQLite file at once:
+/// the script's change transaction takes the write lock before it reads, so the server's mutation
+/// waits for it; before, the script's write failed with "database is locked" once the server had
+/// committed after the script's first read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_and_the_server_writing_one_sqlite_file_at_once_both_succeed() {
+    use entity::project;
+    use sea_orm::IntoActiveModel;
+
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let id: uuid::Uuid = app.project("Shared").await.parse().expect("a uuid");
+    // A fresh assignation: no statement reserves it up front, so the script's first statement is its
+    // read.
+    let context = ChangeContext::fresh(HistoryEntity::registry().expect("registry")).user("script");
+    let assignation = context.assignation.to_string();
+    let answer = context
+        .scope(async {
+            let txn = sea_orm_history::begin(&app.db).await.expect("begin");
+            let row = project::Entity::find_by_id(id)
+                .one(&txn)
+                .await
+                .expect("read")
+                .expect("the project");
+            // The server takes a mutation while the script holds its transaction.
+            let (address, client) = (app.address.clone(), reqwest::Client::new());
+            let server = tokio::spawn(async move {
+                client
+                    .post(format!("{address}/graphql"))
+                    .header("X-User", "alice")
+                    .json(&json!({"query": "mutation { createProject(input: {name: \"Meanwhile\"}) { id } }"}))
+                    .send()
+                    .await
+                    .expect("sent")
+                    .json::<Value>()
+                    .await
+                    .expect("JSON")
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut renamed = row.into_active_model();
+            renamed.name = Set("Renamed by the script".into());
+            renamed.update(&txn).await.expect("the script's write");
+            txn.commit().await.expect("the script commits");
+            server.await.expect("the request ran")
+        })
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+
+    let mut names: Vec<String> = project::Entity::find_all(&app.db)
+        .await
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Meanwhile", "Renamed by the script"]);
+    let rows = app.history_rows(HistoryEntity::Project).await;
+    assert!(
+        rows.iter()
+            .any(|r| r.actor.as_deref() == Some("script") && r.assignation_id == assignation),
+        "the script's change is history"
+    );
+}

@@ -6,7 +6,7 @@
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect,
     sea_query::OnConflict,
 };
 use signed_note::{Note, VerifierList, key_id};
@@ -179,7 +179,7 @@ pub async fn make_checkpoint(
     db: &DatabaseConnection,
     key: &CheckpointKey,
 ) -> HistoryResult<log_checkpoint::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::capture::begin_write(db).await?;
     let size = tree_size(&txn).await?;
     let latest = latest_checkpoint(&txn).await?;
     if let Some(latest) = &latest

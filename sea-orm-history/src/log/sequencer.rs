@@ -12,9 +12,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QuerySelect};
 use tlog_tiles::{Hash, HashReader, stored_hash_index, stored_hashes_for_record_hash};
 use uuid::Uuid;
 
@@ -83,7 +81,7 @@ pub async fn sequence(
     // quadratic). A record that commits meanwhile with an earlier `at` is found by the next run.
     let mut cursors: HashMap<String, (DateTime<Utc>, Uuid)> = HashMap::new();
     loop {
-        let txn = db.begin().await?;
+        let txn = crate::capture::begin_write(db).await?;
         let Some(state) = lock_state(&txn).await? else {
             report.busy = true;
             return Ok(report);

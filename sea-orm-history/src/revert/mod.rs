@@ -18,7 +18,7 @@ mod references;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set,
 };
 use serde_json::Value as Json;
 
@@ -158,7 +158,7 @@ pub async fn preview_revert(
     id: &AssignationId,
     options: &RevertOptions<'_>,
 ) -> HistoryResult<RevertPlan> {
-    let txn = db.begin().await?;
+    let txn = crate::capture::begin_write(db).await?;
     let original = find_assignation(&txn, id)
         .await?
         .ok_or_else(|| HistoryError::NotFound(format!("assignation {id}")))?;
@@ -202,7 +202,7 @@ pub async fn revert_assignation(
     id: &AssignationId,
     options: &RevertOptions<'_>,
 ) -> HistoryResult<assignation::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::capture::begin_write(db).await?;
     let ctx = revert_context(&txn, options.reason.clone()).await?;
     let registry = ctx.registry();
     reserve_steps(&txn, &ctx, 0).await?;
@@ -269,7 +269,7 @@ pub async fn revert_object(
     version: i32,
     reason: Option<String>,
 ) -> HistoryResult<HistoryRow> {
-    let txn = db.begin().await?;
+    let txn = crate::capture::begin_write(db).await?;
     let ctx = revert_context(&txn, reason).await?;
     let registry = ctx.registry();
     reserve_steps(&txn, &ctx, 0).await?;
