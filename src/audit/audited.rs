@@ -1,7 +1,8 @@
 //! Audited functions: any async Rust code — a CLI command, a background job, a script — recorded as
 //! one `FUNCTION` event the way a mutation field is: its masked arguments, its result or error, the
 //! log lines it emitted, a panic's message and backtrace, its duration, the user, app and assignation
-//! of the change context it ran in (or that the caller names), and notes it adds while it runs.
+//! of the change context it ran in (or that the caller names), and notes it adds while it runs. Wrap
+//! a call in [`Audited`], or put [`audited`] on the function.
 //!
 //! ```no_run
 //! # async fn example(db: &sea_orm::DatabaseConnection) -> Result<(), std::io::Error> {
@@ -31,8 +32,32 @@ use tracing::level_filters::LevelFilter;
 use super::{AuditKind, NewEvent, capture, mask, record};
 use crate::config::DEFAULT_AUDIT_MASK;
 
+/// `#[audited(db = …, action = "…", skip(…))]` on an async fn: each call recorded as
+/// [`Audited`] records one (see the macro's own documentation).
+pub use chronicle_macros::audited;
+
 tokio::task_local! {
     static NOTES: Arc<Mutex<Vec<Json>>>;
+}
+
+/// The arguments [`audited`] records: each parameter under its name (a value that does not
+/// serialize is recorded as its error).
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(transparent)]
+pub struct Args(serde_json::Map<String, Json>);
+
+impl Args {
+    /// No argument yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `value` as `name`.
+    pub fn add(&mut self, name: &str, value: &impl Serialize) {
+        let value = serde_json::to_value(value)
+            .unwrap_or_else(|e| Json::String(format!("<not serializable: {e}>")));
+        self.0.insert(name.to_owned(), value);
+    }
 }
 
 /// Adds a note to the audited function running in this task (nothing happens outside one).

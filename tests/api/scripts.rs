@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::process::Command;
 
-use chronicle::audit::audited::{Audited, note};
+use chronicle::audit::audited::{Audited, audited, note};
 use chronicle::data_migrations::{Applied, DataMigration, apply};
 use entity::{HistoryEntity, audit_event, task};
 use sea_orm::{
@@ -22,6 +22,7 @@ crate::on_every_database!(
     an_audited_function_records_its_context_masked_arguments_result_logs_and_notes,
     an_audited_function_that_fails_or_panics_is_a_failure_with_the_error_or_the_backtrace,
     a_data_migration_runs_once_under_its_own_assignation_and_can_be_reverted,
+    the_audited_attribute_records_each_call_like_the_wrapper,
 );
 
 async fn function_events(app: &TestApp, action: &str) -> Vec<audit_event::Model> {
@@ -88,6 +89,88 @@ async fn an_audited_function_records_its_context_masked_arguments_result_logs_an
     assert_eq!(
         listed.data()["auditEvents"]["edges"][0]["node"]["action"],
         "nightly_cleanup"
+    );
+}
+
+/// A function audited by the attribute: its database and client are not recorded, its token is
+/// masked, `?` works in its body.
+#[audited(action = "rename_everything", db = db, skip(client), app = "jobs")]
+async fn rename_everything(
+    db: &sea_orm::DatabaseConnection,
+    client: &str,
+    prefix: String,
+    token: String,
+    fail: bool,
+) -> Result<u64, std::io::Error> {
+    note(format!("renaming with {client}"));
+    tracing::warn!(prefix = %prefix, "renaming everything");
+    if fail {
+        return Err(std::io::Error::other("refused by the client"));
+    }
+    let renamed: u64 = "3".parse().map_err(std::io::Error::other)?;
+    let _ = (db, token);
+    Ok(renamed)
+}
+
+async fn the_audited_attribute_records_each_call_like_the_wrapper(app: TestApp) {
+    let context = ChangeContext::new(
+        HistoryEntity::registry().expect("registry"),
+        AssignationId::parse("rename-1").expect("id"),
+    )
+    .user("cron");
+    let renamed = context
+        .clone()
+        .scope(rename_everything(
+            &app.db,
+            "client-1",
+            "v2-".into(),
+            "s3cret".into(),
+            false,
+        ))
+        .await
+        .expect("it succeeds");
+    assert_eq!(renamed, 3, "the function's own result");
+    let failed = context
+        .scope(rename_everything(
+            &app.db,
+            "client-1",
+            "v3-".into(),
+            "s3cret".into(),
+            true,
+        ))
+        .await;
+    assert_eq!(
+        failed.map_err(|e| e.to_string()),
+        Err("refused by the client".to_owned())
+    );
+
+    let events = function_events(&app, "rename_everything").await;
+    assert_eq!(events.len(), 2);
+    let (ok, refused) = (&events[0], &events[1]);
+    assert_eq!(ok.status, "SUCCESS");
+    assert_eq!(ok.actor.as_deref(), Some("cron"));
+    assert_eq!(ok.app.as_deref(), Some("jobs"));
+    assert_eq!(ok.assignation_id.as_deref(), Some("rename-1"));
+    assert_eq!(
+        ok.input,
+        Some(json!({"prefix": "v2-", "token": "***", "fail": false})),
+        "recorded by name, the token masked, neither the database nor the client"
+    );
+    assert_eq!(ok.output, Some(json!(3)));
+    assert_eq!(
+        ok.details.clone().expect("details")["notes"],
+        json!(["renaming with client-1"])
+    );
+    assert!(
+        ok.logs.to_string().contains("renaming everything"),
+        "{}",
+        ok.logs
+    );
+    assert_eq!(refused.status, "FAILURE");
+    assert_eq!(refused.error.as_deref(), Some("refused by the client"));
+    assert_eq!(
+        refused.input.as_ref().map(|i| &i["fail"]),
+        Some(&json!(true))
     );
 }
 
