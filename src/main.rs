@@ -1,6 +1,10 @@
 //! The `chronicle` binary: parse the command line, set up logging, then serve or run one of the other
 //! commands (migrate, schema, verify, checkpoint, export, prune, token).
 
+// The server's future (axum, hyper, the sequencer, sea-orm) nests deeper than the default limit of
+// 128 lets the optimizer lay it out in a release build.
+#![recursion_limit = "256"]
+
 use std::process::ExitCode;
 
 use chronicle::config::{Cli, Command, SchemaFormat};
