@@ -3,7 +3,7 @@
 //! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, the
 //!   verifiable log's `history_log_*`, and on SQLite the table that marks a retention transaction);
 //! - [`create_history_table`]: an entity's history table `<table>_history` with its indexes — (object
-//!   id, version) unique, (assignation id, step), (at), (scope id, at), (trace id) — and its
+//!   id, version) unique, (assignation id, step), (at, id), (scope id, at), (trace id) — and its
 //!   append-only triggers; [`upgrade_history_table`] brings one an older version made up to date.
 //!
 //! Strings compare exactly on every backend (a binary collation on MySQL), and timestamps keep
@@ -247,16 +247,17 @@ pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> R
         false,
     )
     .await?;
-    index(manager, &history, "at", &["at"], false).await?;
     index(manager, &history, "scope_at", &["scope_id", "at"], false).await?;
     upgrade_history_table(manager, table).await?;
     protect_history_table(manager, &history).await
 }
 
 /// Brings the history table of `table`, made by an older version of the library, up to date: adds
-/// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index.
-/// Safe to run again; [`create_history_table`] runs it too. Call it for each historized entity from a
-/// new migration after upgrading.
+/// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index, and
+/// turns the `(at)` index into `(at, id)`, the order the verifiable log's sequencer reads records in
+/// (so that catching up on records of one instant, as a bulk insert writes them, reads on from where
+/// it stopped instead of rescanning the instant). Safe to run again; [`create_history_table`] runs it
+/// too. Call it for each historized entity from a new migration after upgrading.
 ///
 /// # Errors
 /// Database errors.
@@ -274,7 +275,20 @@ pub async fn upgrade_history_table(manager: &SchemaManager<'_>, table: &str) -> 
                 .await?;
         }
     }
-    index(manager, &history, "trace", &["trace_id"], false).await
+    index(manager, &history, "trace", &["trace_id"], false).await?;
+    index(manager, &history, "at_id", &["at", "id"], false).await?;
+    let old = format!("ix_{history}_at");
+    if manager.has_index(&history, &old).await? {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(old)
+                    .table(Alias::new(&history))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Drops the history table of `table`.

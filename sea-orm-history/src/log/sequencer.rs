@@ -172,20 +172,35 @@ async fn pending<C: ConnectionTrait>(
             .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
             .from(table.clone())
             .and_where(Expr::exists(logged).not());
-        if let Some(since) = since {
+        // Past the table's cursor when this run has one (which is past `since` already: a second
+        // bound would lead the planner to range over `at` from `since` again); else from `since`.
+        let cursor = cursors.get(&info.name);
+        if let (Some(since), None) = (since, cursor) {
             select.and_where(Expr::col((table.clone(), col("at"))).gte(since));
         }
-        if let Some((at, id)) = cursors.get(&info.name) {
+        if let Some((at, id)) = cursor {
             let at_column = Expr::col((table.clone(), col("at")));
-            select.and_where(at_column.clone().gte(*at)).cond_where(
-                sea_orm::Condition::any()
-                    .add(at_column.clone().gt(*at))
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(at_column.eq(*at))
-                            .add(Expr::col((table.clone(), col("id"))).gt(*id)),
-                    ),
-            );
+            let id_column = Expr::col((table.clone(), col("id")));
+            if db.get_database_backend() == DbBackend::MySql {
+                // InnoDB's `(at)` index holds the key too, and MariaDB ranges over it from the two
+                // branches of this condition (it does not for a row-value comparison).
+                select.and_where(at_column.clone().gte(*at)).cond_where(
+                    sea_orm::Condition::any()
+                        .add(at_column.clone().gt(*at))
+                        .add(
+                            sea_orm::Condition::all()
+                                .add(at_column.eq(*at))
+                                .add(id_column.gt(*id)),
+                        ),
+                );
+            } else {
+                // `(at, id) > (…, …)`: PostgreSQL and SQLite start the `(at, id)` index scan right
+                // there, also within one instant.
+                select.and_where(
+                    Expr::tuple([at_column, id_column])
+                        .gt(Expr::tuple([Expr::val(*at), Expr::val(*id)])),
+                );
+            }
         }
         select
             .order_by((table.clone(), col("at")), Order::Asc)
