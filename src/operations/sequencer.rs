@@ -4,17 +4,17 @@
 //! sequence at a time.
 //!
 //! How far back a run looks is tiered, so that its cost does not grow with the write rate times the
-//! window: each tick looks at the records dated after the newest sequenced one less a few seconds
-//! (a mutation commits milliseconds after its records' time); once a minute, back over the whole
-//! `--sequencer-window`, for a transaction that committed late; at start-up and hourly, at every
-//! record.
+//! window: each tick reads every table on from the last record this server appended to the log
+//! (a table it has not appended to yet: from the newest sequenced record less a few seconds); once a
+//! minute it looks back over the whole `--sequencer-window`, for a transaction that committed late;
+//! at start-up and hourly, at every record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 use sea_orm_history::Registry;
-use sea_orm_history::log::{CheckpointKey, SequenceOptions, make_checkpoint, sequence};
+use sea_orm_history::log::{CheckpointKey, Cursors, SequenceOptions, make_checkpoint, sequence_on};
 
 use crate::config::LogSettings;
 
@@ -40,6 +40,7 @@ pub fn spawn(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_sweep: Option<Instant> = None;
         let mut last_window_sweep: Option<Instant> = None;
+        let mut cursors = Cursors::default();
         let mut last_checkpoint: Option<Instant> = None;
         let window = chrono::Duration::from_std(settings.sequencer_window)
             .unwrap_or(chrono::Duration::minutes(10));
@@ -56,7 +57,15 @@ pub fn spawn(
                 full_sweep,
                 ..SequenceOptions::default()
             };
-            match sequence(&db, registry, &options).await {
+            // A sweep starts from the window or the beginning; every other run from the cursors.
+            let mut run = if window_sweep || full_sweep {
+                Cursors::default()
+            } else {
+                cursors.clone()
+            };
+            let outcome = sequence_on(&db, registry, &options, &mut run).await;
+            cursors.merge(run);
+            match outcome {
                 Ok(report) => {
                     if full_sweep && !report.busy {
                         last_sweep = Some(Instant::now());

@@ -30,7 +30,7 @@ pub use proof::{
     ConsistencyProof, InclusionProof, consistency_proof, entry_of, inclusion_proof, root_at,
     tree_size,
 };
-pub use sequencer::{SequenceOptions, SequenceReport, sequence};
+pub use sequencer::{Cursors, SequenceOptions, SequenceReport, sequence, sequence_on};
 pub use tlog_tiles::Hash;
 pub use verify::{ArchivedRecords, LogFault, LogVerification, VerifyOptions, verify_checkpoint};
 

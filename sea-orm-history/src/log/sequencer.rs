@@ -7,6 +7,8 @@
 //! and moves the size on, in one transaction. To stay cheap as history grows it looks only at records
 //! dated after its watermark (the newest record sequenced) less a window; a full sweep (at start-up,
 //! and now and then) looks at every record, for one that committed later than the window allows.
+//! Within a run, each table is read on from the last record appended ([`Cursors`]); a caller that
+//! keeps the cursors between runs ([`sequence_on`]) makes each run cost what is new, not the window.
 
 use std::collections::HashMap;
 
@@ -64,6 +66,23 @@ struct Pending {
     hash: String,
 }
 
+/// Where a sequencer left off: per table, the `(at, id)` of the last record it appended. A run given
+/// cursors reads each table on from there (a table without one, from the watermark less the window):
+/// a record that commits later with an earlier `at` is not seen by it, but by the next run without
+/// cursors (a window or full sweep).
+#[derive(Clone, Debug, Default)]
+pub struct Cursors(HashMap<String, (DateTime<Utc>, Uuid)>);
+
+impl Cursors {
+    /// Keeps, per table, the later of this cursor and `other`'s.
+    pub fn merge(&mut self, other: Cursors) {
+        for (table, position) in other.0 {
+            let entry = self.0.entry(table).or_insert(position);
+            *entry = Ord::max(*entry, position);
+        }
+    }
+}
+
 /// Appends every record the log does not hold yet (see the module docs).
 ///
 /// # Errors
@@ -73,13 +92,26 @@ pub async fn sequence(
     registry: &Registry,
     options: &SequenceOptions,
 ) -> HistoryResult<SequenceReport> {
+    sequence_on(db, registry, options, &mut Cursors::default()).await
+}
+
+/// Like [`sequence`], reading each table on from `cursors` and moving them to the last record
+/// appended.
+///
+/// # Errors
+/// Database errors.
+pub async fn sequence_on(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    options: &SequenceOptions,
+    cursors: &mut Cursors,
+) -> HistoryResult<SequenceReport> {
     ensure_state(db).await?;
     let mut report = SequenceReport::default();
     let batch = Ord::max(options.batch, 1);
-    // Per table, the last record this run appended: its later batches read on from there instead of
-    // skipping, again and again, every record already in the log (which made a long catch-up
-    // quadratic). A record that commits meanwhile with an earlier `at` is found by the next run.
-    let mut cursors: HashMap<String, (DateTime<Utc>, Uuid)> = HashMap::new();
+    // Per table, the last record appended: later batches read on from there instead of skipping,
+    // again and again, every record already in the log (which made a long catch-up quadratic).
+    let cursors = &mut cursors.0;
     loop {
         let txn = crate::capture::begin_write(db).await?;
         let Some(state) = lock_state(&txn).await? else {
@@ -92,7 +124,7 @@ pub async fn sequence(
         } else {
             state.watermark.map(|w| w - options.window)
         };
-        let pending = pending(&txn, registry, since, &cursors, batch).await?;
+        let pending = pending(&txn, registry, since, cursors, batch).await?;
         if pending.is_empty() {
             txn.commit().await?;
             report.size = size;

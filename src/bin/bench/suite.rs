@@ -518,8 +518,10 @@ pub async fn http_mutations(
 async fn log_caught_up(db: &DatabaseConnection) -> Result<(), String> {
     let registry = HistoryEntity::registry().map_err(err)?;
     let options = sea_orm_history::log::SequenceOptions::default();
+    // Kept across tries: a try that found the log busy must not start over from the window.
+    let mut cursors = sea_orm_history::log::Cursors::default();
     loop {
-        let report = sea_orm_history::log::sequence(db, registry, &options)
+        let report = sea_orm_history::log::sequence_on(db, registry, &options, &mut cursors)
             .await
             .map_err(err)?;
         if report.busy {

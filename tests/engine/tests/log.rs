@@ -28,6 +28,7 @@ history_engine_tests::on_every_database!(
     a_record_inserted_into_the_past_is_named,
     edits_to_the_logs_own_tables_are_caught,
     forged_checkpoints_are_refused,
+    kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_commit,
 );
 
 fn registry() -> &'static Registry {
@@ -374,4 +375,55 @@ async fn forged_checkpoints_are_refused(backend: Backend) {
     // Unsigned, it reads; against the log, a tree of 90 records is one the log never had.
     let unchecked = parse_checkpoint(&grown, None).unwrap();
     assert!(verify(&db, &unchecked).await.fault.is_some());
+}
+
+async fn kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_commit(
+    backend: Backend,
+) {
+    let (_guard, db, _) = logged(backend).await;
+    let mut cursors = sea_orm_history::log::Cursors::default();
+    rename(&db, 1, "shelf 1 v3").await;
+    let options = SequenceOptions::default();
+    let report = sea_orm_history::log::sequence_on(&db, registry(), &options, &mut cursors)
+        .await
+        .unwrap();
+    assert_eq!((report.appended, report.size), (1, 10));
+
+    // A record whose transaction committed late: dated half a minute ago, behind the cursor.
+    let mut row = shelf_records(&db, "2").await.remove(0);
+    row.id = uuid_v7();
+    row.object_id = "98".into();
+    row.at = sea_orm_history::now() - chrono::Duration::seconds(30);
+    row.hash = record_hash("SHELF", &row, None);
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table(sea_orm::sea_query::Alias::new("shelf_history"))
+        .columns(HISTORY_COLUMNS.map(sea_orm::sea_query::Alias::new))
+        .values([
+            row.id.into(),
+            row.object_id.clone().into(),
+            row.version.into(),
+            row.kind.as_str().into(),
+            row.at.into(),
+            row.actor.clone().into(),
+            row.app.clone().into(),
+            row.assignation_id.clone().into(),
+            row.step.into(),
+            row.reason.clone().into(),
+            sea_orm::Value::Json(Some(Box::new(row.snapshot.clone()))).into(),
+            row.hash.clone().into(),
+            row.scope_id.clone().into(),
+            row.trace_id.clone().into(),
+            row.span_id.clone().into(),
+        ])
+        .unwrap()
+        .to_owned();
+    db.execute(&insert).await.unwrap();
+
+    // A run on the kept cursors reads only what came after them; a run over the window finds it.
+    let resumed = sea_orm_history::log::sequence_on(&db, registry(), &options, &mut cursors)
+        .await
+        .unwrap();
+    assert_eq!(resumed.appended, 0);
+    let swept = sequence(&db, registry(), &options).await.unwrap();
+    assert_eq!((swept.appended, swept.size), (1, 11));
 }
