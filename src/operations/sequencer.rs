@@ -4,10 +4,11 @@
 //! sequence at a time.
 //!
 //! How far back a run looks is tiered, so that its cost does not grow with the write rate times the
-//! window: each tick reads every table on from the last record this server appended to the log
-//! (a table it has not appended to yet: from the newest sequenced record less a few seconds); once a
-//! minute it looks back over the whole `--sequencer-window`, for a transaction that committed late;
-//! at start-up and hourly, at every record.
+//! window: each tick reads every table on from the last record this server appended to the log, and
+//! a few seconds behind it (concurrent transactions commit out of their records' order; a table it
+//! has not appended to yet: from the newest sequenced record less those seconds); once a minute it
+//! looks back over the whole `--sequencer-window`, for a transaction that committed late; at start-up
+//! and hourly, at every record.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -112,6 +112,7 @@ pub async fn sequence_on(
     // Per table, the last record appended: later batches read on from there instead of skipping,
     // again and again, every record already in the log (which made a long catch-up quadratic).
     let cursors = &mut cursors.0;
+    let mut first_batch = true;
     loop {
         let txn = crate::capture::begin_write(db).await?;
         let Some(state) = lock_state(&txn).await? else {
@@ -124,14 +125,24 @@ pub async fn sequence_on(
         } else {
             state.watermark.map(|w| w - options.window)
         };
-        let pending = pending(&txn, registry, since, cursors, batch).await?;
+        // A run that starts from kept cursors also looks a window back behind each, once: under
+        // concurrent writers a record with an earlier `at` may commit after a later one was logged.
+        let late = if first_batch && !options.full_sweep {
+            Some(options.window)
+        } else {
+            None
+        };
+        first_batch = false;
+        let pending = pending(&txn, registry, since, cursors, late, batch).await?;
         if pending.is_empty() {
             txn.commit().await?;
             report.size = size;
             return Ok(report);
         }
         for record in &pending {
-            cursors.insert(record.entity.clone(), (record.at, record.id));
+            let position = (record.at, record.id);
+            let cursor = cursors.entry(record.entity.clone()).or_insert(position);
+            *cursor = Ord::max(*cursor, position);
         }
         let appended = pending.len() as u64;
         append(&txn, &state, size, pending).await?;
@@ -185,6 +196,7 @@ async fn pending<C: ConnectionTrait>(
     registry: &Registry,
     since: Option<DateTime<Utc>>,
     cursors: &HashMap<String, (DateTime<Utc>, Uuid)>,
+    late: Option<chrono::Duration>,
     batch: u64,
 ) -> HistoryResult<Vec<Pending>> {
     let col = |name: &str| Alias::new(name);
@@ -204,6 +216,19 @@ async fn pending<C: ConnectionTrait>(
             .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
             .from(table.clone())
             .and_where(Expr::exists(logged).not());
+        let mut queries = Vec::new();
+        if let (Some(back), Some((at, _))) = (late, cursors.get(&info.name)) {
+            // Behind the cursor, within the window: the late commits (a range of its own, so that
+            // the scan past the cursor stays one index range).
+            let at_column = Expr::col((table.clone(), col("at")));
+            queries.push(
+                select
+                    .clone()
+                    .and_where(at_column.clone().gte(*at - back))
+                    .and_where(at_column.lt(*at))
+                    .to_owned(),
+            );
+        }
         // Past the table's cursor when this run has one (which is past `since` already: a second
         // bound would lead the planner to range over `at` from `since` again); else from `since`.
         let cursor = cursors.get(&info.name);
@@ -234,19 +259,22 @@ async fn pending<C: ConnectionTrait>(
                 );
             }
         }
-        select
-            .order_by((table.clone(), col("at")), Order::Asc)
-            .order_by((table.clone(), col("id")), Order::Asc)
-            .limit(batch);
-        for row in db.query_all(&select).await? {
-            found.push(Pending {
-                at: row.try_get("", "at")?,
-                id: row.try_get("", "id")?,
-                entity: info.name.clone(),
-                object_id: row.try_get("", "object_id")?,
-                version: row.try_get("", "version")?,
-                hash: row.try_get("", "hash")?,
-            });
+        queries.push(select);
+        for mut select in queries {
+            select
+                .order_by((table.clone(), col("at")), Order::Asc)
+                .order_by((table.clone(), col("id")), Order::Asc)
+                .limit(batch);
+            for row in db.query_all(&select).await? {
+                found.push(Pending {
+                    at: row.try_get("", "at")?,
+                    id: row.try_get("", "id")?,
+                    entity: info.name.clone(),
+                    object_id: row.try_get("", "object_id")?,
+                    version: row.try_get("", "version")?,
+                    hash: row.try_get("", "hash")?,
+                });
+            }
         }
     }
     found.sort_by_key(|a| (a.at, a.id));

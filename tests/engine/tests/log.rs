@@ -28,7 +28,7 @@ history_engine_tests::on_every_database!(
     a_record_inserted_into_the_past_is_named,
     edits_to_the_logs_own_tables_are_caught,
     forged_checkpoints_are_refused,
-    kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_commit,
+    kept_cursors_find_late_commits_within_the_window_and_a_full_sweep_the_rest,
 );
 
 fn registry() -> &'static Registry {
@@ -377,7 +377,7 @@ async fn forged_checkpoints_are_refused(backend: Backend) {
     assert!(verify(&db, &unchecked).await.fault.is_some());
 }
 
-async fn kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_commit(
+async fn kept_cursors_find_late_commits_within_the_window_and_a_full_sweep_the_rest(
     backend: Backend,
 ) {
     let (_guard, db, _) = logged(backend).await;
@@ -389,11 +389,33 @@ async fn kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_comm
         .unwrap();
     assert_eq!((report.appended, report.size), (1, 10));
 
-    // A record whose transaction committed late: dated half a minute ago, behind the cursor.
-    let mut row = shelf_records(&db, "2").await.remove(0);
+    // Records whose transactions committed late: dated half a minute and an hour ago, behind the
+    // cursor; the first within the window a run looks back, the second not.
+    for (object, ago) in [("98", 30), ("97", 3_600)] {
+        late_record(&db, object, chrono::Duration::seconds(ago)).await;
+    }
+    let resumed = sea_orm_history::log::sequence_on(&db, registry(), &options, &mut cursors)
+        .await
+        .unwrap();
+    assert_eq!((resumed.appended, resumed.size), (1, 11));
+    let again = sea_orm_history::log::sequence_on(&db, registry(), &options, &mut cursors)
+        .await
+        .unwrap();
+    assert_eq!(again.appended, 0, "only a full sweep looks further back");
+    let full = SequenceOptions {
+        full_sweep: true,
+        ..SequenceOptions::default()
+    };
+    let swept = sequence(&db, registry(), &full).await.unwrap();
+    assert_eq!((swept.appended, swept.size), (1, 12));
+}
+
+/// Inserts a record of a made-up shelf `object` dated `ago` before now, as a late commit leaves it.
+async fn late_record(db: &DatabaseConnection, object: &str, ago: chrono::Duration) {
+    let mut row = shelf_records(db, "2").await.remove(0);
     row.id = uuid_v7();
-    row.object_id = "98".into();
-    row.at = sea_orm_history::now() - chrono::Duration::seconds(30);
+    row.object_id = object.into();
+    row.at = sea_orm_history::now() - ago;
     row.hash = record_hash("SHELF", &row, None);
     let insert = sea_orm::sea_query::Query::insert()
         .into_table(sea_orm::sea_query::Alias::new("shelf_history"))
@@ -418,12 +440,4 @@ async fn kept_cursors_read_on_from_the_last_record_and_a_sweep_finds_a_late_comm
         .unwrap()
         .to_owned();
     db.execute(&insert).await.unwrap();
-
-    // A run on the kept cursors reads only what came after them; a run over the window finds it.
-    let resumed = sea_orm_history::log::sequence_on(&db, registry(), &options, &mut cursors)
-        .await
-        .unwrap();
-    assert_eq!(resumed.appended, 0);
-    let swept = sequence(&db, registry(), &options).await.unwrap();
-    assert_eq!((swept.appended, swept.size), (1, 11));
 }
