@@ -3,7 +3,7 @@
 //! followed into the database. `down` removes `audit_event`'s; the history tables keep theirs (their
 //! append-only triggers guard the rows, and `up` again finds them in place).
 
-use sea_orm_history::migration::upgrade_history_table;
+use sea_orm_history::migration::{add_trace_columns, upgrade_history_table};
 use sea_orm_migration::prelude::*;
 
 use crate::m20261123_000002_create_history_tables::HISTORIZED;
@@ -23,33 +23,7 @@ impl MigrationTrait for Migration {
         for base in HISTORIZED {
             upgrade_history_table(manager, base).await?;
         }
-        for (name, len) in [("trace_id", 32), ("span_id", 16)] {
-            if !manager.has_column("audit_event", name).await? {
-                manager
-                    .alter_table(
-                        Table::alter()
-                            .table(Alias::new("audit_event"))
-                            .add_column(ColumnDef::new(Alias::new(name)).string_len(len).null())
-                            .to_owned(),
-                    )
-                    .await?;
-            }
-        }
-        if !manager
-            .has_index("audit_event", "ix_audit_event_trace")
-            .await?
-        {
-            manager
-                .create_index(
-                    Index::create()
-                        .name("ix_audit_event_trace")
-                        .table(Alias::new("audit_event"))
-                        .col(Alias::new("trace_id"))
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_trace_columns(manager, "audit_event").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

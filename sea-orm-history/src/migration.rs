@@ -170,6 +170,38 @@ async fn create_log_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
+/// Adds each nullable string column of `columns` (name, width) that `table` lacks.
+async fn add_strings(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    columns: &[(&str, u32)],
+) -> Result<(), DbErr> {
+    for &(name, width) in columns {
+        if !manager.has_column(table, name).await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(table))
+                        .add_column(column(name).string_len(width).null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives `table` the columns of a W3C trace context, `trace_id` and `span_id` (nullable), and an
+/// index `ix_<table>_trace` on `trace_id`, when it lacks them: what history tables hold per record,
+/// and what an application's own tables (an audit trail, say) can hold the same way.
+///
+/// # Errors
+/// Database errors.
+pub async fn add_trace_columns(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    add_strings(manager, table, &[("trace_id", 32), ("span_id", 16)]).await?;
+    index(manager, table, "trace", &["trace_id"], false).await
+}
+
 /// Adds what assignation trees need to an `assignation` table made before them: parent, root, the
 /// human it runs for and the arguments' hash, with indexes on parent and root. Rows already there
 /// become roots of their own. Does nothing when they are there.
@@ -182,18 +214,7 @@ async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr>
         ("args_hash", 128),
         ("args_hash_alg", 64),
     ];
-    for (name, width) in columns {
-        if !manager.has_column(table, name).await? {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(table))
-                        .add_column(column(name).string_len(width).null())
-                        .to_owned(),
-                )
-                .await?;
-        }
-    }
+    add_strings(manager, table, &columns).await?;
     manager
         .get_connection()
         .execute_unprepared("UPDATE assignation SET root_id = id WHERE root_id IS NULL")
@@ -263,19 +284,7 @@ pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> R
 /// Database errors.
 pub async fn upgrade_history_table(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
     let history = format!("{table}_history");
-    for (name, len) in [("trace_id", 32), ("span_id", 16)] {
-        if !manager.has_column(&history, name).await? {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Alias::new(&history))
-                        .add_column(column(name).string_len(len).null())
-                        .to_owned(),
-                )
-                .await?;
-        }
-    }
-    index(manager, &history, "trace", &["trace_id"], false).await?;
+    add_trace_columns(manager, &history).await?;
     index(manager, &history, "at_id", &["at", "id"], false).await?;
     let old = format!("ix_{history}_at");
     if manager.has_index(&history, &old).await? {
