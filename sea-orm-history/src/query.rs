@@ -313,26 +313,11 @@ pub async fn scope_history<'r, C: ConnectionTrait>(
     first: u64,
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
 ) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
-    let mut merged: Vec<(&EntityInfo, HistoryRow)> = Vec::new();
-    let mut total = 0;
-    for info in registry.entities() {
-        if info.scope == crate::entity::ScopeRule::None {
-            continue;
-        }
-        let mut select = history_select(info);
-        select.and_where(Expr::col(col("scope_id")).eq(scope_id));
-        total += count(db, select.clone()).await?;
-        if let Some((at, id)) = after {
-            select.cond_where(past(at, id, Order::Desc));
-        }
-        select
-            .order_by(col("at"), Order::Desc)
-            .order_by(col("id"), Order::Desc)
-            .limit(first + 1);
-        merged.extend(fetch(db, &select).await?.into_iter().map(|r| (info, r)));
-    }
-    merged.sort_by_key(|(_, r)| std::cmp::Reverse((r.at, r.id)));
-    Ok(Page::from_probe(merged, first, total))
+    let scoped = registry
+        .entities()
+        .iter()
+        .filter(|info| info.scope != crate::entity::ScopeRule::None);
+    keyed_history(db, scoped, "scope_id", scope_id, Order::Desc, first, after).await
 }
 
 /// The records made in the W3C trace `trace_id` (see [`crate::Trace`]), across every history table,
@@ -348,22 +333,41 @@ pub async fn trace_history<'r, C: ConnectionTrait>(
     first: u64,
     after: Option<(DateTime<Utc>, uuid::Uuid)>,
 ) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
+    let all = registry.entities().iter();
+    keyed_history(db, all, "trace_id", trace_id, Order::Asc, first, after).await
+}
+
+/// The records of the tables `infos` whose `column` is `value`, by `(at, id)` in `order`, `first` of
+/// them past `after`: `first + 1` rows of each table, merged.
+async fn keyed_history<'r, C: ConnectionTrait>(
+    db: &C,
+    infos: impl Iterator<Item = &'r EntityInfo>,
+    column: &str,
+    value: &str,
+    order: Order,
+    first: u64,
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+) -> HistoryResult<Page<(&'r EntityInfo, HistoryRow)>> {
+    let newest_first = matches!(order, Order::Desc);
     let mut merged: Vec<(&EntityInfo, HistoryRow)> = Vec::new();
     let mut total = 0;
-    for info in registry.entities() {
+    for info in infos {
         let mut select = history_select(info);
-        select.and_where(Expr::col(col("trace_id")).eq(trace_id));
+        select.and_where(Expr::col(col(column)).eq(value));
         total += count(db, select.clone()).await?;
         if let Some((at, id)) = after {
-            select.cond_where(past(at, id, Order::Asc));
+            select.cond_where(past(at, id, order.clone()));
         }
         select
-            .order_by(col("at"), Order::Asc)
-            .order_by(col("id"), Order::Asc)
+            .order_by(col("at"), order.clone())
+            .order_by(col("id"), order.clone())
             .limit(first + 1);
         merged.extend(fetch(db, &select).await?.into_iter().map(|r| (info, r)));
     }
     merged.sort_by_key(|(_, r)| (r.at, r.id));
+    if newest_first {
+        merged.reverse();
+    }
     Ok(Page::from_probe(merged, first, total))
 }
 

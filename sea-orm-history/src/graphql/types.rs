@@ -310,19 +310,7 @@ impl<E: ApiEntity> Assignation<E> {
         let page = query::assignation_records(db, registry_of::<E>()?, &self.0, first, after)
             .await
             .map_err(|e| e.extend())?;
-        let rows: Vec<(E, HistoryRow)> = page
-            .items
-            .into_iter()
-            .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
-            .collect();
-        let cursors: Vec<String> = rows.iter().map(|(_, r)| r.step.to_string()).collect();
-        let records = HistoryRecord::load(db, rows).await?;
-        let page = query::Page {
-            items: cursors.into_iter().zip(records).collect::<Vec<_>>(),
-            has_next: page.has_next,
-            total: page.total,
-        };
-        Ok(connection(page, |(c, _)| c.clone(), |(_, r)| r))
+        record_connection(db, page, |r| r.step.to_string()).await
     }
     /// The assignation this one undid.
     async fn reverts(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Assignation<E>>> {
@@ -470,15 +458,24 @@ pub async fn trace_history<E: ApiEntity>(
     let page = query::trace_history(db, registry_of::<E>()?, trace_id, first, after)
         .await
         .map_err(|e| e.extend())?;
+    record_connection(db, page, |r| {
+        format!("{}|{}", r.at.timestamp_micros(), r.id)
+    })
+    .await
+}
+
+/// A page of records of several entities as a connection, each with the cursor `cursor` makes of it.
+async fn record_connection<E: ApiEntity>(
+    db: &sea_orm::DatabaseConnection,
+    page: query::Page<(&EntityInfo, HistoryRow)>,
+    cursor: impl Fn(&HistoryRow) -> String,
+) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let rows: Vec<(E, HistoryRow)> = page
         .items
         .into_iter()
         .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
         .collect();
-    let cursors: Vec<String> = rows
-        .iter()
-        .map(|(_, r)| format!("{}|{}", r.at.timestamp_micros(), r.id))
-        .collect();
+    let cursors: Vec<String> = rows.iter().map(|(_, r)| cursor(r)).collect();
     let records = HistoryRecord::load(db, rows).await?;
     let page = query::Page {
         items: cursors.into_iter().zip(records).collect::<Vec<_>>(),
