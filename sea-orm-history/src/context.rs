@@ -103,12 +103,7 @@ impl Trace {
     /// A trace context from its ids: 32 and 16 lowercase hex digits, neither all zeros (as W3C
     /// Trace Context requires); `None` for anything else.
     pub fn new(trace_id: &str, span_id: &str) -> Option<Self> {
-        let valid = |id: &str, len: usize| {
-            id.len() == len
-                && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                && id.bytes().any(|b| b != b'0')
-        };
-        (valid(trace_id, 32) && valid(span_id, 16)).then(|| Self {
+        (hex_id(trace_id, 32) && hex_id(span_id, 16)).then(|| Self {
             trace_id: trace_id.to_owned(),
             span_id: span_id.to_owned(),
         })
@@ -118,7 +113,7 @@ impl Trace {
     /// 32 lowercase hex digits, not all zeros; `None` for anything else.
     pub fn parse_trace_id(text: &str) -> Option<String> {
         let id = text.trim().to_ascii_lowercase();
-        Self::new(&id, "0000000000000001").map(|_| id)
+        hex_id(&id, 32).then_some(id)
     }
 
     /// The trace's id: 32 lowercase hex digits.
@@ -130,6 +125,13 @@ impl Trace {
     pub fn span_id(&self) -> &str {
         &self.span_id
     }
+}
+
+/// Whether `id` is `len` lowercase hex digits, not all zeros (a W3C trace or span id).
+fn hex_id(id: &str, len: usize) -> bool {
+    id.len() == len
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        && id.bytes().any(|b| b != b'0')
 }
 
 /// Who makes a change, through which app, in which assignation, and why.

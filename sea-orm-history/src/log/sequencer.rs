@@ -173,12 +173,11 @@ async fn ensure_state<C: ConnectionTrait>(db: &C) -> HistoryResult<()> {
 }
 
 /// The state row, locked for the rest of the transaction; `None` when another sequencer holds it.
+/// On SQLite the transaction (`begin_write`: `BEGIN IMMEDIATE`) holds the database's one write lock
+/// already.
 async fn lock_state<C: ConnectionTrait>(txn: &C) -> HistoryResult<Option<log_state::Model>> {
     let find = log_state::Entity::find_by_id(1);
     if txn.get_database_backend() == DbBackend::Sqlite {
-        // One writer at a time: writing first takes the database's lock.
-        txn.execute_unprepared("UPDATE history_log_state SET size = size WHERE id = 1")
-            .await?;
         return Ok(find.one(txn).await?);
     }
     Ok(find
