@@ -279,29 +279,7 @@ async fn a_record_inserted_into_the_past_is_named(backend: Backend) {
     row.snapshot = serde_json::json!({"id": 99, "name": "ghost"});
     row.at -= chrono::Duration::days(1);
     row.hash = record_hash("SHELF", &row, None);
-    let insert = sea_orm::sea_query::Query::insert()
-        .into_table(sea_orm::sea_query::Alias::new("shelf_history"))
-        .columns(HISTORY_COLUMNS.map(sea_orm::sea_query::Alias::new))
-        .values([
-            row.id.into(),
-            row.object_id.clone().into(),
-            row.version.into(),
-            row.kind.as_str().into(),
-            row.at.into(),
-            row.actor.clone().into(),
-            row.app.clone().into(),
-            row.assignation_id.clone().into(),
-            row.step.into(),
-            row.reason.clone().into(),
-            sea_orm::Value::Json(Some(Box::new(row.snapshot.clone()))).into(),
-            row.hash.clone().into(),
-            row.scope_id.clone().into(),
-            row.trace_id.clone().into(),
-            row.span_id.clone().into(),
-        ])
-        .unwrap()
-        .to_owned();
-    db.execute(&insert).await.unwrap();
+    insert_record(&db, &row).await;
     let fault = verify(&db, &checkpoint).await.fault.expect("a fault");
     assert_eq!(
         (fault.object_id.as_deref(), fault.version),
@@ -417,6 +395,11 @@ async fn late_record(db: &DatabaseConnection, object: &str, ago: chrono::Duratio
     row.object_id = object.into();
     row.at = sea_orm_history::now() - ago;
     row.hash = record_hash("SHELF", &row, None);
+    insert_record(db, &row).await;
+}
+
+/// Inserts `row` into `shelf_history` behind the engine's back.
+async fn insert_record(db: &DatabaseConnection, row: &HistoryRow) {
     let insert = sea_orm::sea_query::Query::insert()
         .into_table(sea_orm::sea_query::Alias::new("shelf_history"))
         .columns(HISTORY_COLUMNS.map(sea_orm::sea_query::Alias::new))
