@@ -7,8 +7,10 @@
 //!   the content hash computed here); an update that changes nothing reserves and writes nothing.
 //! - MySQL/MariaDB (no data-modifying CTEs, no `RETURNING`): two — the reservation, then the record
 //!   computed in an `INSERT … SELECT` from the assignation row the first locked (`SHA2` chains it).
-//! - SQLite, in the process: the general path of `record_changes` (its three statements cost no round
-//!   trip).
+//! - SQLite (no data-modifying CTEs, no `sha256`): two. The reservation's `RETURNING` also reads the
+//!   object's latest version, hash and scope; the record, hashed here, is inserted with them. Each
+//!   statement is a hop to the connection's worker thread, so the two replace the general path's
+//!   three (latest record, reservation, record).
 //!
 //! Who may write to the assignation is checked in the same statements: a record is written only when
 //! the assignation's user is the context's, or both act for the same human, and (when the context
@@ -18,11 +20,11 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::capture::{PendingChange, parent_id, record_changes, reverted};
+use crate::capture::{PendingChange, parent_id, reverted, row_values};
 use crate::context::ChangeContext;
 use crate::entity::{EntityInfo, ScopeRule};
 use crate::error::{HistoryError, HistoryResult};
-use crate::record::{HistoryRow, content_hash, now};
+use crate::record::{HISTORY_COLUMNS, HistoryRow, chain_hash, content_hash, now};
 
 /// Where the scope of the record comes from when its object has no record yet.
 enum ScopeSource {
@@ -73,9 +75,6 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
     change: PendingChange,
 ) -> HistoryResult<bool> {
     let backend = db.get_database_backend();
-    if backend == DbBackend::Sqlite {
-        return Ok(!record_changes(db, info, vec![change]).await?.is_empty());
-    }
     let ctx = ChangeContext::require()?;
     // Everything of the record but its version, step, hash and scope, which the database computes.
     let row = HistoryRow {
@@ -99,6 +98,7 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
     let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
     let written = match backend {
         DbBackend::Postgres => postgres(db, info, &ctx, &row, &content, &scope).await?,
+        DbBackend::Sqlite => sqlite(db, info, &ctx, row.clone(), &content, &scope).await?,
         _ => mysql(db, info, &ctx, &row, &content, &scope).await?,
     };
     let recorded = written.is_some();
@@ -328,6 +328,109 @@ async fn mysql<C: ConnectionTrait>(
         });
     }
     Ok(Some(known))
+}
+
+async fn sqlite<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    ctx: &ChangeContext,
+    mut row: HistoryRow,
+    content: &str,
+    scope: &ScopeSource,
+) -> HistoryResult<Option<WrittenScope>> {
+    let q = |name: &str| quote(DbBackend::Sqlite, name);
+    let h = q(&info.history_table);
+    let latest = |column: &str| {
+        format!(
+            "(SELECT {} FROM {h} WHERE \"object_id\" = ?1 ORDER BY \"version\" DESC LIMIT 1)",
+            q(column)
+        )
+    };
+    let scope_sql = match scope {
+        ScopeSource::Known(_) => "NULL".to_owned(),
+        ScopeSource::ParentRecords(table, _) => format!(
+            "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = ?13)",
+            q(table)
+        ),
+    };
+    // The reservation (nothing for an update that changes nothing), returning what the record is
+    // computed from: the assignation row it locked and counted, and the object's latest record.
+    let reserve = format!(
+        r#"INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
+                           "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
+SELECT ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT "snapshot" FROM {h} WHERE "object_id" = ?1
+                                 ORDER BY "version" DESC LIMIT 1) AS p
+                  WHERE ?11 = 'UPDATE' AND json(p."snapshot") = json(?12))
+ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
+RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by",
+          {} AS "prev_version", {} AS "prev_hash", {} AS "prev_scope", {scope_sql} AS "parent_scope""#,
+        latest("version"),
+        latest("hash"),
+        latest("scope_id"),
+    );
+    let mut values: Vec<Value> = vec![
+        row.object_id.clone().into(),      // ?1
+        row.assignation_id.clone().into(), // ?2
+        row.actor.clone().into(),          // ?3
+        row.app.clone().into(),            // ?4
+        row.at.into(),                     // ?5
+    ];
+    values.extend(lineage_values(ctx)); // ?6 to ?10
+    values.extend([
+        row.kind.as_str().into(),                          // ?11
+        Value::Json(Some(Box::new(row.snapshot.clone()))), // ?12
+        match scope {
+            ScopeSource::ParentRecords(_, id) => id.clone().into(),
+            ScopeSource::Known(_) => Value::String(None),
+        }, // ?13
+    ]);
+    let Some(reserved) = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            reserve,
+            values,
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let actor: Option<String> = reserved.try_get("", "actor")?;
+    let on_behalf_of: Option<String> = reserved.try_get("", "on_behalf_of")?;
+    let parent: Option<String> = reserved.try_get("", "parent_id")?;
+    let for_the_same_human =
+        on_behalf_of.is_some() && on_behalf_of.as_deref() == ctx.on_behalf_of();
+    let parent_matches = ctx
+        .lineage
+        .parent
+        .as_ref()
+        .is_none_or(|claimed| parent.as_deref() == Some(claimed.as_str()));
+    if (actor != ctx.user && !for_the_same_human) || !parent_matches {
+        return Err(refused(ctx, parent.as_deref()));
+    }
+    if let Some(by) = reserved.try_get::<Option<String>>("", "reverted_by")? {
+        return Err(reverted(&row.assignation_id, &by));
+    }
+    let count: i32 = reserved.try_get("", "change_count")?;
+    let previous_version: Option<i32> = reserved.try_get("", "prev_version")?;
+    let previous_hash: Option<String> = reserved.try_get("", "prev_hash")?;
+    let previous_scope: Option<String> = reserved.try_get("", "prev_scope")?;
+    row.version = previous_version.unwrap_or(0) + 1;
+    row.step = count - 1;
+    row.hash = chain_hash(previous_hash.as_deref(), row.version, row.step, content);
+    row.scope_id = match (previous_version, scope) {
+        (Some(_), _) => previous_scope,
+        (None, ScopeSource::Known(known)) => known.clone(),
+        (None, ScopeSource::ParentRecords(..)) => reserved.try_get("", "parent_scope")?,
+    };
+    let mut insert = sea_orm::sea_query::Query::insert();
+    insert
+        .into_table(sea_orm::sea_query::Alias::new(&info.history_table))
+        .columns(HISTORY_COLUMNS.map(sea_orm::sea_query::Alias::new))
+        .values(row_values(&row))
+        .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+    db.execute(&insert).await?;
+    Ok(Some(Some(row.scope_id)))
 }
 
 /// Why a change may not join its assignation, which was not reverted: another parent than the one

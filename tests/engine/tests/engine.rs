@@ -30,6 +30,7 @@ history_engine_tests::on_every_database!(
     a_change_may_not_join_an_assignation_that_was_reverted,
     a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one,
     a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them,
+    saving_a_row_unchanged_writes_no_record_and_opens_no_assignation,
 );
 
 fn registry() -> &'static Registry {
@@ -751,4 +752,66 @@ async fn a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them(backend: Ba
     let untraced = records(&db, "SHELF", "1").await;
     assert_eq!(untraced[0].trace_id, None);
     assert_eq!(untraced[0].span_id, None);
+}
+
+async fn saving_a_row_unchanged_writes_no_record_and_opens_no_assignation(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    let mut id = 0;
+    change(&db, "made", async |txn| {
+        id = new_shelf(txn, "Poetry").await?;
+        Ok(())
+    })
+    .await;
+    let saved = shelf::Entity::find_by_id(id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    // Every column written back as it is: the hook sees a snapshot equal to the latest record's.
+    change(&db, "idle", async |txn| {
+        saved
+            .clone()
+            .into_active_model()
+            .reset_all()
+            .update(txn)
+            .await
+            .map(|_| ())
+    })
+    .await;
+    let key = id.to_string();
+    assert_eq!(
+        records(&db, "SHELF", &key).await.len(),
+        1,
+        "no record for a no-op"
+    );
+    let idle = AssignationId::parse("idle").unwrap();
+    assert!(
+        query::find_assignation(&db, &idle).await.unwrap().is_none(),
+        "an update that changes nothing neither opens nor counts an assignation"
+    );
+    // A real change in the same assignation then takes its first step, the next version, and chains.
+    change(&db, "idle", async |txn| {
+        let mut renamed = saved.clone().into_active_model();
+        renamed.name = Set("Verse".into());
+        renamed.update(txn).await.map(|_| ())
+    })
+    .await;
+    let rows = records(&db, "SHELF", &key).await;
+    assert_eq!(rows.len(), 2);
+    let (latest, first) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (latest.version, latest.step, latest.kind),
+        (2, 0, HistoryKind::Update)
+    );
+    assert_eq!(latest.scope_id.as_deref(), Some(key.as_str()));
+    assert_eq!(
+        latest.hash,
+        sea_orm_history::record::record_hash("SHELF", latest, Some(&first.hash)),
+        "the record chains to the one before"
+    );
+    let opened = query::find_assignation(&db, &idle)
+        .await
+        .unwrap()
+        .expect("opened");
+    assert_eq!(opened.change_count, 1);
 }
