@@ -213,8 +213,21 @@ async fn pending<C: ConnectionTrait>(
         let mut select = Query::select();
         select
             .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
-            .from(table.clone())
-            .and_where(Expr::exists(logged).not());
+            .from(table.clone());
+        if db.get_database_backend() == DbBackend::MySql {
+            // MariaDB materializes a `NOT EXISTS` over the whole log (a temporary table of every
+            // entry, spilled to disk past a few hundred thousand); the same anti-join written as an
+            // outer join looks each record up in the log's unique index, in the order it reads them.
+            let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
+            select
+                .left_join(
+                    log_entry::Entity,
+                    record.clone().equals((table.clone(), col("id"))),
+                )
+                .and_where(record.is_null());
+        } else {
+            select.and_where(Expr::exists(logged).not());
+        }
         let mut queries = Vec::new();
         if let (Some(back), Some((at, _))) = (late, cursors.get(&info.name)) {
             // Behind the cursor, within the window: the late commits (a range of its own, so that
