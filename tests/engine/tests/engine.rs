@@ -31,6 +31,7 @@ history_engine_tests::on_every_database!(
     a_tree_revert_undoes_interleaved_changes_of_parent_and_child_as_one,
     a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them,
     saving_a_row_unchanged_writes_no_record_and_opens_no_assignation,
+    text_that_looks_like_sql_is_recorded_verbatim,
 );
 
 fn registry() -> &'static Registry {
@@ -814,4 +815,38 @@ async fn saving_a_row_unchanged_writes_no_record_and_opens_no_assignation(backen
         .unwrap()
         .expect("opened");
     assert_eq!(opened.change_count, 1);
+}
+
+async fn text_that_looks_like_sql_is_recorded_verbatim(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    // Quotes, backslashes, a statement separator, comment markers, a hex literal and non-ASCII text:
+    // every value the writer sends (on MySQL inlined into its batch) must arrive as it was.
+    let tricky = "O'Brien\\'s \"shelf\"; DROP TABLE shelf; -- `x` /* X'00' */ \\n \u{e9}\u{1f4da}";
+    let mut id = 0;
+    ChangeContext::new(registry(), AssignationId::parse("quoted").unwrap())
+        .user(tricky)
+        .reason(tricky)
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            id = new_shelf(&txn, tricky).await.expect("the change");
+            txn.commit().await.expect("commit");
+        })
+        .await;
+    let stored = shelf::Entity::find_by_id(id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.name, tricky);
+    let rows = records(&db, "SHELF", &id.to_string()).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].snapshot["name"], serde_json::json!(tricky));
+    assert_eq!(rows[0].actor.as_deref(), Some(tricky));
+    assert_eq!(rows[0].reason.as_deref(), Some(tricky));
+    assert_eq!(rows[0].assignation_id, "quoted");
+    assert_eq!(
+        rows[0].hash,
+        sea_orm_history::record::record_hash("SHELF", &rows[0], None),
+        "the hash the database chained is the one verify recomputes"
+    );
 }
