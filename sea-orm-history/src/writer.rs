@@ -274,27 +274,29 @@ async fn mysql<C: ConnectionTrait>(
             None,
         ),
     };
+    // The latest record is read into session variables first (a locking read, as the `INSERT …
+    // SELECT` of a table from itself would take, but without the temporary table MySQL makes for it).
     let batch = format!(
-        "INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`, `parent_id`,
+        "SET @chronicle_version = NULL, @chronicle_hash = NULL, @chronicle_scope = NULL,
+             @chronicle_same = NULL;
+         SELECT `version`, `hash`, `scope_id`, `snapshot` = {snapshot}
+         INTO @chronicle_version, @chronicle_hash, @chronicle_scope, @chronicle_same
+         FROM {h} WHERE `object_id` = {object} ORDER BY `version` DESC LIMIT 1 LOCK IN SHARE MODE;
+         INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`, `parent_id`,
                                     `root_id`, `on_behalf_of`, `args_hash`, `args_hash_alg`)
          SELECT {assignation}, {actor}, {app}, {at}, 1, {parent}, {root}, {on_behalf_of}, {args_hash},
                 {args_hash_alg} FROM DUAL
-         WHERE NOT EXISTS (
-           SELECT 1 FROM (SELECT `snapshot` FROM {h} WHERE `object_id` = {object}
-                          ORDER BY `version` DESC LIMIT 1) AS p
-           WHERE {kind} = 'UPDATE' AND p.`snapshot` = {snapshot})
+         WHERE NOT ({kind} = 'UPDATE' AND COALESCE(@chronicle_same, 0) = 1)
          ON DUPLICATE KEY UPDATE `change_count` = `change_count` + 1;
          SET @chronicle_reserved = ROW_COUNT();
          INSERT INTO {h} (`id`, `object_id`, `version`, `kind`, `at`, `actor`, `app`, `assignation_id`,
                           `step`, `reason`, `snapshot`, `hash`, `scope_id`, `trace_id`, `span_id`)
-         SELECT X'{id}', {object}, COALESCE(p.`version`, 0) + 1, {kind}, {at}, {actor}, {app}, a.`id`,
-                a.`change_count` - 1, {reason}, {snapshot},
-                SHA2(CONCAT(COALESCE(p.`hash`, ''), '|', COALESCE(p.`version`, 0) + 1, '|',
+         SELECT X'{id}', {object}, COALESCE(@chronicle_version, 0) + 1, {kind}, {at}, {actor}, {app},
+                a.`id`, a.`change_count` - 1, {reason}, {snapshot},
+                SHA2(CONCAT(COALESCE(@chronicle_hash, ''), '|', COALESCE(@chronicle_version, 0) + 1, '|',
                             a.`change_count` - 1, '|', {content}), 256),
-                COALESCE(p.`scope_id`, {scope_sql}), {trace_id}, {span_id}
+                COALESCE(@chronicle_scope, {scope_sql}), {trace_id}, {span_id}
          FROM `assignation` AS a
-         LEFT JOIN (SELECT `version`, `hash`, `scope_id` FROM {h} WHERE `object_id` = {object}
-                    ORDER BY `version` DESC LIMIT 1) AS p ON 1 = 1
          WHERE @chronicle_reserved > 0 AND a.`id` = {assignation}
            AND (a.`actor` <=> {actor} OR a.`on_behalf_of` = {on_behalf_of}) AND a.`reverted_by` IS NULL
            AND ({parent} IS NULL OR a.`parent_id` = {parent});
