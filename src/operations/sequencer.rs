@@ -42,6 +42,8 @@ pub fn spawn(
         let mut last_sweep: Option<Instant> = None;
         let mut last_window_sweep: Option<Instant> = None;
         let mut cursors = Cursors::default();
+        // Where a sweep that another replica's run interrupted (the log was busy) had got to.
+        let mut interrupted_sweep: Option<Cursors> = None;
         let mut last_checkpoint: Option<Instant> = None;
         let window = chrono::Duration::from_std(settings.sequencer_window)
             .unwrap_or(chrono::Duration::minutes(10));
@@ -58,13 +60,19 @@ pub fn spawn(
                 full_sweep,
                 ..SequenceOptions::default()
             };
-            // A sweep starts from the window or the beginning; every other run from the cursors.
-            let mut run = if window_sweep || full_sweep {
-                Cursors::default()
+            // A sweep starts from the window or the beginning, or goes on from where it was
+            // interrupted (starting over would read again, every time it loses the log's lock to
+            // another replica, every record it had got past); every other run from the cursors.
+            let sweeping = window_sweep || full_sweep;
+            let mut run = if sweeping {
+                interrupted_sweep.take().unwrap_or_default()
             } else {
                 cursors.clone()
             };
             let outcome = sequence_on(&db, registry, &options, &mut run).await;
+            if sweeping && outcome.as_ref().is_ok_and(|report| report.busy) {
+                interrupted_sweep = Some(run.clone());
+            }
             cursors.merge(run);
             match outcome {
                 Ok(report) => {
