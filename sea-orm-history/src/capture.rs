@@ -165,6 +165,15 @@ pub(crate) async fn reserve_steps<C: ConnectionTrait>(
         db.query_one(&insert).await?
     };
     let row = row.ok_or_else(|| HistoryError::NotFound("the assignation".into()))?;
+    Ok(admitted(ctx, &row)? - steps)
+}
+
+/// Reads a reservation's answer (the [`RESERVED`] columns of the assignation row it locked and
+/// counted): the assignation's change count once the context's change may join it.
+///
+/// # Errors
+/// As [`reserve_steps`].
+pub(crate) fn admitted(ctx: &ChangeContext, row: &sea_orm::QueryResult) -> HistoryResult<i32> {
     let actor: Option<String> = row.try_get("", "actor")?;
     let on_behalf_of: Option<String> = row.try_get("", "on_behalf_of")?;
     let parent: Option<String> = row.try_get("", "parent_id")?;
@@ -187,8 +196,7 @@ pub(crate) async fn reserve_steps<C: ConnectionTrait>(
     if let Some(by) = reverted_by {
         return Err(reverted(ctx.assignation.as_str(), &by));
     }
-    let count: i32 = row.try_get("", "change_count")?;
-    Ok(count - steps)
+    Ok(row.try_get("", "change_count")?)
 }
 
 /// The refusal of a change that would join an assignation reverted already (its revert could never be
@@ -319,6 +327,22 @@ pub(crate) async fn record_changes<C: ConnectionTrait>(
         chain.insert(row.object_id.clone(), row.hash.clone());
     }
 
+    insert_records(db, info, &rows).await?;
+    if let Some(tally) = &ctx.tally {
+        tally.add(&info.name, &rows);
+    }
+    Ok(rows)
+}
+
+/// Inserts `rows`, complete, into `info`'s history table, [`INSERT_CHUNK`] to a statement.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn insert_records<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    rows: &[HistoryRow],
+) -> HistoryResult<()> {
     for chunk in rows.chunks(INSERT_CHUNK) {
         let mut insert = Query::insert();
         insert
@@ -329,10 +353,7 @@ pub(crate) async fn record_changes<C: ConnectionTrait>(
         }
         db.execute(&insert).await?;
     }
-    if let Some(tally) = &ctx.tally {
-        tally.add(&info.name, &rows);
-    }
-    Ok(rows)
+    Ok(())
 }
 
 /// The values of `row` in [`HISTORY_COLUMNS`] order, for an INSERT.

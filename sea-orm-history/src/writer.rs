@@ -23,11 +23,11 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::capture::{PendingChange, parent_id, reverted, row_values};
+use crate::capture::{PendingChange, admitted, insert_records, parent_id, reverted};
 use crate::context::ChangeContext;
 use crate::entity::{EntityInfo, ScopeRule};
 use crate::error::{HistoryError, HistoryResult};
-use crate::record::{HISTORY_COLUMNS, HistoryRow, chain_hash, content_hash, now};
+use crate::record::{HistoryRow, chain_hash, content_hash, now};
 
 /// Where the scope of the record comes from when its object has no record yet.
 enum ScopeSource {
@@ -398,23 +398,7 @@ RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by",
     else {
         return Ok(None);
     };
-    let actor: Option<String> = reserved.try_get("", "actor")?;
-    let on_behalf_of: Option<String> = reserved.try_get("", "on_behalf_of")?;
-    let parent: Option<String> = reserved.try_get("", "parent_id")?;
-    let for_the_same_human =
-        on_behalf_of.is_some() && on_behalf_of.as_deref() == ctx.on_behalf_of();
-    let parent_matches = ctx
-        .lineage
-        .parent
-        .as_ref()
-        .is_none_or(|claimed| parent.as_deref() == Some(claimed.as_str()));
-    if (actor != ctx.user && !for_the_same_human) || !parent_matches {
-        return Err(refused(ctx, parent.as_deref()));
-    }
-    if let Some(by) = reserved.try_get::<Option<String>>("", "reverted_by")? {
-        return Err(reverted(&row.assignation_id, &by));
-    }
-    let count: i32 = reserved.try_get("", "change_count")?;
+    let count = admitted(ctx, &reserved)?;
     let previous_version: Option<i32> = reserved.try_get("", "prev_version")?;
     let previous_hash: Option<String> = reserved.try_get("", "prev_hash")?;
     let previous_scope: Option<String> = reserved.try_get("", "prev_scope")?;
@@ -426,13 +410,7 @@ RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by",
         (None, ScopeSource::Known(known)) => known.clone(),
         (None, ScopeSource::ParentRecords(..)) => reserved.try_get("", "parent_scope")?,
     };
-    let mut insert = sea_orm::sea_query::Query::insert();
-    insert
-        .into_table(sea_orm::sea_query::Alias::new(&info.history_table))
-        .columns(HISTORY_COLUMNS.map(sea_orm::sea_query::Alias::new))
-        .values(row_values(&row))
-        .map_err(|e| HistoryError::Malformed(e.to_string()))?;
-    db.execute(&insert).await?;
+    insert_records(db, info, std::slice::from_ref(&row)).await?;
     Ok(Some(Some(row.scope_id)))
 }
 

@@ -202,14 +202,8 @@ async fn pending<C: ConnectionTrait>(
     let mut found = Vec::new();
     for info in registry.entities() {
         let table = col(&info.history_table);
-        let logged = Query::select()
-            .expr(Expr::val(1))
-            .from(log_entry::Entity)
-            .and_where(
-                Expr::col((log_entry::Entity, log_entry::Column::RecordId))
-                    .equals((table.clone(), col("id"))),
-            )
-            .to_owned();
+        let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
+        let logged = record.clone().equals((table.clone(), col("id")));
         let mut select = Query::select();
         select
             .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
@@ -218,15 +212,16 @@ async fn pending<C: ConnectionTrait>(
             // MariaDB materializes a `NOT EXISTS` over the whole log (a temporary table of every
             // entry, spilled to disk past a few hundred thousand); the same anti-join written as an
             // outer join looks each record up in the log's unique index, in the order it reads them.
-            let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
             select
-                .left_join(
-                    log_entry::Entity,
-                    record.clone().equals((table.clone(), col("id"))),
-                )
+                .left_join(log_entry::Entity, logged)
                 .and_where(record.is_null());
         } else {
-            select.and_where(Expr::exists(logged).not());
+            let in_log = Query::select()
+                .expr(Expr::val(1))
+                .from(log_entry::Entity)
+                .and_where(logged)
+                .to_owned();
+            select.and_where(Expr::exists(in_log).not());
         }
         let mut queries = Vec::new();
         if let (Some(back), Some((at, _))) = (late, cursors.get(&info.name)) {

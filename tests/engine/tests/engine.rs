@@ -83,6 +83,15 @@ async fn new_book(
     .id)
 }
 
+/// The shelf `id` as the database holds it.
+async fn stored_shelf(db: &DatabaseConnection, id: i32) -> shelf::Model {
+    shelf::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read the shelf")
+        .expect("the shelf exists")
+}
+
 async fn records(
     db: &DatabaseConnection,
     entity: &str,
@@ -763,11 +772,7 @@ async fn saving_a_row_unchanged_writes_no_record_and_opens_no_assignation(backen
         Ok(())
     })
     .await;
-    let saved = shelf::Entity::find_by_id(id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let saved = stored_shelf(&db, id).await;
     // Every column written back as it is: the hook sees a snapshot equal to the latest record's.
     change(&db, "idle", async |txn| {
         saved
@@ -832,11 +837,7 @@ async fn text_that_looks_like_sql_is_recorded_verbatim(backend: Backend) {
             txn.commit().await.expect("commit");
         })
         .await;
-    let stored = shelf::Entity::find_by_id(id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_shelf(&db, id).await;
     assert_eq!(stored.name, tricky);
     let rows = records(&db, "SHELF", &id.to_string()).await;
     assert_eq!(rows.len(), 1);
