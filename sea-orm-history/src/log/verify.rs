@@ -10,7 +10,10 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use tlog_tiles::{Hash, check_tree, prove_tree, stored_hash_index, tree_hash};
 use uuid::Uuid;
 
@@ -22,7 +25,7 @@ use super::{RootBuilder, leaf_hash};
 use crate::capture::history_select;
 use crate::error::HistoryResult;
 use crate::query::fetch;
-use crate::record::{HistoryRow, record_hash};
+use crate::record::{HISTORY_COLUMNS, HistoryRow, record_hash};
 use crate::registry::Registry;
 use crate::tables::prune_anchor;
 
@@ -421,19 +424,30 @@ async fn inserted_into_the_past<C: ConnectionTrait>(
     let col = |name: &str| Alias::new(name);
     for info in registry.entities() {
         let table = col(&info.history_table);
-        let covered = Query::select()
-            .expr(Expr::val(1))
-            .from(log_entry::Entity)
-            .and_where(
-                Expr::col((log_entry::Entity, log_entry::Column::RecordId))
-                    .equals((table.clone(), col("id"))),
-            )
-            .and_where(Expr::col((log_entry::Entity, log_entry::Column::Idx)).lt(key(size)?))
-            .to_owned();
-        let mut select = history_select(info);
+        let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
+        let covering = Condition::all()
+            .add(record.clone().equals((table.clone(), col("id"))))
+            .add(Expr::col((log_entry::Entity, log_entry::Column::Idx)).lt(key(size)?));
+        let mut select = Query::select();
+        select
+            .columns(HISTORY_COLUMNS.map(|c| (table.clone(), col(c))))
+            .from(table.clone());
+        if db.get_database_backend() == DbBackend::MySql {
+            // As in the sequencer: MariaDB materializes a `NOT EXISTS` over the whole log, and looks
+            // each record up in the log's unique index when the anti-join is an outer join.
+            select
+                .left_join(log_entry::Entity, covering)
+                .and_where(record.is_null());
+        } else {
+            let covered = Query::select()
+                .expr(Expr::val(1))
+                .from(log_entry::Entity)
+                .cond_where(covering)
+                .to_owned();
+            select.and_where(Expr::exists(covered).not());
+        }
         select
             .and_where(Expr::col((table.clone(), col("at"))).lt(cutoff))
-            .and_where(Expr::exists(covered).not())
             .order_by((table.clone(), col("at")), Order::Asc)
             .limit(1);
         if let Some(row) = fetch(db, &select).await?.into_iter().next() {
