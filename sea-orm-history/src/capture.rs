@@ -478,8 +478,13 @@ where
         let ctx = ChangeContext::require()?;
         let info = ctx.registry().of::<E>()?;
         let snapshot = info.snapshot_of(model)?;
+        let object_id = info.object_id(&snapshot);
+        if ctx.was_written_with_row(info, &object_id) {
+            // crate::write recorded it in the row's own statement.
+            return Ok(false);
+        }
         let change = PendingChange {
-            object_id: info.object_id(&snapshot),
+            object_id,
             kind: if insert {
                 HistoryKind::Create
             } else {

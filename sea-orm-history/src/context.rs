@@ -7,7 +7,7 @@
 //! context (for metrics, or to learn what a call created); [`Trace`] names the W3C trace and span a
 //! change was made in, kept on its record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -157,6 +157,8 @@ pub struct ChangeContext {
     pub trace: Option<Trace>,
     /// Rows read by `before_delete`, recorded by `after_delete` once the database deleted them.
     pub(crate) deleting: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
+    /// Rows whose record [`crate::write`] wrote with the row, for which `after_save` writes none.
+    pub(crate) with_row: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 impl ChangeContext {
@@ -173,6 +175,7 @@ impl ChangeContext {
             lineage: Lineage::default(),
             trace: None,
             deleting: Arc::default(),
+            with_row: Arc::default(),
         }
     }
 
@@ -259,6 +262,25 @@ impl ChangeContext {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(info.name.clone(), object_id.to_owned()))
+    }
+
+    /// Marks (`true`) or unmarks the row `object_id` of `info` as recorded with its write, while its
+    /// `after_save` hook runs.
+    pub(crate) fn written_with_row(&self, info: &EntityInfo, object_id: &str, marked: bool) {
+        let mut with_row = self.with_row.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (info.name.clone(), object_id.to_owned());
+        if marked {
+            with_row.insert(key);
+        } else {
+            with_row.remove(&key);
+        }
+    }
+
+    /// Whether the row `object_id` of `info` was recorded with its write (see
+    /// [`written_with_row`](Self::written_with_row)).
+    pub(crate) fn was_written_with_row(&self, info: &EntityInfo, object_id: &str) -> bool {
+        let with_row = self.with_row.lock().unwrap_or_else(PoisonError::into_inner);
+        with_row.contains(&(info.name.clone(), object_id.to_owned()))
     }
 
     /// The registry of historized entities the hooks consult.

@@ -343,6 +343,25 @@ impl EntityInfo {
         Ok(Json::Object(fields))
     }
 
+    /// The snapshot of the row `active` would write, when every column holds a value (set or
+    /// unchanged); `None` when one is not set.
+    ///
+    /// # Errors
+    /// [`HistoryError::Malformed`] for a value no snapshot can hold.
+    pub(crate) fn snapshot_of_active<A: ActiveModelTrait>(
+        &self,
+        active: &A,
+    ) -> Result<Option<Json>, HistoryError> {
+        let mut fields = Map::new();
+        for column in <A::Entity as EntityTrait>::Column::iter() {
+            let Some(value) = active.get(column).into_value() else {
+                return Ok(None);
+            };
+            fields.insert(camel_case(column.as_str()), value_to_json(value)?);
+        }
+        Ok(Some(Json::Object(fields)))
+    }
+
     /// The model of `E` a snapshot of this entity holds.
     ///
     /// # Errors

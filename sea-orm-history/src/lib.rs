@@ -122,6 +122,7 @@
 //! - [`query`]: history per object, per assignation, as of an instant.
 //! - [`revert`]: preview, revert an assignation, revert an object.
 //! - [`verify`]: hash-chain verification.
+//! - [`write`](mod@write): insert or update a row with its record in one statement (PostgreSQL).
 //! - [`retention`]: pruning old history, with anchors so that chains still verify.
 //! - [`log`]: the verifiable log — one Merkle tree over all history, a sequencer, signed checkpoints,
 //!   inclusion and consistency proofs, and verification against a checkpoint kept elsewhere.
@@ -149,6 +150,7 @@ mod rows;
 pub mod snapshot;
 pub mod tables;
 pub mod verify;
+pub mod write;
 mod writer;
 
 pub use capture::{begin, begin_write};

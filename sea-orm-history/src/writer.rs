@@ -5,6 +5,8 @@
 //!   on the assignation row (creating it, or locking it and counting one more), and insert the record
 //!   with its version and hash computed from the latest one (`sha256` of `prev|version|step|content`,
 //!   the content hash computed here); an update that changes nothing reserves and writes nothing.
+//!   Through [`crate::write`], the row's own `INSERT`/`UPDATE … RETURNING` is the first CTE of that
+//!   statement ([`write_with_record`]), so the row and its record are one round trip.
 //! - MySQL/MariaDB (no data-modifying CTEs, no `RETURNING`): two — the reservation, then the record
 //!   computed in an `INSERT … SELECT` from the assignation row the first locked (`SHA2` chains it).
 //!   Both are prepared statements: sending them as one text-protocol batch (values inlined) saves the
@@ -79,8 +81,54 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
 ) -> HistoryResult<bool> {
     let backend = db.get_database_backend();
     let ctx = ChangeContext::require()?;
-    // Everything of the record but its version, step, hash and scope, which the database computes.
-    let row = HistoryRow {
+    let row = unsealed_row(&ctx, change);
+    let content = content_hash(&info.name, &row);
+    let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
+    let written = match backend {
+        DbBackend::Postgres => {
+            postgres(db, info, &ctx, &row, &content, &scope, None)
+                .await?
+                .0
+        }
+        DbBackend::Sqlite => sqlite(db, info, &ctx, row.clone(), &content, &scope).await?,
+        _ => mysql(db, info, &ctx, &row, &content, &scope).await?,
+    };
+    let recorded = written.is_some();
+    tally(&ctx, info, &row, written);
+    Ok(recorded)
+}
+
+/// Writes the live row with `statement` (an `INSERT` or `UPDATE … RETURNING` every column, built for
+/// PostgreSQL) and records `change`, the row as the statement leaves it, in the same statement: the
+/// statement's first CTE. Returns the row `statement` returned, or `None` when it matched no row
+/// (and nothing was recorded).
+///
+/// # Errors
+/// As [`record_one`]; [`HistoryError::Malformed`] on another backend.
+pub(crate) async fn write_with_record<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    change: PendingChange,
+    statement: Statement,
+) -> HistoryResult<Option<sea_orm::QueryResult>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Err(HistoryError::Malformed(
+            "a row and its record in one statement is a PostgreSQL write".into(),
+        ));
+    }
+    let ctx = ChangeContext::require()?;
+    let row = unsealed_row(&ctx, change);
+    let content = content_hash(&info.name, &row);
+    let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
+    let (written, live) = postgres(db, info, &ctx, &row, &content, &scope, Some(statement)).await?;
+    tally(&ctx, info, &row, written);
+    Ok(live)
+}
+
+/// Everything of `change`'s record but its version, step, hash and scope, which the database
+/// computes.
+fn unsealed_row(ctx: &ChangeContext, change: PendingChange) -> HistoryRow {
+    HistoryRow {
         id: Uuid::now_v7(),
         object_id: change.object_id,
         version: 0,
@@ -96,19 +144,36 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
         scope_id: None,
         trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
         span_id: ctx.trace.as_ref().map(|t| t.span_id().to_owned()),
-    };
-    let content = content_hash(&info.name, &row);
-    let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
-    let written = match backend {
-        DbBackend::Postgres => postgres(db, info, &ctx, &row, &content, &scope).await?,
-        DbBackend::Sqlite => sqlite(db, info, &ctx, row.clone(), &content, &scope).await?,
-        _ => mysql(db, info, &ctx, &row, &content, &scope).await?,
-    };
-    let recorded = written.is_some();
+    }
+}
+
+/// Tells the context's tally, if any, of the record written.
+fn tally(ctx: &ChangeContext, info: &EntityInfo, row: &HistoryRow, written: Option<WrittenScope>) {
     if let (Some(scope_id), Some(tally)) = (written, &ctx.tally) {
         tally.add_one(&info.name, &row.object_id, row.kind, scope_id);
     }
-    Ok(recorded)
+}
+
+/// `sql` with each placeholder `$n` renumbered `$(n + by)`. `sql` holds no quoted text (the
+/// writer's own statements, before identifiers are put in).
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    if by == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The scope of the written record: `Some(known)`, or `None` when it was taken from the parent's
@@ -127,6 +192,9 @@ fn lineage_values(ctx: &ChangeContext) -> [Value; 5] {
     ]
 }
 
+/// The PostgreSQL write: one statement, after `live` (the row's own `INSERT`/`UPDATE … RETURNING`)
+/// when there is one. Returns what was recorded and the row `live` returned (`None` when it matched
+/// no row, and then nothing is recorded).
 async fn postgres<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
@@ -134,10 +202,20 @@ async fn postgres<C: ConnectionTrait>(
     row: &HistoryRow,
     content: &str,
     scope: &ScopeSource,
-) -> HistoryResult<Option<WrittenScope>> {
+    live: Option<Statement>,
+) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
     let q = |name: &str| quote(DbBackend::Postgres, name);
     let h = q(&info.history_table);
-    let mut values: Vec<Value> = vec![
+    // The live row's values come first, as its statement numbers them; the record's follow.
+    let (live_sql, mut values) = match live {
+        Some(statement) => (
+            Some(statement.sql),
+            statement.values.map(|v| v.0).unwrap_or_default(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let offset = values.len();
+    values.extend::<[Value; 10]>([
         row.object_id.clone().into(),                      // $1
         row.assignation_id.clone().into(),                 // $2
         row.actor.clone().into(),                          // $3
@@ -148,7 +226,7 @@ async fn postgres<C: ConnectionTrait>(
         row.id.into(),                                     // $8
         row.reason.clone().into(),                         // $9
         content.into(),                                    // $10
-    ];
+    ]);
     values.extend(lineage_values(ctx)); // $11 to $15
     values.extend([row.trace_id.clone().into(), row.span_id.clone().into()]); // $16, $17
     let scope_sql = match scope {
@@ -156,59 +234,89 @@ async fn postgres<C: ConnectionTrait>(
             values.push(known.clone().into());
             "$18::text".to_owned()
         }
-        ScopeSource::ParentRecords(table, id) => {
+        ScopeSource::ParentRecords(_, id) => {
             values.push(id.clone().into());
-            format!(
-                "(SELECT MAX(\"scope_id\") FROM {} WHERE \"object_id\" = $18)",
-                q(table)
-            )
+            "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $18)"
+                .to_owned()
         }
     };
-    let sql = format!(
-        r#"WITH p AS (
-  SELECT "version", "hash", "snapshot", "scope_id" FROM {h}
+    // The reservation (and so the record) only when the live row was written.
+    let gate = if live_sql.is_some() {
+        "AND EXISTS (SELECT 1 FROM \"_h_w\")"
+    } else {
+        ""
+    };
+    let ctes = shift_placeholders(
+        &format!(
+            r#""_h_p" AS (
+  SELECT "version", "hash", "snapshot", "scope_id" FROM "_h_table"
   WHERE "object_id" = $1 ORDER BY "version" DESC LIMIT 1
-), a AS (
+), "_h_a" AS (
   INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
                              "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
   SELECT $2, $3, $4, $5, 1, $11, $12, $13, $14, $15
-  WHERE NOT EXISTS (SELECT 1 FROM p WHERE $6 = 'UPDATE' AND p."snapshot" = $7)
+  WHERE NOT EXISTS (SELECT 1 FROM "_h_p" p WHERE $6 = 'UPDATE' AND p."snapshot" = $7) {gate}
   ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
   RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by"
-), h AS (
-  INSERT INTO {h} ("id", "object_id", "version", "kind", "at", "actor", "app", "assignation_id",
-                   "step", "reason", "snapshot", "hash", "scope_id", "trace_id", "span_id")
+), "_h_h" AS (
+  INSERT INTO "_h_table" ("id", "object_id", "version", "kind", "at", "actor", "app",
+                   "assignation_id", "step", "reason", "snapshot", "hash", "scope_id", "trace_id",
+                   "span_id")
   SELECT $8, $1, COALESCE(p."version", 0) + 1, $6, $5, $3, $4, $2, a."change_count" - 1, $9, $7,
          encode(sha256(convert_to(COALESCE(p."hash", '') || '|' || (COALESCE(p."version", 0) + 1)::text
            || '|' || (a."change_count" - 1)::text || '|' || $10, 'UTF8')), 'hex'),
          COALESCE(p."scope_id", {scope_sql}), $16, $17
-  FROM a LEFT JOIN p ON true
+  FROM "_h_a" a LEFT JOIN "_h_p" p ON true
   WHERE (a."actor" IS NOT DISTINCT FROM $3 OR a."on_behalf_of" = $13) AND a."reverted_by" IS NULL
     AND ($11::text IS NULL OR a."parent_id" = $11)
   RETURNING "scope_id"
-)
-SELECT (SELECT COUNT(*) FROM a) AS "reserved", (SELECT COUNT(*) FROM h) AS "written",
-       (SELECT "scope_id" FROM h) AS "scope_id", (SELECT "reverted_by" FROM a) AS "reverted_by",
-       (SELECT "parent_id" FROM a) AS "parent_id""#
-    );
+)"#
+        ),
+        offset,
+    )
+    // Identifiers go in once the placeholders are numbered: a quoted name may hold a `$`.
+    .replace("\"_h_table\"", &h);
+    let ctes = match scope {
+        ScopeSource::ParentRecords(table, _) => ctes.replace("\"_h_parent_table\"", &q(table)),
+        ScopeSource::Known(_) => ctes,
+    };
+    let outcome = r#"(SELECT COUNT(*) FROM "_h_a") AS "_h_reserved",
+       (SELECT COUNT(*) FROM "_h_h") AS "_h_written", (SELECT "scope_id" FROM "_h_h") AS "_h_scope_id",
+       (SELECT "reverted_by" FROM "_h_a") AS "_h_reverted_by",
+       (SELECT "parent_id" FROM "_h_a") AS "_h_parent_id""#;
+    let sql = match &live_sql {
+        Some(live) => {
+            format!("WITH \"_h_w\" AS ({live}), {ctes}\nSELECT \"_h_w\".*, {outcome} FROM \"_h_w\"")
+        }
+        None => format!("WITH {ctes}\nSELECT {outcome}"),
+    };
     let result = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             sql,
             values,
         ))
-        .await?
-        .ok_or_else(|| HistoryError::Malformed("the history write answered nothing".into()))?;
-    let reserved: i64 = result.try_get("", "reserved")?;
-    let written: i64 = result.try_get("", "written")?;
-    let reverted_by: Option<String> = result.try_get("", "reverted_by")?;
-    let parent: Option<String> = result.try_get("", "parent_id")?;
-    match (reserved, written, reverted_by) {
-        (0, _, _) => Ok(None),
-        (_, 0, Some(by)) => Err(reverted(&row.assignation_id, &by)),
-        (_, 0, None) => Err(refused(ctx, parent.as_deref())),
-        _ => Ok(Some(Some(result.try_get("", "scope_id")?))),
-    }
+        .await?;
+    let result = match (result, &live_sql) {
+        (Some(result), _) => result,
+        (None, Some(_)) => return Ok((None, None)),
+        (None, None) => {
+            return Err(HistoryError::Malformed(
+                "the history write answered nothing".into(),
+            ));
+        }
+    };
+    let reserved: i64 = result.try_get("", "_h_reserved")?;
+    let written: i64 = result.try_get("", "_h_written")?;
+    let reverted_by: Option<String> = result.try_get("", "_h_reverted_by")?;
+    let parent: Option<String> = result.try_get("", "_h_parent_id")?;
+    let recorded = match (reserved, written, reverted_by) {
+        (0, _, _) => None,
+        (_, 0, Some(by)) => return Err(reverted(&row.assignation_id, &by)),
+        (_, 0, None) => return Err(refused(ctx, parent.as_deref())),
+        _ => Some(Some(result.try_get("", "_h_scope_id")?)),
+    };
+    Ok((recorded, Some(result)))
 }
 
 async fn mysql<C: ConnectionTrait>(
@@ -430,7 +538,7 @@ fn refused(ctx: &ChangeContext, recorded_parent: Option<&str>) -> HistoryError {
 
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::{quote, shift_placeholders};
     use sea_orm::DbBackend;
 
     #[test]
@@ -440,5 +548,14 @@ mod tests {
             "\"order_history\""
         );
         assert_eq!(quote(DbBackend::MySql, "order`x"), "`order``x`");
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_after_the_rows_own() {
+        assert_eq!(
+            shift_placeholders("SELECT $1, $18 || $2 WHERE x = $10 AND '$' = $", 9),
+            "SELECT $10, $27 || $11 WHERE x = $19 AND '$' = $"
+        );
+        assert_eq!(shift_placeholders("$1", 0), "$1");
     }
 }

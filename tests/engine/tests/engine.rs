@@ -14,7 +14,7 @@ use sea_orm::{
 use sea_orm_history::revert::{RevertOptions, preview_revert, revert_assignation};
 use sea_orm_history::{
     AssignationId, ChangeContext, ConflictReason, EntitySet, HistoryError, HistoryKind, Registry,
-    Trace, query, verify,
+    Trace, query, verify, write,
 };
 
 history_engine_tests::on_every_database!(
@@ -32,6 +32,8 @@ history_engine_tests::on_every_database!(
     a_change_made_in_a_trace_keeps_its_ids_and_is_found_by_them,
     saving_a_row_unchanged_writes_no_record_and_opens_no_assignation,
     text_that_looks_like_sql_is_recorded_verbatim,
+    a_row_written_with_its_record_is_recorded_once_and_chains,
+    an_update_through_the_writer_of_a_missing_row_records_nothing,
 );
 
 fn registry() -> &'static Registry {
@@ -850,4 +852,181 @@ async fn text_that_looks_like_sql_is_recorded_verbatim(backend: Backend) {
         sea_orm_history::record::record_hash("SHELF", &rows[0], None),
         "the hash the database chained is the one verify recomputes"
     );
+}
+
+async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    // Every column set: on PostgreSQL the row and its record are one statement, and the entity's
+    // after_save hook, which still runs, must not record the row a second time.
+    let mut made = None;
+    change(&db, "made", async |txn| {
+        let shelf = shelf::ActiveModel {
+            id: Set(7),
+            name: Set("Atlas".into()),
+        };
+        made = Some(write::insert(txn, shelf).await?);
+        Ok(())
+    })
+    .await;
+    let made = made.expect("inserted");
+    assert_eq!((made.id, made.name.as_str()), (7, "Atlas"));
+    assert_eq!(stored_shelf(&db, 7).await, made);
+    let rows = records(&db, "SHELF", "7").await;
+    assert_eq!(rows.len(), 1, "one record: {rows:?}");
+    assert_eq!(
+        (rows[0].version, rows[0].step, rows[0].kind),
+        (1, 0, HistoryKind::Create)
+    );
+    assert_eq!(
+        rows[0].snapshot,
+        serde_json::json!({"id": 7, "name": "Atlas"})
+    );
+    assert_eq!(rows[0].scope_id.as_deref(), Some("7"));
+    assert_eq!(
+        rows[0].hash,
+        sea_orm_history::record::record_hash("SHELF", &rows[0], None)
+    );
+    // An update of one column, the others unchanged: the next version, chained.
+    change(&db, "renamed", async |txn| {
+        let mut renamed = made.clone().into_active_model();
+        renamed.name = Set("Maps".into());
+        let renamed = write::update(txn, renamed).await?;
+        assert_eq!(renamed.name, "Maps");
+        Ok(())
+    })
+    .await;
+    assert_eq!(stored_shelf(&db, 7).await.name, "Maps");
+    let rows = records(&db, "SHELF", "7").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].version, rows[0].step, rows[0].kind),
+        (2, 0, HistoryKind::Update)
+    );
+    assert_eq!(rows[0].snapshot["name"], "Maps");
+    assert_eq!(
+        rows[0].hash,
+        sea_orm_history::record::record_hash("SHELF", &rows[0], Some(&rows[1].hash))
+    );
+    // Every column written back as it is: no record, no assignation.
+    let same = stored_shelf(&db, 7).await.into_active_model().reset_all();
+    change(&db, "idle", async |txn| {
+        write::update(txn, same).await.map(|_| ())
+    })
+    .await;
+    assert_eq!(
+        records(&db, "SHELF", "7").await.len(),
+        2,
+        "no record for a no-op"
+    );
+    let idle = AssignationId::parse("idle").unwrap();
+    assert!(query::find_assignation(&db, &idle).await.unwrap().is_none());
+    // Rolled back: neither the row nor its record.
+    ctx("undone")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            let shelf = shelf::ActiveModel {
+                id: Set(8),
+                name: Set("Globes".into()),
+            };
+            write::insert(&txn, shelf).await.expect("the insert");
+            txn.rollback().await.expect("rollback");
+        })
+        .await;
+    assert!(
+        shelf::Entity::find_by_id(8)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(records(&db, "SHELF", "8").await.is_empty());
+    let report = verify::verify_table(&db, registry().get("SHELF").unwrap(), |_| {})
+        .await
+        .expect("verify");
+    assert_eq!((report.records, report.objects), (2, 1));
+    assert!(report.broken.is_empty(), "{report:?}");
+}
+
+async fn an_update_through_the_writer_of_a_missing_row_records_nothing(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    let outcome = ctx("ghost")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            let ghost = shelf::ActiveModel {
+                id: sea_orm::ActiveValue::Unchanged(404),
+                name: Set("Nowhere".into()),
+            };
+            let outcome = write::update(&txn, ghost).await;
+            txn.commit().await.expect("commit");
+            outcome
+        })
+        .await;
+    assert!(
+        matches!(outcome, Err(sea_orm::DbErr::RecordNotUpdated)),
+        "{outcome:?}"
+    );
+    assert!(records(&db, "SHELF", "404").await.is_empty());
+    let ghost = AssignationId::parse("ghost").unwrap();
+    assert!(
+        query::find_assignation(&db, &ghost)
+            .await
+            .unwrap()
+            .is_none(),
+        "no assignation is opened for a change that did not happen"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
+async fn a_row_the_database_changes_on_the_way_in_is_refused_rather_than_recorded_otherwise() {
+    let (_guard, db) = fresh(Backend::Postgres).await;
+    db.execute_unprepared(
+        "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.name := upper(NEW.name); RETURN NEW; END $$;
+         CREATE TRIGGER shout BEFORE INSERT ON shelf FOR EACH ROW EXECUTE FUNCTION shout();",
+    )
+    .await
+    .expect("the trigger");
+    // The record would hold "Atlas" while the row holds "ATLAS": the write fails instead.
+    let refused = ctx("shouted")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            let shelf = shelf::ActiveModel {
+                id: Set(7),
+                name: Set("Atlas".into()),
+            };
+            write::insert(&txn, shelf).await
+        })
+        .await;
+    let Err(err) = refused else {
+        panic!("recorded values the row does not hold: {refused:?}");
+    };
+    assert!(
+        err.to_string().contains("differs from the values sent"),
+        "{err}"
+    );
+    assert!(
+        shelf::Entity::find_by_id(7)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The hook path records the row as the database returned it.
+    change(&db, "hooked", async |txn| {
+        shelf::ActiveModel {
+            id: Set(7),
+            name: Set("Atlas".into()),
+        }
+        .insert(txn)
+        .await
+        .map(|_| ())
+    })
+    .await;
+    let rows = records(&db, "SHELF", "7").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].snapshot["name"], "ATLAS");
 }
