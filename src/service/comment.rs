@@ -2,7 +2,7 @@
 
 use entity::{comment, task};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
-use sea_orm_history::now;
+use sea_orm_history::{now, write};
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_share, find_for_update, validate};
@@ -25,14 +25,16 @@ pub async fn create_comment(
     let txn = begin_change(db).await?;
     find_for_share::<task::Entity, _>(&txn, task_id, "task").await?;
     let at = now();
-    let model = comment::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        task_id: Set(task_id),
-        body: Set(body),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
+    let model = write::insert(
+        &txn,
+        comment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            task_id: Set(task_id),
+            body: Set(body),
+            created_at: Set(at),
+            updated_at: Set(at),
+        },
+    )
     .await?;
     commit(txn).await?;
     Ok(model)
@@ -59,7 +61,7 @@ pub async fn update_comment(
     let mut active = current.into_active_model();
     active.body = Set(body);
     active.updated_at = Set(now());
-    let model = active.update(&txn).await?;
+    let model = write::update(&txn, active).await?;
     commit(txn).await?;
     Ok(model)
 }

@@ -5,6 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, Set,
 };
+use sea_orm_history::write;
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_update, validate};
@@ -55,12 +56,14 @@ pub async fn create_label(db: &DatabaseConnection, input: NewLabel) -> AppResult
     validate::color(&input.color)?;
     let txn = begin_change(db).await?;
     ensure_name_free(&txn, &input.name, None).await?;
-    let model = label::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        name: Set(input.name),
-        color: Set(input.color),
-    }
-    .insert(&txn)
+    let model = write::insert(
+        &txn,
+        label::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(input.name),
+            color: Set(input.color),
+        },
+    )
     .await?;
     commit(txn).await?;
     Ok(model)
@@ -95,7 +98,7 @@ pub async fn update_label(
     if next == current {
         return Ok(current);
     }
-    let model = next.into_active_model().reset_all().update(&txn).await?;
+    let model = write::update(&txn, next.into_active_model().reset_all()).await?;
     commit(txn).await?;
     Ok(model)
 }

@@ -2,7 +2,7 @@
 
 use entity::project;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
-use sea_orm_history::now;
+use sea_orm_history::{now, write};
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_update, validate};
@@ -47,15 +47,17 @@ pub async fn create_project(
     )?;
     let txn = begin_change(db).await?;
     let at = now();
-    let model = project::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        name: Set(input.name),
-        description: Set(input.description),
-        archived: Set(false),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
+    let model = write::insert(
+        &txn,
+        project::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(input.name),
+            description: Set(input.description),
+            archived: Set(false),
+            created_at: Set(at),
+            updated_at: Set(at),
+        },
+    )
     .await?;
     commit(txn).await?;
     Ok(model)
@@ -98,7 +100,7 @@ pub async fn update_project(
         return Ok(current);
     }
     next.updated_at = now();
-    let model = next.into_active_model().reset_all().update(&txn).await?;
+    let model = write::update(&txn, next.into_active_model().reset_all()).await?;
     commit(txn).await?;
     Ok(model)
 }

@@ -6,7 +6,7 @@ use entity::{label, project, task, task_label};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QuerySelect, Set,
 };
-use sea_orm_history::now;
+use sea_orm_history::{now, write};
 use uuid::Uuid;
 
 use super::{begin_change, commit, find_for_share, find_for_update, validate};
@@ -67,18 +67,20 @@ pub async fn create_task(
     // Locks the project so that a concurrent deleteProject cannot miss this task.
     find_for_share::<project::Entity, _>(&txn, input.project_id, "project").await?;
     let at = now();
-    let model = task::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        project_id: Set(input.project_id),
-        title: Set(input.title),
-        description: Set(input.description),
-        status: Set(input.status.unwrap_or(TaskStatus::Todo)),
-        priority: Set(priority),
-        due_date: Set(input.due_date),
-        created_at: Set(at),
-        updated_at: Set(at),
-    }
-    .insert(&txn)
+    let model = write::insert(
+        &txn,
+        task::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            project_id: Set(input.project_id),
+            title: Set(input.title),
+            description: Set(input.description),
+            status: Set(input.status.unwrap_or(TaskStatus::Todo)),
+            priority: Set(priority),
+            due_date: Set(input.due_date),
+            created_at: Set(at),
+            updated_at: Set(at),
+        },
+    )
     .await?;
     commit(txn).await?;
     Ok(model)
@@ -130,7 +132,7 @@ pub async fn update_task(
         return Ok(current);
     }
     next.updated_at = now();
-    let model = next.into_active_model().reset_all().update(&txn).await?;
+    let model = write::update(&txn, next.into_active_model().reset_all()).await?;
     commit(txn).await?;
     Ok(model)
 }
@@ -168,11 +170,13 @@ pub async fn add_label(
     if existing.is_some() {
         return Ok(task);
     }
-    task_label::ActiveModel {
-        task_id: Set(task_id),
-        label_id: Set(label_id),
-    }
-    .insert(&txn)
+    write::insert(
+        &txn,
+        task_label::ActiveModel {
+            task_id: Set(task_id),
+            label_id: Set(label_id),
+        },
+    )
     .await?;
     commit(txn).await?;
     Ok(task)
