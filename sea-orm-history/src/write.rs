@@ -7,6 +7,13 @@
 //! Everything else is as the hooks do it: the record in the change's transaction, its version, step
 //! and hash computed in the statement, an update that changes nothing recorded as nothing.
 //!
+//! **Lock the row before [`update`]**, in the same transaction (`lock_exclusive()`, as a read that
+//! builds the update usually is): the hook's history statement starts after the row's `UPDATE`
+//! has waited for a concurrent writer of the row, and so sees that writer's record, whereas one
+//! statement reads the history as it was when it started. Without the lock, two concurrent updates
+//! of one row do not interleave wrongly, but the second fails on the history's unique
+//! `(object, version)` index instead of waiting.
+//!
 //! On SQLite and MySQL/MariaDB, and whenever the record cannot be known before the write (a column
 //! left to its database default; an update that sets no column), they are plain
 //! `ActiveModelTrait::insert`/`update`, whose hooks record the change.
@@ -66,7 +73,7 @@ where
 
 /// Updates the row `active` stands for and records the UPDATE: `ActiveModelTrait::update`, in one
 /// statement on PostgreSQL when every column is known (set or unchanged) and one is set (see the
-/// module docs).
+/// module docs). Lock the row first, in the same transaction (see the module docs).
 ///
 /// # Errors
 /// `DbErr::RecordNotUpdated` when no row has `active`'s key; as `ActiveModelTrait::update` with the
