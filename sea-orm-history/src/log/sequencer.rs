@@ -19,7 +19,7 @@ use tlog_tiles::{Hash, HashReader, stored_hash_index, stored_hashes_for_record_h
 use uuid::Uuid;
 
 use super::leaf_hash;
-use super::store::{hex_of, key, read};
+use super::store::{hex_of, insert_rows, key, read};
 use super::tables::{log_entry, log_hash, log_state};
 use crate::error::{HistoryError, HistoryResult};
 use crate::registry::Registry;
@@ -349,6 +349,8 @@ async fn append<C: ConnectionTrait>(
     hashes
         .into_table(log_hash::Entity)
         .columns([log_hash::Column::Idx, log_hash::Column::Hash]);
+    let mut entry_rows: Vec<[Expr; 7]> = Vec::with_capacity(pending.len());
+    let mut hash_rows: Vec<[Expr; 2]> = Vec::with_capacity(pending.len() * 2);
     let mut watermark = state.watermark;
     for (n, record) in (size..end).zip(pending) {
         let leaf = leaf_hash(&record.entity, &record.id, &record.hash);
@@ -357,25 +359,21 @@ async fn append<C: ConnectionTrait>(
         let base = stored_hash_index(0, n);
         for (offset, hash) in (0_u64..).zip(stored) {
             known.insert(base + offset, hash);
-            hashes
-                .values([key(base + offset)?.into(), hex_of(&hash).into()])
-                .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+            hash_rows.push([Expr::val(key(base + offset)?), Expr::val(hex_of(&hash))]);
         }
-        entries
-            .values([
-                key(n)?.into(),
-                record.entity.into(),
-                record.id.into(),
-                record.object_id.into(),
-                record.version.into(),
-                record.hash.into(),
-                record.at.into(),
-            ])
-            .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+        entry_rows.push([
+            Expr::val(key(n)?),
+            Expr::val(record.entity),
+            Expr::val(record.id),
+            Expr::val(record.object_id),
+            Expr::val(record.version),
+            Expr::val(record.hash),
+            Expr::val(record.at),
+        ]);
         watermark = Some(watermark.map_or(record.at, |w| Ord::max(w, record.at)));
     }
-    txn.execute(&entries).await?;
-    txn.execute(&hashes).await?;
+    insert_rows(txn, &entries, entry_rows).await?;
+    insert_rows(txn, &hashes, hash_rows).await?;
     let update = Query::update()
         .table(log_state::Entity)
         .value(log_state::Column::Size, key(end)?)

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use sea_orm::sea_query::{Expr, InsertStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tlog_tiles::{Hash, HashReader};
 
@@ -60,6 +61,49 @@ impl HashReader for Reader<'_> {
     }
 }
 
+/// The row counts of the multi-row `INSERT`s the log writes: every statement holds one of these
+/// many rows, as many of the largest as fit, then smaller ones.
+const INSERT_SIZES: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// Inserts `rows` with `template` (its table and columns), in statements of a few fixed sizes
+/// ([`INSERT_SIZES`]). sqlx prepares and keeps every distinct statement in each pooled connection's
+/// cache; one statement per batch size had made a sequencing server's memory grow with every tick
+/// (about 200 bytes per record sequenced, until each connection's cache of a hundred statements of
+/// up to thousands of placeholders was full). With fixed sizes there are five shapes per table.
+///
+/// # Errors
+/// Database errors; [`HistoryError::Malformed`] for a row that does not fit the columns.
+pub(crate) async fn insert_rows<C: ConnectionTrait, const N: usize>(
+    db: &C,
+    template: &InsertStatement,
+    rows: Vec<[Expr; N]>,
+) -> HistoryResult<()> {
+    let sizes = statement_sizes(rows.len());
+    let mut rows = rows.into_iter();
+    for size in sizes {
+        let mut insert = template.clone();
+        for row in rows.by_ref().take(size) {
+            insert
+                .values(row)
+                .map_err(|e| HistoryError::Malformed(e.to_string()))?;
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// The row counts of the statements [`insert_rows`] sends `n` rows in, largest first.
+fn statement_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    for size in INSERT_SIZES {
+        while n >= size {
+            sizes.push(size);
+            n -= size;
+        }
+    }
+    sizes
+}
+
 /// The stored hashes at `indexes`.
 ///
 /// # Errors
@@ -69,11 +113,16 @@ pub(crate) async fn read<C: ConnectionTrait>(
     indexes: &[u64],
 ) -> HistoryResult<HashMap<u64, Hash>> {
     let mut found = HashMap::with_capacity(indexes.len());
-    for chunk in indexes.chunks(500) {
-        let keys = chunk
+    for chunk in indexes.chunks(512) {
+        let mut keys = chunk
             .iter()
             .map(|&i| key(i))
             .collect::<HistoryResult<Vec<_>>>()?;
+        // Padded to a power of two with the last key, for a handful of statement shapes (see
+        // insert_rows).
+        if let Some(&last) = keys.last() {
+            keys.resize(keys.len().next_power_of_two(), last);
+        }
         let rows = log_hash::Entity::find()
             .filter(log_hash::Column::Idx.is_in(keys))
             .all(db)
@@ -113,4 +162,24 @@ where
         ));
     }
     f(&Reader::Known(known)).map_err(|e| HistoryError::BadInput(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{INSERT_SIZES, statement_sizes};
+
+    #[test]
+    fn rows_go_in_statements_of_a_few_fixed_sizes_whatever_their_number() {
+        assert_eq!(statement_sizes(0), Vec::<usize>::new());
+        assert_eq!(
+            statement_sizes(1_000),
+            [256, 256, 256, 64, 64, 64, 16, 16, 4, 4]
+        );
+        for n in 0..2_000 {
+            let sizes = statement_sizes(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| INSERT_SIZES.contains(s)));
+            assert!(sizes.len() <= n / 256 + 12, "{n}: {sizes:?}");
+        }
+    }
 }
