@@ -479,7 +479,7 @@ where
         let info = ctx.registry().of::<E>()?;
         let snapshot = info.snapshot_of(model)?;
         let object_id = info.object_id(&snapshot);
-        if ctx.was_written_with_row(info, &object_id) {
+        if ctx.take_written_with_row(info, &object_id) {
             // crate::write recorded it in the row's own statement.
             return Ok(false);
         }

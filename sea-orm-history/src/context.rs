@@ -277,10 +277,11 @@ impl ChangeContext {
     }
 
     /// Whether the row `object_id` of `info` was recorded with its write (see
-    /// [`written_with_row`](Self::written_with_row)).
-    pub(crate) fn was_written_with_row(&self, info: &EntityInfo, object_id: &str) -> bool {
-        let with_row = self.with_row.lock().unwrap_or_else(PoisonError::into_inner);
-        with_row.contains(&(info.name.clone(), object_id.to_owned()))
+    /// [`written_with_row`](Self::written_with_row)); the mark is taken, so that it excuses one
+    /// `after_save` only.
+    pub(crate) fn take_written_with_row(&self, info: &EntityInfo, object_id: &str) -> bool {
+        let mut with_row = self.with_row.lock().unwrap_or_else(PoisonError::into_inner);
+        with_row.remove(&(info.name.clone(), object_id.to_owned()))
     }
 
     /// The registry of historized entities the hooks consult.

@@ -10,9 +10,13 @@
 //! **Lock the row before [`update`]**, in the same transaction (`lock_exclusive()`, as a read that
 //! builds the update usually is): the hook's history statement starts after the row's `UPDATE`
 //! has waited for a concurrent writer of the row, and so sees that writer's record, whereas one
-//! statement reads the history as it was when it started. Without the lock, two concurrent updates
-//! of one row do not interleave wrongly, but the second fails on the history's unique
-//! `(object, version)` index instead of waiting.
+//! statement reads the history as it was when it started. Without the lock, the second of two
+//! concurrent updates of one row fails on the history's unique `(object, version)` index instead of
+//! waiting (and one that found nothing changed checks again, with a statement of its own, against the
+//! history as it is by then).
+//!
+//! Run it in the change's transaction, as every historized change: the check that the stored row
+//! equals the values sent comes after the statement, and its error is undone by the rollback.
 //!
 //! On SQLite and MySQL/MariaDB, and whenever the record cannot be known before the write (a column
 //! left to its database default; an update that sets no column), they are plain
@@ -149,9 +153,17 @@ where
             kind,
             snapshot: snapshot.clone(),
         };
-        let Some(row) = crate::writer::write_with_record(db, info, change, statement).await? else {
+        let Some((row, recorded)) =
+            crate::writer::write_with_record(db, info, change.clone(), statement).await?
+        else {
             return Ok(None);
         };
+        if kind == HistoryKind::Update && !recorded {
+            // No change as the statement saw the history, which is as of its start: a writer that
+            // committed since (the row was not locked first) may have recorded other values, which
+            // this update has just overwritten. Checked again on the history as it is now.
+            crate::writer::record_one(db, info, change).await?;
+        }
         let model = Model::<A>::from_query_result(&row, "")?;
         if info.snapshot_of(&model)? != snapshot {
             return Err(HistoryError::Malformed(format!(
@@ -173,8 +185,28 @@ where
     let Some((ctx, info, object_id, model)) = recorded else {
         return Ok(None);
     };
+    // The hook's history write stands down for this row, once; unmarked however after_save ends.
     ctx.written_with_row(info, &object_id, true);
-    let saved = A::after_save(model, db, kind == HistoryKind::Create).await;
-    ctx.written_with_row(info, &object_id, false);
-    saved.map(Some)
+    let _unmark = Unmark {
+        ctx: &ctx,
+        info,
+        object_id: &object_id,
+    };
+    A::after_save(model, db, kind == HistoryKind::Create)
+        .await
+        .map(Some)
+}
+
+/// Takes the mark of [`written`] off its row when dropped: after `after_save`, or when it fails,
+/// panics or is cancelled.
+struct Unmark<'a> {
+    ctx: &'a ChangeContext,
+    info: &'a crate::entity::EntityInfo,
+    object_id: &'a str,
+}
+
+impl Drop for Unmark<'_> {
+    fn drop(&mut self) {
+        self.ctx.written_with_row(self.info, self.object_id, false);
+    }
 }

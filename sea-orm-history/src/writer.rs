@@ -100,8 +100,9 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
 
 /// Writes the live row with `statement` (an `INSERT` or `UPDATE … RETURNING` every column, built for
 /// PostgreSQL) and records `change`, the row as the statement leaves it, in the same statement: the
-/// statement's first CTE. Returns the row `statement` returned, or `None` when it matched no row
-/// (and nothing was recorded).
+/// statement's first CTE. Returns the row `statement` returned and whether a record was written
+/// (none for an update that, as the statement saw the history, changed nothing), or `None` when it
+/// matched no row (and nothing was recorded).
 ///
 /// # Errors
 /// As [`record_one`]; [`HistoryError::Malformed`] on another backend.
@@ -110,7 +111,7 @@ pub(crate) async fn write_with_record<C: ConnectionTrait>(
     info: &EntityInfo,
     change: PendingChange,
     statement: Statement,
-) -> HistoryResult<Option<sea_orm::QueryResult>> {
+) -> HistoryResult<Option<(sea_orm::QueryResult, bool)>> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Err(HistoryError::Malformed(
             "a row and its record in one statement is a PostgreSQL write".into(),
@@ -121,8 +122,9 @@ pub(crate) async fn write_with_record<C: ConnectionTrait>(
     let content = content_hash(&info.name, &row);
     let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
     let (written, live) = postgres(db, info, &ctx, &row, &content, &scope, Some(statement)).await?;
+    let recorded = written.is_some();
     tally(&ctx, info, &row, written);
-    Ok(live)
+    Ok(live.map(|live| (live, recorded)))
 }
 
 /// Everything of `change`'s record but its version, step, hash and scope, which the database

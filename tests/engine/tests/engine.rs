@@ -1030,3 +1030,73 @@ async fn a_row_the_database_changes_on_the_way_in_is_refused_rather_than_recorde
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].snapshot["name"], "ATLAS");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
+async fn an_unlocked_update_back_to_old_values_is_recorded_even_when_another_committed_meanwhile() {
+    let (guard, db) = fresh(Backend::Postgres).await;
+    let url = guard.as_ref().expect("a scratch database").url.clone();
+    let other = sea_orm::Database::connect(url.as_str())
+        .await
+        .expect("connect");
+    let mut made = None;
+    change(&db, "made", async |txn| {
+        let shelf = shelf::ActiveModel {
+            id: Set(7),
+            name: Set("Atlas".into()),
+        };
+        made = Some(write::insert(txn, shelf).await?);
+        Ok(())
+    })
+    .await;
+    let made = made.expect("inserted");
+    // First writer: renames the shelf and holds the row's lock until told to commit.
+    let (locked, commit_first) = (
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    let first = {
+        let (locked, commit_first, made) = (locked.clone(), commit_first.clone(), made.clone());
+        tokio::spawn(ctx("first").scope(async move {
+            let txn = sea_orm_history::begin(&other).await.expect("begin");
+            let mut renamed = made.into_active_model();
+            renamed.name = Set("Maps".into());
+            write::update(&txn, renamed).await.expect("the rename");
+            locked.notify_one();
+            commit_first.notified().await;
+            txn.commit().await.expect("commit");
+        }))
+    };
+    locked.notified().await;
+    // Second writer, without locking the row first: writes back the values of version 1, which its
+    // statement (waiting for the row) sees as the latest record.
+    let second = {
+        let db = db.clone();
+        tokio::spawn(ctx("second").scope(async move {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            let outcome = write::update(&txn, made.into_active_model().reset_all()).await;
+            txn.commit().await.expect("commit");
+            outcome
+        }))
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit_first.notify_one();
+    first.await.expect("the first writer");
+    second
+        .await
+        .expect("the second writer")
+        .expect("the second update");
+    // The row is back to "Atlas", and so is its latest record: version 3 of the second assignation.
+    assert_eq!(stored_shelf(&db, 7).await.name, "Atlas");
+    let rows = records(&db, "SHELF", "7").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[0].snapshot["name"], "Atlas");
+    assert_eq!(
+        (rows[0].version, rows[0].assignation_id.as_str()),
+        (3, "second")
+    );
+    assert_eq!(rows[1].snapshot["name"], "Maps");
+}
