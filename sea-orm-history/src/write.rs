@@ -56,12 +56,12 @@ where
     Model<A>: IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    if db.get_database_backend() != DbBackend::Postgres || !every_column_set(&active) {
+    if db.get_database_backend() != DbBackend::Postgres {
         return active.insert(db).await;
     }
     let active = active.before_save(db, true).await?;
     if !every_column_set(&active) {
-        // `before_save` left a column to its default: sea-orm's insert, whose hook records it.
+        // A column left to its default: the rest of `ActiveModelTrait::insert`, whose hook records.
         let model = <A::Entity as EntityTrait>::insert(active)
             .exec_with_returning(db)
             .await?;
@@ -89,7 +89,7 @@ where
     Model<A>: IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    if db.get_database_backend() != DbBackend::Postgres || !every_column_set(&active) {
+    if db.get_database_backend() != DbBackend::Postgres {
         return active.update(db).await;
     }
     let active = active.before_save(db, false).await?;
@@ -97,7 +97,8 @@ where
         .validate()?
         .into_query();
     if query.get_values().is_empty() || !every_column_set(&active) {
-        // Nothing to set: sea-orm reads the row instead, and its hook records nothing new.
+        // Nothing to set (sea-orm reads the row instead), or a column's value unknown: the rest of
+        // `ActiveModelTrait::update`, whose hook records.
         return A::after_save(
             <A::Entity as EntityTrait>::update(active).exec(db).await?,
             db,
@@ -154,7 +155,7 @@ where
             snapshot: snapshot.clone(),
         };
         let Some((row, recorded)) =
-            crate::writer::write_with_record(db, info, change.clone(), statement).await?
+            crate::writer::write_with_record(db, &ctx, info, change.clone(), statement).await?
         else {
             return Ok(None);
         };

@@ -81,9 +81,7 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
 ) -> HistoryResult<bool> {
     let backend = db.get_database_backend();
     let ctx = ChangeContext::require()?;
-    let row = unsealed_row(&ctx, change);
-    let content = content_hash(&info.name, &row);
-    let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
+    let (row, content, scope) = unsealed(&ctx, info, change);
     let written = match backend {
         DbBackend::Postgres => {
             postgres(db, info, &ctx, &row, &content, &scope, None)
@@ -108,6 +106,7 @@ pub(crate) async fn record_one<C: ConnectionTrait>(
 /// As [`record_one`]; [`HistoryError::Malformed`] on another backend.
 pub(crate) async fn write_with_record<C: ConnectionTrait>(
     db: &C,
+    ctx: &ChangeContext,
     info: &EntityInfo,
     change: PendingChange,
     statement: Statement,
@@ -117,20 +116,21 @@ pub(crate) async fn write_with_record<C: ConnectionTrait>(
             "a row and its record in one statement is a PostgreSQL write".into(),
         ));
     }
-    let ctx = ChangeContext::require()?;
-    let row = unsealed_row(&ctx, change);
-    let content = content_hash(&info.name, &row);
-    let scope = scope_source(&ctx, info, &row.object_id, &row.snapshot);
-    let (written, live) = postgres(db, info, &ctx, &row, &content, &scope, Some(statement)).await?;
+    let (row, content, scope) = unsealed(ctx, info, change);
+    let (written, live) = postgres(db, info, ctx, &row, &content, &scope, Some(statement)).await?;
     let recorded = written.is_some();
-    tally(&ctx, info, &row, written);
+    tally(ctx, info, &row, written);
     Ok(live.map(|live| (live, recorded)))
 }
 
 /// Everything of `change`'s record but its version, step, hash and scope, which the database
-/// computes.
-fn unsealed_row(ctx: &ChangeContext, change: PendingChange) -> HistoryRow {
-    HistoryRow {
+/// computes; its content hash; where its scope comes from.
+fn unsealed(
+    ctx: &ChangeContext,
+    info: &EntityInfo,
+    change: PendingChange,
+) -> (HistoryRow, String, ScopeSource) {
+    let row = HistoryRow {
         id: Uuid::now_v7(),
         object_id: change.object_id,
         version: 0,
@@ -146,7 +146,10 @@ fn unsealed_row(ctx: &ChangeContext, change: PendingChange) -> HistoryRow {
         scope_id: None,
         trace_id: ctx.trace.as_ref().map(|t| t.trace_id().to_owned()),
         span_id: ctx.trace.as_ref().map(|t| t.span_id().to_owned()),
-    }
+    };
+    let content = content_hash(&info.name, &row);
+    let scope = scope_source(ctx, info, &row.object_id, &row.snapshot);
+    (row, content, scope)
 }
 
 /// Tells the context's tally, if any, of the record written.
