@@ -34,12 +34,47 @@ pub use sequencer::{Cursors, SequenceOptions, SequenceReport, sequence, sequence
 pub use tlog_tiles::Hash;
 pub use verify::{ArchivedRecords, LogFault, LogVerification, VerifyOptions, verify_checkpoint};
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{Condition, DbBackend};
 use tlog_tiles::{EMPTY_HASH, node_hash, record_hash};
 use uuid::Uuid;
+
+use tables::log_entry;
 
 /// The leaf of a record in the log.
 pub fn leaf_hash(entity: &str, record_id: &Uuid, record_hash_hex: &str) -> Hash {
     record_hash(format!("{entity}\n{record_id}\n{record_hash_hex}").as_bytes())
+}
+
+/// Keeps the rows of `select`, which reads the history table `table`, that have no log entry: none
+/// whose record is the row's `id` (and, with `also`, that meets it too). On MySQL/MariaDB it is an
+/// outer join kept where the entry is null: MariaDB materializes a `NOT EXISTS` over the whole log
+/// (a temporary table of every entry, spilled to disk past a few hundred thousand), whereas it looks
+/// each row up in the log's unique index for the outer join, in the order it reads them. Elsewhere,
+/// the `NOT EXISTS`.
+pub(crate) fn without_log_entry(
+    select: &mut SelectStatement,
+    backend: DbBackend,
+    table: &Alias,
+    also: Option<Expr>,
+) {
+    let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
+    let mut entry = Condition::all().add(record.clone().equals((table.clone(), Alias::new("id"))));
+    if let Some(also) = also {
+        entry = entry.add(also);
+    }
+    if backend == DbBackend::MySql {
+        select
+            .left_join(log_entry::Entity, entry)
+            .and_where(record.is_null());
+    } else {
+        let logged = Query::select()
+            .expr(Expr::val(1))
+            .from(log_entry::Entity)
+            .cond_where(entry)
+            .to_owned();
+        select.and_where(Expr::exists(logged).not());
+    }
 }
 
 /// The root of a tree built leaf by leaf, keeping only the roots of its complete subtrees (at most

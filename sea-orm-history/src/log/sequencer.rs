@@ -18,9 +18,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Query
 use tlog_tiles::{Hash, HashReader, stored_hash_index, stored_hashes_for_record_hash};
 use uuid::Uuid;
 
-use super::leaf_hash;
 use super::store::{hex_of, insert_rows, key, read};
 use super::tables::{log_entry, log_hash, log_state};
+use super::{leaf_hash, without_log_entry};
 use crate::error::{HistoryError, HistoryResult};
 use crate::registry::Registry;
 
@@ -202,27 +202,11 @@ async fn pending<C: ConnectionTrait>(
     let mut found = Vec::new();
     for info in registry.entities() {
         let table = col(&info.history_table);
-        let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
-        let logged = record.clone().equals((table.clone(), col("id")));
         let mut select = Query::select();
         select
             .columns(["id", "object_id", "version", "hash", "at"].map(|c| (table.clone(), col(c))))
             .from(table.clone());
-        if db.get_database_backend() == DbBackend::MySql {
-            // MariaDB materializes a `NOT EXISTS` over the whole log (a temporary table of every
-            // entry, spilled to disk past a few hundred thousand); the same anti-join written as an
-            // outer join looks each record up in the log's unique index, in the order it reads them.
-            select
-                .left_join(log_entry::Entity, logged)
-                .and_where(record.is_null());
-        } else {
-            let in_log = Query::select()
-                .expr(Expr::val(1))
-                .from(log_entry::Entity)
-                .and_where(logged)
-                .to_owned();
-            select.and_where(Expr::exists(in_log).not());
-        }
+        without_log_entry(&mut select, db.get_database_backend(), &table, None);
         let mut queries = Vec::new();
         if let (Some(back), Some((at, _))) = (late, cursors.get(&info.name)) {
             // Behind the cursor, within the window: the late commits (a range of its own, so that

@@ -10,10 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tlog_tiles::{Hash, check_tree, prove_tree, stored_hash_index, tree_hash};
 use uuid::Uuid;
 
@@ -21,7 +18,7 @@ use super::checkpoint::SignedCheckpoint;
 use super::proof::tree_size;
 use super::store::{key, read, with_hashes};
 use super::tables::log_entry;
-use super::{RootBuilder, leaf_hash};
+use super::{RootBuilder, leaf_hash, without_log_entry};
 use crate::capture::history_select;
 use crate::error::HistoryResult;
 use crate::query::fetch;
@@ -424,28 +421,18 @@ async fn inserted_into_the_past<C: ConnectionTrait>(
     let col = |name: &str| Alias::new(name);
     for info in registry.entities() {
         let table = col(&info.history_table);
-        let record = Expr::col((log_entry::Entity, log_entry::Column::RecordId));
-        let covering = Condition::all()
-            .add(record.clone().equals((table.clone(), col("id"))))
-            .add(Expr::col((log_entry::Entity, log_entry::Column::Idx)).lt(key(size)?));
         let mut select = Query::select();
         select
             .columns(HISTORY_COLUMNS.map(|c| (table.clone(), col(c))))
             .from(table.clone());
-        if db.get_database_backend() == DbBackend::MySql {
-            // As in the sequencer: MariaDB materializes a `NOT EXISTS` over the whole log, and looks
-            // each record up in the log's unique index when the anti-join is an outer join.
-            select
-                .left_join(log_entry::Entity, covering)
-                .and_where(record.is_null());
-        } else {
-            let covered = Query::select()
-                .expr(Expr::val(1))
-                .from(log_entry::Entity)
-                .cond_where(covering)
-                .to_owned();
-            select.and_where(Expr::exists(covered).not());
-        }
+        // Not covered: no entry of the record among the checkpoint's `size`.
+        let covered = Expr::col((log_entry::Entity, log_entry::Column::Idx)).lt(key(size)?);
+        without_log_entry(
+            &mut select,
+            db.get_database_backend(),
+            &table,
+            Some(covered),
+        );
         select
             .and_where(Expr::col((table.clone(), col("at"))).lt(cutoff))
             .order_by((table.clone(), col("at")), Order::Asc)
