@@ -854,12 +854,10 @@ async fn text_that_looks_like_sql_is_recorded_verbatim(backend: Backend) {
     );
 }
 
-async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Backend) {
-    let (_guard, db) = fresh(backend).await;
-    // Every column set: on PostgreSQL the row and its record are one statement, and the entity's
-    // after_save hook, which still runs, must not record the row a second time.
+/// Shelf 7, "Atlas", inserted through `write::insert` in assignation "made".
+async fn atlas(db: &DatabaseConnection) -> shelf::Model {
     let mut made = None;
-    change(&db, "made", async |txn| {
+    change(db, "made", async |txn| {
         let shelf = shelf::ActiveModel {
             id: Set(7),
             name: Set("Atlas".into()),
@@ -868,7 +866,14 @@ async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Back
         Ok(())
     })
     .await;
-    let made = made.expect("inserted");
+    made.expect("inserted")
+}
+
+async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    // Every column set: on PostgreSQL the row and its record are one statement, and the entity's
+    // after_save hook, which still runs, must not record the row a second time.
+    let made = atlas(&db).await;
     assert_eq!((made.id, made.name.as_str()), (7, "Atlas"));
     assert_eq!(stored_shelf(&db, 7).await, made);
     let rows = records(&db, "SHELF", "7").await;
@@ -1042,17 +1047,7 @@ async fn an_unlocked_update_back_to_old_values_is_recorded_even_when_another_com
     let other = sea_orm::Database::connect(url.as_str())
         .await
         .expect("connect");
-    let mut made = None;
-    change(&db, "made", async |txn| {
-        let shelf = shelf::ActiveModel {
-            id: Set(7),
-            name: Set("Atlas".into()),
-        };
-        made = Some(write::insert(txn, shelf).await?);
-        Ok(())
-    })
-    .await;
-    let made = made.expect("inserted");
+    let made = atlas(&db).await;
     // First writer: renames the shelf and holds the row's lock until told to commit.
     let (locked, commit_first) = (
         std::sync::Arc::new(tokio::sync::Notify::new()),
