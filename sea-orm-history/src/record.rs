@@ -11,7 +11,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DbErr, FromQueryResult, QueryResult};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -185,53 +185,87 @@ fn canonical_time(at: &DateTime<Utc>) -> String {
 /// The content hash of `row` of `entity`: hex SHA-256 over a canonical JSON encoding of everything
 /// but its version, step and chain.
 pub fn content_hash(entity: &str, row: &HistoryRow) -> String {
-    let canonical = json!({
-        "entity": entity,
-        "id": row.id.to_string(),
-        "objectId": row.object_id,
-        "kind": row.kind.as_str(),
-        "at": canonical_time(&row.at),
-        "user": row.actor,
-        "app": row.app,
-        "assignationId": row.assignation_id,
-        "reason": row.reason,
-        "snapshot": row.snapshot,
-    });
-    let mut text = String::new();
-    write_canonical(&canonical, &mut text);
-    hex::encode(Sha256::digest(text.as_bytes()))
+    // The object `{"app", "assignationId", "at", "entity", "id", "kind", "objectId", "reason",
+    // "snapshot", "user"}`, written out in its keys' byte order: what `write_canonical` makes of it,
+    // without building it (every change is hashed on the write path).
+    let (at, id) = (canonical_time(&row.at), row.id.to_string());
+    let mut text = Vec::with_capacity(512);
+    let fields: [(&str, Leaf<'_>); 10] = [
+        ("app", Leaf::Text(row.app.as_deref())),
+        ("assignationId", Leaf::Text(Some(&row.assignation_id))),
+        ("at", Leaf::Text(Some(&at))),
+        ("entity", Leaf::Text(Some(entity))),
+        ("id", Leaf::Text(Some(&id))),
+        ("kind", Leaf::Text(Some(row.kind.as_str()))),
+        ("objectId", Leaf::Text(Some(&row.object_id))),
+        ("reason", Leaf::Text(row.reason.as_deref())),
+        ("snapshot", Leaf::Json(&row.snapshot)),
+        ("user", Leaf::Text(row.actor.as_deref())),
+    ];
+    text.push(b'{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        write_json(key, &mut text);
+        text.push(b':');
+        match value {
+            Leaf::Text(Some(s)) => write_json(s, &mut text),
+            Leaf::Text(None) => text.extend_from_slice(b"null"),
+            Leaf::Json(v) => write_canonical(v, &mut text),
+        }
+    }
+    text.push(b'}');
+    hex::encode(Sha256::digest(&text))
+}
+
+/// A value of the object [`content_hash`] encodes.
+enum Leaf<'a> {
+    /// A string, or `null`.
+    Text(Option<&'a str>),
+    /// JSON, encoded canonically.
+    Json(&'a serde_json::Value),
+}
+
+/// Appends `value` as compact JSON (serde_json's encoding, whose escapes the hashes depend on).
+fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    // Writing into a Vec fails only for a value JSON cannot hold, which strings and the leaves of
+    // a `serde_json::Value` are not.
+    if let Err(e) = serde_json::to_writer(out, value) {
+        debug_assert!(false, "a JSON value failed to encode: {e}");
+    }
 }
 
 /// Writes `value` as compact JSON with every object's keys in byte order, whatever order the map
 /// keeps them in (an application that turns on `serde_json/preserve_order` must hash the same).
-fn write_canonical(value: &serde_json::Value, out: &mut String) {
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+                write_json(key.as_str(), out);
+                out.push(b':');
+                write_canonical(item, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        leaf => out.push_str(&leaf.to_string()),
+        leaf => write_json(leaf, out),
     }
 }
 
@@ -254,6 +288,7 @@ pub fn record_hash(entity: &str, row: &HistoryRow, previous_hash: Option<&str>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn row(snapshot: Json) -> HistoryRow {
         HistoryRow {
@@ -308,14 +343,89 @@ mod tests {
 
     #[test]
     fn the_content_hash_is_over_compact_json_with_sorted_keys_at_every_depth() {
-        let mut text = String::new();
+        let mut text = Vec::new();
         write_canonical(
             &json!({"z": [{"b": 1, "a": "x\"y"}], "a": null, "m": {"d": 2.5, "c": true}}),
             &mut text,
         );
         assert_eq!(
-            text,
+            String::from_utf8_lossy(&text),
             r#"{"a":null,"m":{"c":true,"d":2.5},"z":[{"a":"x\"y","b":1}]}"#
         );
+    }
+
+    /// The content hash as it was first written (a JSON object built, then encoded through
+    /// strings): the hashes stored by every earlier version must still verify.
+    fn content_hash_as_first_written(entity: &str, row: &HistoryRow) -> String {
+        fn canonical(value: &Json, out: &mut String) {
+            match value {
+                Json::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push('{');
+                    for (i, key) in keys.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Json::String(key.clone()).to_string());
+                        out.push(':');
+                        canonical(&map[key], out);
+                    }
+                    out.push('}');
+                }
+                Json::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        canonical(item, out);
+                    }
+                    out.push(']');
+                }
+                leaf => out.push_str(&leaf.to_string()),
+            }
+        }
+        let object = json!({
+            "entity": entity,
+            "id": row.id.to_string(),
+            "objectId": row.object_id,
+            "kind": row.kind.as_str(),
+            "at": canonical_time(&row.at),
+            "user": row.actor,
+            "app": row.app,
+            "assignationId": row.assignation_id,
+            "reason": row.reason,
+            "snapshot": row.snapshot,
+        });
+        let mut text = String::new();
+        canonical(&object, &mut text);
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    #[test]
+    fn the_content_hash_is_the_one_earlier_versions_stored() {
+        let mut tricky = row(json!({
+            "title": "quote \" backslash \\ tab \t nul \u{0} \u{1f} é ✓ 😀 </script>",
+            "nested": {"Zed": [1, -2.5, 1e300, 18446744073709551615u64, null, true], "alpha": {}},
+            "empty": [],
+            "Upper": "sorts before lower",
+        }));
+        tricky.app = Some("app \"x\"".into());
+        tricky.reason = Some("line\nbreak".into());
+        tricky.kind = HistoryKind::Update;
+        tricky.id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let mut bare = row(json!(null));
+        bare.actor = None;
+        for (entity, r) in [
+            ("TASK", &tricky),
+            ("Ünïcode", &bare),
+            ("THING", &row(json!({"name": "a"}))),
+        ] {
+            assert_eq!(
+                content_hash(entity, r),
+                content_hash_as_first_written(entity, r)
+            );
+        }
     }
 }
