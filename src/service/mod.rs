@@ -67,10 +67,14 @@ where
     E::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
     C: ConnectionTrait,
 {
+    // `all`, not `one`: a key matches one row at most, and `one`'s `LIMIT ?` makes SQLite prepare
+    // the statement again every time it runs (it plans with the bound limit).
     E::find_by_id(id)
         .lock(lock)
-        .one(db)
+        .all(db)
         .await?
+        .into_iter()
+        .next()
         .ok_or_else(|| AppError::NotFound(what.to_owned()))
 }
 

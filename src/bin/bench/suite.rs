@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use chronicle::config::Limits;
 use chronicle::service::project::{NewProject, create_project};
 use chronicle::service::task::{NewTask, TaskChanges, create_task, delete_task, update_task};
+use chronicle::service::{find_for_share, find_for_update};
 use entity::task::TaskStatus;
 use entity::{HistoryEntity, project, task};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QuerySelect, Schema, Set,
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, IntoActiveModel, Schema, Set,
 };
 use sea_orm_history::capture::insert_with_history;
 use sea_orm_history::record::HISTORY_COLUMNS;
@@ -208,7 +208,8 @@ async fn historized_block(
 }
 
 /// The same block on [`plain`], with the statements the service sends minus history: share-lock the
-/// project and insert; lock the row and update every column; lock the row and delete.
+/// project and insert; lock the row and update every column; lock the row and delete (the locks
+/// through the service's own helpers).
 async fn plain_block(
     db: &DatabaseConnection,
     project: uuid::Uuid,
@@ -220,11 +221,9 @@ async fn plain_block(
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let txn = sea_orm_history::begin_write(db).await.map_err(err)?;
-        project::Entity::find_by_id(project)
-            .lock_shared()
-            .one(&txn)
+        find_for_share::<project::Entity, _>(&txn, project, "project")
             .await
-            .map_err(err)?;
+            .map_err(|e| format!("{e:?}"))?;
         let at = now();
         let created = plain::ActiveModel {
             id: Set(uuid::Uuid::now_v7()),
@@ -247,12 +246,9 @@ async fn plain_block(
     let started = Instant::now();
     for (i, &id) in ids.iter().enumerate() {
         let txn = sea_orm_history::begin_write(db).await.map_err(err)?;
-        let current = plain::Entity::find_by_id(id)
-            .lock_exclusive()
-            .one(&txn)
+        let current = find_for_update::<plain::Entity, _>(&txn, id, "plain task")
             .await
-            .map_err(err)?
-            .ok_or("the plain row is gone")?;
+            .map_err(|e| format!("{e:?}"))?;
         let mut next = current;
         next.title = format!("task {round}-{i} v2");
         next.priority = 2;
@@ -268,12 +264,9 @@ async fn plain_block(
     let started = Instant::now();
     for &id in &ids {
         let txn = sea_orm_history::begin_write(db).await.map_err(err)?;
-        let current = plain::Entity::find_by_id(id)
-            .lock_exclusive()
-            .one(&txn)
+        let current = find_for_update::<plain::Entity, _>(&txn, id, "plain task")
             .await
-            .map_err(err)?
-            .ok_or("the plain row is gone")?;
+            .map_err(|e| format!("{e:?}"))?;
         current
             .into_active_model()
             .delete(&txn)
