@@ -18,6 +18,7 @@ mod m20261130_000006_adopt_history_library;
 mod m20261130_000007_assignation_trees;
 mod m20261130_000008_data_migrations;
 mod m20261130_000009_trace_context;
+mod m20261202_000010_sparse_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_assignation_trees::Migration),
             Box::new(m20261130_000008_data_migrations::Migration),
             Box::new(m20261130_000009_trace_context::Migration),
+            Box::new(m20261202_000010_sparse_indexes::Migration),
         ]
     }
 }

@@ -3,8 +3,9 @@
 //! - [`create_history_support`]: the library's own tables (`assignation`, `history_prune_anchor`, the
 //!   verifiable log's `history_log_*`, and on SQLite the table that marks a retention transaction);
 //! - [`create_history_table`]: an entity's history table `<table>_history` with its indexes — (object
-//!   id, version) unique, (assignation id, step), (at, id), (scope id, at), (trace id) — and its
-//!   append-only triggers; [`upgrade_history_table`] brings one an older version made up to date.
+//!   id, version) unique, (assignation id, step), (at, id), (scope id, at), (trace id, over the
+//!   records that have one, but on MySQL) — and its append-only triggers; [`upgrade_history_table`]
+//!   brings one an older version made up to date.
 //!
 //! Strings compare exactly on every backend (a binary collation on MySQL), and timestamps keep
 //! microseconds (`DATETIME(6)` on MySQL, whose `TIMESTAMP` keeps whole seconds and ends in 2038).
@@ -55,6 +56,70 @@ async fn index(
         index.unique();
     }
     manager.create_index(index.to_owned()).await
+}
+
+/// Indexes `column` of `table` (as `ix_<table>_<suffix>`) for the rows where it is set: the column
+/// is looked up by value only, and left `NULL` by most writes (no trace, a root assignation), which
+/// then touch one index less — on SQLite one page less to write into the WAL at every commit. A full
+/// index made by an older version is replaced. MySQL/MariaDB have no partial indexes: a full one.
+async fn sparse_index(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    suffix: &str,
+    column: &str,
+) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    if backend == DbBackend::MySql {
+        return index(manager, table, suffix, &[column], false).await;
+    }
+    let name = format!("ix_{table}_{suffix}");
+    if manager.has_index(table, &name).await? {
+        if is_partial(manager, &name).await? {
+            return Ok(());
+        }
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(&name)
+                    .table(Alias::new(table))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    manager
+        .create_index(
+            Index::create()
+                .name(name)
+                .table(Alias::new(table))
+                .col(Alias::new(column))
+                .and_where(Expr::col(Alias::new(column)).is_not_null())
+                .to_owned(),
+        )
+        .await
+}
+
+/// Whether the index `name` (which exists) covers only some rows (PostgreSQL and SQLite).
+async fn is_partial(manager: &SchemaManager<'_>, name: &str) -> Result<bool, DbErr> {
+    let backend = manager.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT indexdef AS def FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+        }
+        _ => "SELECT sql AS def FROM sqlite_master WHERE type = 'index' AND name = ?",
+    };
+    let found = manager
+        .get_connection()
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [name.into()],
+        ))
+        .await?;
+    let def: Option<String> = match found {
+        Some(row) => row.try_get("", "def")?,
+        None => None,
+    };
+    Ok(def.is_some_and(|d| d.to_ascii_uppercase().contains(" WHERE ")))
 }
 
 /// Creates the library's own tables, when they do not exist yet, and brings tables made by an older
@@ -193,18 +258,20 @@ async fn add_strings(
 
 /// Gives `table` the columns of a W3C trace context, `trace_id` and `span_id` (nullable), and an
 /// index `ix_<table>_trace` on `trace_id`, when it lacks them: what history tables hold per record,
-/// and what an application's own tables (an audit trail, say) can hold the same way.
+/// and what an application's own tables (an audit trail, say) can hold the same way. The index
+/// covers the rows that have a trace (on PostgreSQL and SQLite; a full one made by an older version
+/// is replaced), so writes without one maintain no index for it.
 ///
 /// # Errors
 /// Database errors.
 pub async fn add_trace_columns(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
     add_strings(manager, table, &[("trace_id", 32), ("span_id", 16)]).await?;
-    index(manager, table, "trace", &["trace_id"], false).await
+    sparse_index(manager, table, "trace", "trace_id").await
 }
 
 /// Adds what assignation trees need to an `assignation` table made before them: parent, root, the
-/// human it runs for and the arguments' hash, with indexes on parent and root. Rows already there
-/// become roots of their own. Does nothing when they are there.
+/// human it runs for and the arguments' hash, with indexes on parent (over the children only, but on
+/// MySQL) and root. Rows already there become roots of their own. Does nothing when they are there.
 async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let table = "assignation";
     let columns = [
@@ -219,7 +286,7 @@ async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr>
         .get_connection()
         .execute_unprepared("UPDATE assignation SET root_id = id WHERE root_id IS NULL")
         .await?;
-    index(manager, table, "parent", &["parent_id"], false).await?;
+    sparse_index(manager, table, "parent", "parent_id").await?;
     index(manager, table, "root", &["root_id"], false).await
 }
 
@@ -274,8 +341,8 @@ pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> R
 }
 
 /// Brings the history table of `table`, made by an older version of the library, up to date: adds
-/// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index, and
-/// turns the `(at)` index into `(at, id)`, the order the verifiable log's sequencer reads records in
+/// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index
+/// (partial, see [`add_trace_columns`]), and turns the `(at)` index into `(at, id)`, the order the verifiable log's sequencer reads records in
 /// (so that catching up on records of one instant, as a bulk insert writes them, reads on from where
 /// it stopped instead of rescanning the instant). Safe to run again; [`create_history_table`] runs it
 /// too. Call it for each historized entity from a new migration after upgrading.

@@ -34,6 +34,7 @@ history_engine_tests::on_every_database!(
     text_that_looks_like_sql_is_recorded_verbatim,
     a_row_written_with_its_record_is_recorded_once_and_chains,
     an_update_through_the_writer_of_a_missing_row_records_nothing,
+    the_trace_and_parent_indexes_cover_only_the_rows_that_have_one,
 );
 
 fn registry() -> &'static Registry {
@@ -1094,4 +1095,80 @@ async fn an_unlocked_update_back_to_old_values_is_recorded_even_when_another_com
         (3, "second")
     );
     assert_eq!(rows[1].snapshot["name"], "Maps");
+}
+
+/// The definition of index `name`, as the database tells it (PostgreSQL and SQLite).
+async fn index_definition(db: &DatabaseConnection, name: &str) -> String {
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        "SELECT indexdef AS def FROM pg_indexes WHERE indexname = $1"
+    } else {
+        "SELECT sql AS def FROM sqlite_master WHERE type = 'index' AND name = ?"
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [name.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no index {name}"));
+    row.try_get("", "def").unwrap()
+}
+
+async fn the_trace_and_parent_indexes_cover_only_the_rows_that_have_one(backend: Backend) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use sea_orm_history::migration::{create_history_support, upgrade_history_table};
+    use sea_orm_migration::SchemaManager;
+    let (_guard, db) = fresh(backend).await;
+    let manager = SchemaManager::new(&db);
+    let indexes = [
+        ("shelf_history", "ix_shelf_history_trace", "trace_id"),
+        ("assignation", "ix_assignation_parent", "parent_id"),
+    ];
+    if backend == Backend::MySql {
+        // No partial indexes: full ones.
+        for (table, name, _) in indexes {
+            assert!(manager.has_index(table, name).await.unwrap(), "{name}");
+        }
+        return;
+    }
+    for (_, name, _) in indexes {
+        let def = index_definition(&db, name).await;
+        assert!(
+            def.contains("WHERE") && def.contains("IS NOT NULL"),
+            "{def}"
+        );
+    }
+    // A database an older version made has full ones: upgrading replaces them.
+    for (table, name, column) in indexes {
+        db.execute_unprepared(&format!("DROP INDEX {name}"))
+            .await
+            .unwrap();
+        db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({column})"))
+            .await
+            .unwrap();
+        assert!(!index_definition(&db, name).await.contains("WHERE"));
+    }
+    create_history_support(&manager).await.unwrap();
+    upgrade_history_table(&manager, "shelf").await.unwrap();
+    for (_, name, _) in indexes {
+        assert!(
+            index_definition(&db, name).await.contains("WHERE"),
+            "{name}"
+        );
+    }
+    // What they index is still found by them: a traced change is (see the trace test), and a child
+    // assignation is listed under its parent.
+    change_in_tree(&db, "below", "top", async |txn| {
+        new_shelf(txn, "Child").await.map(|_| ())
+    })
+    .await;
+    let children = sea_orm_history::tables::assignation::Entity::find()
+        .filter(sea_orm_history::tables::assignation::Column::ParentId.eq("top"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(children.len(), 1);
 }
