@@ -271,7 +271,8 @@ pub async fn add_trace_columns(manager: &SchemaManager<'_>, table: &str) -> Resu
 
 /// Adds what assignation trees need to an `assignation` table made before them: parent, root, the
 /// human it runs for and the arguments' hash, with indexes on parent (over the children only, but on
-/// MySQL) and root. Rows already there become roots of their own. Does nothing when they are there.
+/// MySQL) and root. Rows already there become roots of their own. Does nothing when they are there,
+/// but replace a full parent index an older version made.
 async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let table = "assignation";
     let columns = [
@@ -342,7 +343,8 @@ pub async fn create_history_table(manager: &SchemaManager<'_>, table: &str) -> R
 
 /// Brings the history table of `table`, made by an older version of the library, up to date: adds
 /// the trace columns (`trace_id`, `span_id`: the W3C trace a change was made in) and their index
-/// (partial, see [`add_trace_columns`]), and turns the `(at)` index into `(at, id)`, the order the verifiable log's sequencer reads records in
+/// (partial, see [`add_trace_columns`]), and turns the `(at)` index into `(at, id)`, the order the
+/// verifiable log's sequencer reads records in
 /// (so that catching up on records of one instant, as a bulk insert writes them, reads on from where
 /// it stopped instead of rescanning the instant). Safe to run again; [`create_history_table`] runs it
 /// too. Call it for each historized entity from a new migration after upgrading.
