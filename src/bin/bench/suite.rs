@@ -581,12 +581,32 @@ async fn fill_history(
         txn.execute(&insert).await.map_err(err)?;
     }
     txn.commit().await.map_err(err)?;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        db.execute_unprepared("ANALYZE task_history")
-            .await
-            .map_err(err)?;
-    }
     Ok(ids)
+}
+
+/// Pays off the maintenance a bulk load leaves behind before a measurement, as an operator would
+/// after one: on PostgreSQL `VACUUM (ANALYZE)` of the tables the load and the log's catch-up grew
+/// (else autovacuum scans them during the measurement) and a `CHECKPOINT` (else the first write of
+/// every page after the checkpoint the load's WAL set off logs the whole page); on SQLite a
+/// checkpoint that empties the write-ahead log. Done before both sizes of [`scale`], so that each
+/// starts from the same state, and after [`history_latency`]'s loads (whose plans need the
+/// statistics). A step the bench's database user may not take (`CHECKPOINT` needs `pg_checkpoint`)
+/// is said on stderr and skipped.
+async fn settle(db: &DatabaseConnection) {
+    let statements: &[&str] = match db.get_database_backend() {
+        sea_orm::DatabaseBackend::Postgres => &[
+            "VACUUM (ANALYZE) task_history",
+            "VACUUM (ANALYZE) history_log_entry",
+            "CHECKPOINT",
+        ],
+        sea_orm::DatabaseBackend::Sqlite => &["PRAGMA wal_checkpoint(TRUNCATE)"],
+        _ => &[],
+    };
+    for statement in statements {
+        if let Err(e) = db.execute_unprepared(statement).await {
+            eprintln!("bench: `{statement}` before the measurement failed, skipped: {e}");
+        }
+    }
 }
 
 /// `history(TASK, id)` latency over HTTP, 200 sequential queries after 20 warm-ups, at each size.
@@ -607,6 +627,7 @@ pub async fn history_latency(
         // server's sequencer taking the bulk load into the log (on SQLite that costs the reads
         // 20-30 ms each while it lasts, a few seconds per million records).
         log_caught_up(db).await?;
+        settle(db).await;
         let mut latencies = Vec::new();
         for i in 0..220u64 {
             let id = &ids[mix(size ^ i) as usize % ids.len()];
@@ -710,6 +731,8 @@ pub async fn scale(
             // not its contention with a catch-up.
             log_caught_up(db).await?;
         }
+        // Nor with the maintenance the load (or the seeding, at size 0) left behind.
+        settle(db).await;
         let (historized, baseline, n) = overhead(db, project.id, iterations).await?;
         let ratio =
             historized.create_update().as_secs_f64() / baseline.create_update().as_secs_f64();
