@@ -19,6 +19,7 @@ mod m20261130_000007_assignation_trees;
 mod m20261130_000008_data_migrations;
 mod m20261130_000009_trace_context;
 mod m20261202_000010_sparse_indexes;
+mod m20261202_000011_sparse_root_index;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_data_migrations::Migration),
             Box::new(m20261130_000009_trace_context::Migration),
             Box::new(m20261202_000010_sparse_indexes::Migration),
+            Box::new(m20261202_000011_sparse_root_index::Migration),
         ]
     }
 }

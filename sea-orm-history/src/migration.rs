@@ -58,15 +58,17 @@ async fn index(
     manager.create_index(index.to_owned()).await
 }
 
-/// Indexes `column` of `table` (as `ix_<table>_<suffix>`) for the rows where it is set: the column
-/// is looked up by value only, and left `NULL` by most writes (no trace, a root assignation), which
-/// then touch one index less — on SQLite one page less to write into the WAL at every commit. A full
+/// Indexes `column` of `table` (as `ix_<table>_<suffix>`) for the rows `covered` selects (by
+/// default those where it is set): the column is looked up by value only, and most writes leave it
+/// `NULL` (no trace, a root assignation) or point it at the row itself (a root's root), and then
+/// touch one index less — on SQLite one page less to write into the WAL at every commit. A full
 /// index made by an older version is replaced. MySQL/MariaDB have no partial indexes: a full one.
 async fn sparse_index(
     manager: &SchemaManager<'_>,
     table: &str,
     suffix: &str,
     column: &str,
+    covered: Option<Expr>,
 ) -> Result<(), DbErr> {
     let backend = manager.get_database_backend();
     if backend == DbBackend::MySql {
@@ -92,7 +94,7 @@ async fn sparse_index(
                 .name(name)
                 .table(Alias::new(table))
                 .col(Alias::new(column))
-                .and_where(Expr::col(Alias::new(column)).is_not_null())
+                .and_where(covered.unwrap_or_else(|| Expr::col(Alias::new(column)).is_not_null()))
                 .to_owned(),
         )
         .await
@@ -266,13 +268,14 @@ async fn add_strings(
 /// Database errors.
 pub async fn add_trace_columns(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
     add_strings(manager, table, &[("trace_id", 32), ("span_id", 16)]).await?;
-    sparse_index(manager, table, "trace", "trace_id").await
+    sparse_index(manager, table, "trace", "trace_id", None).await
 }
 
 /// Adds what assignation trees need to an `assignation` table made before them: parent, root, the
 /// human it runs for and the arguments' hash, with indexes on parent (over the children only, but on
-/// MySQL) and root. Rows already there become roots of their own. Does nothing when they are there,
-/// but replace a full parent index an older version made.
+/// MySQL) and root (over the rows that are not their own root, but on MySQL). Rows already there
+/// become roots of their own. Does nothing when they are there, but replace full parent and root
+/// indexes an older version made.
 async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let table = "assignation";
     let columns = [
@@ -287,8 +290,11 @@ async fn add_assignation_trees(manager: &SchemaManager<'_>) -> Result<(), DbErr>
         .get_connection()
         .execute_unprepared("UPDATE assignation SET root_id = id WHERE root_id IS NULL")
         .await?;
-    sparse_index(manager, table, "parent", "parent_id").await?;
-    index(manager, table, "root", &["root_id"], false).await
+    sparse_index(manager, table, "parent", "parent_id", None).await?;
+    // A root is its own root: the index covers the other members of trees, and a tree's listing
+    // finds its root by id (see `query::list_assignations`).
+    let root_of_another = Expr::col(Alias::new("root_id")).ne(Expr::col(Alias::new("id")));
+    sparse_index(manager, table, "root", "root_id", Some(root_of_another)).await
 }
 
 /// Creates the history table of `table` (named `<table>_history`) with its indexes and makes it

@@ -444,7 +444,15 @@ pub async fn list_assignations<C: ConnectionTrait>(
         condition = condition.add(A::StartedAt.lte(until));
     }
     if let Some(root) = &filter.root_id {
-        condition = condition.add(A::RootId.eq(root.as_str()));
+        // The root by id, the rest by the root index, which covers only the rows that are not their
+        // own root (as written here: the index's condition, so that the database may use it).
+        condition = condition.add(
+            Condition::any().add(A::Id.eq(root.as_str())).add(
+                Condition::all()
+                    .add(A::RootId.eq(root.as_str()))
+                    .add(Expr::col(A::RootId).ne(Expr::col(A::Id))),
+            ),
+        );
     }
     match filter.reverted {
         Some(true) => condition = condition.add(A::RevertedBy.is_not_null()),

@@ -34,7 +34,7 @@ history_engine_tests::on_every_database!(
     text_that_looks_like_sql_is_recorded_verbatim,
     a_row_written_with_its_record_is_recorded_once_and_chains,
     an_update_through_the_writer_of_a_missing_row_records_nothing,
-    the_trace_and_parent_indexes_cover_only_the_rows_that_have_one,
+    the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them,
 );
 
 fn registry() -> &'static Registry {
@@ -1117,52 +1117,70 @@ async fn index_definition(db: &DatabaseConnection, name: &str) -> String {
     row.try_get("", "def").unwrap()
 }
 
-async fn the_trace_and_parent_indexes_cover_only_the_rows_that_have_one(backend: Backend) {
+async fn the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them(backend: Backend) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use sea_orm_history::migration::{create_history_support, upgrade_history_table};
+    use sea_orm_history::query::{AssignationFilter, list_assignations};
     use sea_orm_migration::SchemaManager;
     let (_guard, db) = fresh(backend).await;
     let manager = SchemaManager::new(&db);
+    // (table, index, column, what its condition says)
     let indexes = [
-        ("shelf_history", "ix_shelf_history_trace", "trace_id"),
-        ("assignation", "ix_assignation_parent", "parent_id"),
+        (
+            "shelf_history",
+            "ix_shelf_history_trace",
+            "trace_id",
+            "IS NOT NULL",
+        ),
+        (
+            "assignation",
+            "ix_assignation_parent",
+            "parent_id",
+            "IS NOT NULL",
+        ),
+        ("assignation", "ix_assignation_root", "root_id", "<>"),
     ];
     if backend == Backend::MySql {
         // No partial indexes: full ones.
-        for (table, name, _) in indexes {
+        for (table, name, ..) in indexes {
             assert!(manager.has_index(table, name).await.unwrap(), "{name}");
         }
-        return;
+    } else {
+        for (_, name, _, condition) in indexes {
+            let def = index_definition(&db, name).await;
+            assert!(def.contains("WHERE") && def.contains(condition), "{def}");
+        }
+        // A database an older version made has full ones: upgrading replaces them.
+        for (table, name, column, _) in indexes {
+            db.execute_unprepared(&format!("DROP INDEX {name}"))
+                .await
+                .unwrap();
+            db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({column})"))
+                .await
+                .unwrap();
+            assert!(!index_definition(&db, name).await.contains("WHERE"));
+        }
+        create_history_support(&manager).await.unwrap();
+        upgrade_history_table(&manager, "shelf").await.unwrap();
+        for (_, name, ..) in indexes {
+            assert!(
+                index_definition(&db, name).await.contains("WHERE"),
+                "{name}"
+            );
+        }
     }
-    for (_, name, _) in indexes {
-        let def = index_definition(&db, name).await;
-        assert!(
-            def.contains("WHERE") && def.contains("IS NOT NULL"),
-            "{def}"
-        );
-    }
-    // A database an older version made has full ones: upgrading replaces them.
-    for (table, name, column) in indexes {
-        db.execute_unprepared(&format!("DROP INDEX {name}"))
-            .await
-            .unwrap();
-        db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({column})"))
-            .await
-            .unwrap();
-        assert!(!index_definition(&db, name).await.contains("WHERE"));
-    }
-    create_history_support(&manager).await.unwrap();
-    upgrade_history_table(&manager, "shelf").await.unwrap();
-    for (_, name, _) in indexes {
-        assert!(
-            index_definition(&db, name).await.contains("WHERE"),
-            "{name}"
-        );
-    }
-    // What they index is still found by them: a traced change is (see the trace test), and a child
-    // assignation is listed under its parent.
+    // What they index is still found by them: a traced change is (see the trace test), a child
+    // assignation is listed under its parent, and a tree under its root, the root included.
+    change(&db, "top", async |txn| {
+        new_shelf(txn, "Root").await.map(|_| ())
+    })
+    .await;
     change_in_tree(&db, "below", "top", async |txn| {
         new_shelf(txn, "Child").await.map(|_| ())
+    })
+    .await;
+    change(&db, "elsewhere", async |txn| {
+        new_shelf(txn, "Other").await.map(|_| ())
     })
     .await;
     let children = sea_orm_history::tables::assignation::Entity::find()
@@ -1171,4 +1189,39 @@ async fn the_trace_and_parent_indexes_cover_only_the_rows_that_have_one(backend:
         .await
         .unwrap();
     assert_eq!(children.len(), 1);
+    let tree = list_assignations(
+        &db,
+        registry(),
+        &AssignationFilter {
+            root_id: Some("top".into()),
+            ..AssignationFilter::default()
+        },
+        10,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<String> = tree.items.iter().map(|a| a.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["below", "top"]);
+    if backend == Backend::Sqlite {
+        // The members other than the root are looked up through the partial index.
+        let plan = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "EXPLAIN QUERY PLAN SELECT \"id\" FROM \"assignation\" \
+                 WHERE \"assignation\".\"id\" = 'top' OR (\"assignation\".\"root_id\" = 'top' \
+                 AND \"assignation\".\"root_id\" <> \"assignation\".\"id\")",
+            ))
+            .await
+            .unwrap();
+        let plan: Vec<String> = plan
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("ix_assignation_root")),
+            "{plan:?}"
+        );
+    }
 }
