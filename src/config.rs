@@ -296,6 +296,21 @@ pub struct DatabaseSettings {
     /// the last commits but never corrupts; `full` syncs every commit.
     #[arg(long, env = "CHRONICLE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
     pub sqlite_synchronous: SqliteSync,
+    /// SQLite only: every this many milliseconds, a connection of the server's own copies the
+    /// write-ahead log into the database file (a passive checkpoint, which waits for no one), so
+    /// that requests do not pay for it; 0 leaves checkpoints to the commits.
+    #[arg(long, env = "CHRONICLE_SQLITE_CHECKPOINT_MS", default_value_t = 100)]
+    pub sqlite_checkpoint_ms: u64,
+    /// SQLite only: a commit that leaves the write-ahead log at least this many pages long
+    /// checkpoints it itself (SQLite's `wal_autocheckpoint`; its default is 1000): with the
+    /// background checkpointer on, only when that falls behind. The log's file keeps the largest
+    /// size it reached (4 KiB pages).
+    #[arg(
+        long,
+        env = "CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT",
+        default_value_t = 10_000
+    )]
+    pub sqlite_wal_autocheckpoint: u32,
 }
 
 /// How often SQLite syncs its write-ahead log to disk.
@@ -657,6 +672,20 @@ impl Default for Limits {
     }
 }
 
+impl DatabaseSettings {
+    /// Settings for `url` with every other value at its default.
+    pub fn for_url(url: &str) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout_secs: 10,
+            sqlite_synchronous: SqliteSync::Normal,
+            sqlite_checkpoint_ms: 100,
+            sqlite_wal_autocheckpoint: 10_000,
+        }
+    }
+}
+
 impl Settings {
     /// Settings for `database_url` with every other value at its default and an OS-chosen port on
     /// loopback (what the tests use).
@@ -664,12 +693,7 @@ impl Settings {
         Self {
             bind: "127.0.0.1:0".into(),
             insecure_bind: false,
-            database: DatabaseSettings {
-                url: database_url.into(),
-                max_connections: 16,
-                acquire_timeout_secs: 10,
-                sqlite_synchronous: SqliteSync::Normal,
-            },
+            database: DatabaseSettings::for_url(database_url),
             auth: AuthSettings::default(),
             limits: Limits::default(),
             audit: AuditSettings::default(),

@@ -222,6 +222,7 @@ impl Application {
     /// I/O errors of the listener.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "chronicle listening");
+        let checkpointing = crate::database::spawn_sqlite_checkpointer(&self.database);
         let pruning = schedule::spawn(self.db.clone(), self.database, self.retention);
         let sequencing = crate::operations::sequencer::spawn(
             self.db.clone(),
@@ -236,7 +237,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await;
-        for task in [pruning, sequencing].into_iter().flatten() {
+        for task in [pruning, sequencing, checkpointing].into_iter().flatten() {
             task.abort();
         }
         self.db.close_by_ref().await.ok();

@@ -121,10 +121,8 @@ impl TestApp {
     /// A client of a server already running at `address` on the database at `url`.
     pub async fn attach(address: String, url: String, backend: Backend) -> Self {
         let db = chronicle::database::connect(&chronicle::config::DatabaseSettings {
-            url: url.clone(),
             max_connections: 2,
-            acquire_timeout_secs: 10,
-            sqlite_synchronous: chronicle::config::SqliteSync::Normal,
+            ..chronicle::config::DatabaseSettings::for_url(&url)
         })
         .await
         .expect("test connection");

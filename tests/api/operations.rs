@@ -241,3 +241,65 @@ async fn metrics_can_be_turned_off() {
         .expect("request");
     assert_eq!(response.status(), 404);
 }
+
+/// The database file alone, without its write-ahead log: how many tasks a copy of it holds (`None`
+/// while the copy cannot be read, e.g. before the first checkpoint made its tables).
+async fn tasks_in_the_file_alone(url: &str) -> Option<i64> {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let path = url.strip_prefix("sqlite://")?.split('?').next()?;
+    let copy = tempfile::Builder::new().suffix(".db").tempfile().ok()?;
+    std::fs::copy(path, copy.path()).ok()?;
+    let db = Database::connect(format!("sqlite://{}?mode=rw", copy.path().display()))
+        .await
+        .ok()?;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM task",
+        ))
+        .await
+        .ok()??;
+    let n = row.try_get("", "n").ok();
+    db.close().await.ok();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_copies_its_write_ahead_log_into_the_database_file_in_the_background() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.database.sqlite_checkpoint_ms = 20;
+    })
+    .await;
+    let project = app.project("checkpointed").await;
+    for i in 0..5 {
+        app.task(&project, &format!("task {i}")).await;
+    }
+    // A few hundred pages of log: far below the commits' own threshold (10,000 pages), so only
+    // the background checkpointer can have put the tasks into the file.
+    let mut seen = None;
+    for _ in 0..200 {
+        seen = tasks_in_the_file_alone(&app.url).await;
+        if seen == Some(5) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, Some(5), "the database file alone holds every task");
+    assert_eq!(app.count("task").await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_without_the_background_checkpointer_leaves_a_short_log_to_the_commits() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.database.sqlite_checkpoint_ms = 0;
+    })
+    .await;
+    let project = app.project("not checkpointed").await;
+    for i in 0..5 {
+        app.task(&project, &format!("task {i}")).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Nothing copied the log: the file alone holds no task yet (or not even the table).
+    assert_ne!(tasks_in_the_file_alone(&app.url).await, Some(5));
+    assert_eq!(app.count("task").await, 5);
+}

@@ -25,7 +25,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use chronicle::config::{DatabaseSettings, Settings};
-use chronicle::database::connect_and_migrate;
+use chronicle::database::{connect_and_migrate, spawn_sqlite_checkpointer};
 use chronicle::startup::Application;
 use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
@@ -72,6 +72,7 @@ enum Internal {
 /// Serves until killed.
 async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     let mut settings = Settings::for_database(&url);
+    sqlite_settings_from_env(&mut settings.database);
     settings.log.sequence_every_ms = sequence_every_ms;
     settings.operations.access_log = false;
     let app = match Application::build(settings).await {
@@ -91,6 +92,29 @@ async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     }
 }
 
+/// SQLite's checkpoint settings from the variables `chronicle serve` reads
+/// (`CHRONICLE_SQLITE_CHECKPOINT_MS`, `CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT`), for the bench's own
+/// connection and its server alike: `CHRONICLE_SQLITE_CHECKPOINT_MS=0
+/// CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT=1000` measures SQLite's own checkpoints.
+fn sqlite_settings_from_env(settings: &mut DatabaseSettings) {
+    if let Some(ms) = env_number("CHRONICLE_SQLITE_CHECKPOINT_MS") {
+        settings.sqlite_checkpoint_ms = ms;
+    }
+    if let Some(pages) = env_number("CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT") {
+        settings.sqlite_wal_autocheckpoint = pages;
+    }
+}
+
+/// The environment variable `name` as a number, when it is set (to something else: said, ignored).
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    let number = value.parse().ok();
+    if number.is_none() {
+        eprintln!("bench: {name}={value} is not a number, ignored");
+    }
+    number
+}
+
 /// Runs `body` on a fresh migrated database of `server`, dropped afterwards.
 async fn on_scratch<F, Fut>(server: &str, body: F) -> Result<Vec<Measure>, String>
 where
@@ -98,15 +122,20 @@ where
     Fut: Future<Output = Result<Vec<Measure>, String>>,
 {
     let scratch = Scratch::create(server).await?;
-    let settings = DatabaseSettings {
-        url: scratch.url.clone(),
+    let mut settings = DatabaseSettings {
         max_connections: 4,
         acquire_timeout_secs: 60,
-        sqlite_synchronous: chronicle::config::SqliteSync::Normal,
+        ..DatabaseSettings::for_url(&scratch.url)
     };
+    sqlite_settings_from_env(&mut settings);
     let outcome = match connect_and_migrate(&settings).await {
         Ok(db) => {
+            // The bench's own writes run as the server's do, checkpoints included.
+            let checkpointer = spawn_sqlite_checkpointer(&settings);
             let outcome = body(db.clone(), scratch.url.clone()).await;
+            if let Some(task) = checkpointer {
+                task.abort();
+            }
             db.close().await.ok();
             outcome
         }
