@@ -9,6 +9,9 @@
 //!   statement ([`write_with_record`]), so the row and its record are one round trip.
 //! - MySQL/MariaDB (no data-modifying CTEs, no `RETURNING`): two — the reservation, then the record
 //!   computed in an `INSERT … SELECT` from the assignation row the first locked (`SHA2` chains it).
+//!   Both find the latest record by its key, `(object, MAX(version))`, not through a derived table
+//!   (`ORDER BY … LIMIT 1`), which MariaDB builds as a temporary table on every run (measured inside
+//!   the server: 0.41 → 0.36 ms per historized create's transaction, 0.19–0.23 for the plain one).
 //!   Both are prepared statements: sending them as one text-protocol batch (values inlined) saves the
 //!   round trip but costs more than it saves, as MariaDB parses and plans every statement of a batch
 //!   each time (measured: 1.57–1.65× against 1.78–1.83× on a create).
@@ -341,9 +344,9 @@ async fn mysql<C: ConnectionTrait>(
                                     `root_id`, `on_behalf_of`, `args_hash`, `args_hash_alg`)
          SELECT ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM DUAL
          WHERE NOT EXISTS (
-           SELECT 1 FROM (SELECT `snapshot` FROM {h} WHERE `object_id` = ?
-                          ORDER BY `version` DESC LIMIT 1) AS p
-           WHERE ? = 'UPDATE' AND p.`snapshot` = ?)
+           SELECT 1 FROM {h} AS p
+           WHERE p.`object_id` = ? AND ? = 'UPDATE' AND p.`snapshot` = ?
+             AND p.`version` = (SELECT MAX(`version`) FROM {h} WHERE `object_id` = ?))
          ON DUPLICATE KEY UPDATE `change_count` = `change_count` + 1"
     );
     let mut values: Vec<Value> = vec![
@@ -357,6 +360,7 @@ async fn mysql<C: ConnectionTrait>(
         row.object_id.clone().into(),
         row.kind.as_str().into(),
         snapshot.clone(),
+        row.object_id.clone().into(),
     ]);
     let reserved = db
         .execute_raw(Statement::from_sql_and_values(
@@ -390,8 +394,8 @@ async fn mysql<C: ConnectionTrait>(
                             a.`change_count` - 1, '|', ?), 256),
                 COALESCE(p.`scope_id`, {scope_sql}), ?, ?
          FROM `assignation` AS a
-         LEFT JOIN (SELECT `version`, `hash`, `scope_id` FROM {h} WHERE `object_id` = ?
-                    ORDER BY `version` DESC LIMIT 1) AS p ON 1 = 1
+         LEFT JOIN {h} AS p ON p.`object_id` = ?
+           AND p.`version` = (SELECT MAX(`version`) FROM {h} WHERE `object_id` = ?)
          WHERE a.`id` = ? AND (a.`actor` <=> ? OR a.`on_behalf_of` = ?) AND a.`reverted_by` IS NULL
            AND (? IS NULL OR a.`parent_id` = ?)"
     );
@@ -412,6 +416,7 @@ async fn mysql<C: ConnectionTrait>(
                 scope_value.into(),
                 row.trace_id.clone().into(),
                 row.span_id.clone().into(),
+                row.object_id.clone().into(),
                 row.object_id.clone().into(),
                 row.assignation_id.clone().into(),
                 row.actor.clone().into(),
