@@ -585,20 +585,17 @@ async fn fill_history(
 }
 
 /// Pays off the maintenance a bulk load leaves behind before a measurement, as an operator would
-/// after one: on PostgreSQL `VACUUM (ANALYZE)` of the tables the load and the log's catch-up grew
-/// (else autovacuum scans them during the measurement) and a `CHECKPOINT` (else the first write of
-/// every page after the checkpoint the load's WAL set off logs the whole page); on SQLite a
-/// checkpoint that empties the write-ahead log. Done before both sizes of [`scale`], so that each
+/// after one: on PostgreSQL `VACUUM (ANALYZE)` of the (scratch) database, whose tables the load and
+/// the log's catch-up grew (else autovacuum scans them during the measurement), and a `CHECKPOINT`
+/// (else the first write of every page after the checkpoint the load's WAL set off logs the whole
+/// page); on SQLite a checkpoint that empties the write-ahead log. Done before both sizes of [`scale`], so that each
 /// starts from the same state, and after [`history_latency`]'s loads (whose plans need the
 /// statistics). A step the bench's database user may not take (`CHECKPOINT` needs `pg_checkpoint`)
 /// is said on stderr and skipped.
 async fn settle(db: &DatabaseConnection) {
     let statements: &[&str] = match db.get_database_backend() {
-        sea_orm::DatabaseBackend::Postgres => &[
-            "VACUUM (ANALYZE) task_history",
-            "VACUUM (ANALYZE) history_log_entry",
-            "CHECKPOINT",
-        ],
+        // Every table: the log's catch-up fills its stored hashes as well as its entries.
+        sea_orm::DatabaseBackend::Postgres => &["VACUUM (ANALYZE)", "CHECKPOINT"],
         sea_orm::DatabaseBackend::Sqlite => &["PRAGMA wal_checkpoint(TRUNCATE)"],
         _ => &[],
     };
