@@ -23,7 +23,7 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::context::ChangeContext;
-use crate::entity::{EntityInfo, Historized, OnDelete, ScopeRule};
+use crate::entity::{EntityInfo, ForeignKey, Historized, OnDelete, ScopeRule};
 use crate::error::{HistoryError, HistoryResult};
 use crate::record::{HISTORY_COLUMNS, HistoryKind, HistoryRow, chain_hash, content_hash, now};
 use crate::registry::Registry;
@@ -512,7 +512,8 @@ fn primary_key_condition<A: ActiveModelTrait>(active: &A) -> Result<Condition, H
     Ok(condition)
 }
 
-/// The hook behind `before_delete`: reads the row as it is in the database (locking it), refuses the
+/// The hook behind `before_delete`: reads the row as it is in the database (locking it; or takes it
+/// as [`write::delete`](crate::write::delete)'s caller read and locked it), refuses the
 /// delete when rows point at it through a `RESTRICT` key (the database would), deals with the rows
 /// pointing at it through `CASCADE` and `SET NULL` keys (see the module docs), and keeps its snapshot
 /// for [`after_delete`], which records the DELETE once the row is gone. Deleting a row that does not
@@ -530,11 +531,15 @@ where
         let ctx = ChangeContext::require()?;
         let registry = ctx.registry();
         let info = registry.of::<E>()?;
-        let condition = primary_key_condition(active)?;
-        let found = rows::snapshots_where(db, info, condition, true).await?;
+        let found = match ctx.take_given(info, &key_object_id(info, active)?) {
+            // crate::write::delete's caller read and locked it.
+            Some(row) => vec![row],
+            None => rows::snapshots_where(db, info, primary_key_condition(active)?, true).await?,
+        };
         let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
-        restrict(db, registry, info, &found, &ids).await?;
-        cascade(db, registry, info, &found, &mut visited(info, &ids)).await?;
+        let keys = pointing_keys(db, registry, info, &found).await?;
+        restrict(db, &keys, info, &found, &ids).await?;
+        cascade(db, registry, &keys, info, &found, &mut visited(info, &ids)).await?;
         ctx.deleting(info, found);
         Ok(())
     }
@@ -556,17 +561,7 @@ where
     async {
         let ctx = ChangeContext::require()?;
         let info = ctx.registry().of::<E>()?;
-        let mut key = serde_json::Map::new();
-        for k in E::PrimaryKey::iter() {
-            let column = k.into_column();
-            if let Some(value) = active.get(column).into_value() {
-                key.insert(
-                    crate::snapshot::camel_case(sea_orm::IdenStatic::as_str(&column)),
-                    crate::snapshot::value_to_json(value)?,
-                );
-            }
-        }
-        let object_id = info.object_id(&Json::Object(key));
+        let object_id = key_object_id(info, active)?;
         let Some(snapshot) = ctx.deleted(info, &object_id) else {
             return Ok(());
         };
@@ -583,6 +578,21 @@ where
     .map_err(HistoryError::into_db_err)
 }
 
+/// The object id of the row `active` stands for, from its primary key.
+fn key_object_id<A: ActiveModelTrait>(info: &EntityInfo, active: &A) -> HistoryResult<String> {
+    let mut key = serde_json::Map::new();
+    for k in <A::Entity as EntityTrait>::PrimaryKey::iter() {
+        let column = k.into_column();
+        if let Some(value) = active.get(column).into_value() {
+            key.insert(
+                crate::snapshot::camel_case(sea_orm::IdenStatic::as_str(&column)),
+                crate::snapshot::value_to_json(value)?,
+            );
+        }
+    }
+    Ok(info.object_id(&Json::Object(key)))
+}
+
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The rows of `info` about to be deleted, so far in this cascade (against loops in data whose keys
@@ -595,17 +605,46 @@ fn visited(info: &EntityInfo, ids: &[String]) -> Visited {
         .collect()
 }
 
+/// A foreign key of a dependent entity, with that entity.
+type Key<'a> = (&'a EntityInfo, &'a ForeignKey);
+
+/// The keys through which rows point at `found` (snapshots of `info`, about to be deleted), in the
+/// order the registry lists them. With two keys or more, one statement asks which have rows (see
+/// [`rows::pointed_at`]): a row nothing points at is then deleted after one probe, not a read per
+/// key. With one, its own read asks as much.
+///
+/// # Errors
+/// Database errors.
+async fn pointing_keys<'a, C: ConnectionTrait>(
+    db: &C,
+    registry: &'a Registry,
+    info: &'a EntityInfo,
+    found: &[Json],
+) -> HistoryResult<Vec<Key<'a>>> {
+    let keys: Vec<Key<'a>> = registry.dependents_of(&info.table).collect();
+    if keys.len() < 2 || found.is_empty() {
+        return Ok(keys);
+    }
+    let refs: Vec<&Json> = found.iter().collect();
+    let present = rows::pointed_at(db, &keys, info, &refs).await?;
+    Ok(keys
+        .into_iter()
+        .zip(present)
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect())
+}
+
 /// Refuses the delete of `rows` of `info` when rows other than themselves point at them through a
-/// `RESTRICT` key: the database would refuse it, after the cascades had run.
+/// `RESTRICT` key among `keys`: the database would refuse it, after the cascades had run.
 async fn restrict<C: ConnectionTrait>(
     db: &C,
-    registry: &Registry,
+    keys: &[Key<'_>],
     info: &EntityInfo,
     found: &[Json],
     ids: &[String],
 ) -> HistoryResult<()> {
     let refs: Vec<&Json> = found.iter().collect();
-    for (child, fk) in registry.dependents_of(&info.table) {
+    for &(child, fk) in keys {
         if fk.on_delete != OnDelete::Restrict {
             continue;
         }
@@ -637,8 +676,9 @@ pub(crate) fn delete_rows<'a, C: ConnectionTrait>(
             return Ok(0);
         }
         let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
-        restrict(db, registry, info, &found, &ids).await?;
-        cascade(db, registry, info, &found, visited).await?;
+        let keys = pointing_keys(db, registry, info, &found).await?;
+        restrict(db, &keys, info, &found, &ids).await?;
+        cascade(db, registry, &keys, info, &found, visited).await?;
         let deleted = rows::delete(db, info, &ids).await?;
         rows::expect_rows(info, deleted, ids.len(), "deleted")?;
         if let ([snapshot], [object_id]) = (found.as_slice(), ids.as_slice()) {
@@ -665,18 +705,19 @@ pub(crate) fn delete_rows<'a, C: ConnectionTrait>(
     })
 }
 
-/// Applies the `ON DELETE` of every `CASCADE` and `SET NULL` key pointing at `parents` (snapshots of
-/// `parent`, about to be deleted), with history; rows already being deleted in this cascade are left
-/// alone.
+/// Applies the `ON DELETE` of every `CASCADE` and `SET NULL` key among `keys` (keys pointing at
+/// `parents`, snapshots of `parent` about to be deleted), with history; rows already being deleted in
+/// this cascade are left alone.
 async fn cascade<C: ConnectionTrait>(
     db: &C,
     registry: &Registry,
+    keys: &[Key<'_>],
     parent: &EntityInfo,
     parents: &[Json],
     visited: &mut Visited,
 ) -> HistoryResult<()> {
     let refs: Vec<&Json> = parents.iter().collect();
-    for (child, fk) in registry.dependents_of(&parent.table) {
+    for &(child, fk) in keys {
         if fk.on_delete == OnDelete::Restrict {
             continue;
         }

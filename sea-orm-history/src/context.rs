@@ -159,6 +159,9 @@ pub struct ChangeContext {
     pub(crate) deleting: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
     /// Rows whose record [`crate::write`] wrote with the row, for which `after_save` writes none.
     pub(crate) with_row: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Rows [`crate::write::delete`] hands to `before_delete`, read and locked by its caller, which
+    /// the hook takes instead of reading them again.
+    pub(crate) given: Arc<Mutex<HashMap<(String, String), serde_json::Value>>>,
 }
 
 impl ChangeContext {
@@ -176,6 +179,7 @@ impl ChangeContext {
             trace: None,
             deleting: Arc::default(),
             with_row: Arc::default(),
+            given: Arc::default(),
         }
     }
 
@@ -259,6 +263,29 @@ impl ChangeContext {
     /// The row of `object_id` that `before_delete` read, taken.
     pub(crate) fn deleted(&self, info: &EntityInfo, object_id: &str) -> Option<serde_json::Value> {
         self.deleting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(info.name.clone(), object_id.to_owned()))
+    }
+
+    /// Hands `before_delete` the row `object_id` of `info` as its caller read (and locked) it:
+    /// `Some` gives it, `None` takes back what the hook did not take.
+    pub(crate) fn give(&self, info: &EntityInfo, object_id: &str, row: Option<serde_json::Value>) {
+        let mut given = self.given.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (info.name.clone(), object_id.to_owned());
+        match row {
+            Some(row) => given.insert(key, row),
+            None => given.remove(&key),
+        };
+    }
+
+    /// The row of `object_id` handed to `before_delete` (see [`give`](Self::give)), taken.
+    pub(crate) fn take_given(
+        &self,
+        info: &EntityInfo,
+        object_id: &str,
+    ) -> Option<serde_json::Value> {
+        self.given
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(info.name.clone(), object_id.to_owned()))

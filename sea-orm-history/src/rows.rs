@@ -286,6 +286,54 @@ pub(crate) async fn dependents<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// Which of `keys` (foreign keys of dependents of `parent`) have rows pointing through them at any
+/// of `parents` (snapshots of `parent`), asked in one statement (an `EXISTS` per key) so that a
+/// delete finds the keys it must deal with in one round trip instead of one read per key. With more
+/// than [`ID_CHUNK`] parents every key is answered `true`, and its reader finds out.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn pointed_at<C: ConnectionTrait>(
+    db: &C,
+    keys: &[(&EntityInfo, &ForeignKey)],
+    parent: &EntityInfo,
+    parents: &[&Json],
+) -> HistoryResult<Vec<bool>> {
+    if keys.is_empty() || parents.len() > ID_CHUNK {
+        return Ok(vec![true; keys.len()]);
+    }
+    let mut probe = Query::select();
+    for (i, (child, fk)) in keys.iter().enumerate() {
+        let any = referencing(child, fk, parent, parents)
+            .into_iter()
+            .fold(Condition::any(), Condition::add);
+        // No parent holds the key's values: nothing can point at them through it.
+        let mut select = Query::select();
+        select
+            .expr(Expr::val(1))
+            .from(Alias::new(&child.table))
+            .cond_where(if any.is_empty() {
+                Condition::all().add(Expr::val(1).eq(0))
+            } else {
+                any
+            });
+        probe.expr_as(Expr::exists(select), Alias::new(format!("k{i}")));
+    }
+    let row = db
+        .query_one(&probe)
+        .await?
+        .ok_or_else(|| HistoryError::Malformed("the dependents' probe answered nothing".into()))?;
+    (0..keys.len())
+        .map(|i| {
+            let name = format!("k{i}");
+            // A boolean on PostgreSQL and SQLite, an integer on MySQL/MariaDB.
+            row.try_get::<bool>("", &name)
+                .or_else(|_| row.try_get::<i64>("", &name).map(|n| n != 0))
+                .map_err(HistoryError::from)
+        })
+        .collect()
+}
+
 /// Whether a row of `table` has `values` in `columns` (a parent that is not historized: its columns'
 /// types are not known, so the values are compared as given).
 ///

@@ -4,6 +4,10 @@
 //! statement (the row's statement is the first CTE of the writer's), a round trip less per change
 //! than the `after_save` hook takes. The hook, when it runs for a row written here, writes nothing.
 //!
+//! [`delete`] does what `ActiveModelTrait::delete` does, given the row as its caller read and locked
+//! it: the hook deals with the rows pointing at it without reading it again, and on PostgreSQL the
+//! row's `DELETE … RETURNING` is the writer's first CTE, as for the others.
+//!
 //! Everything else is as the hooks do it: the record in the change's transaction, its version, step
 //! and hash computed in the statement, an update that changes nothing recorded as nothing.
 //!
@@ -111,6 +115,99 @@ where
     written::<A, C>(db, &active, HistoryKind::Update, statement)
         .await?
         .ok_or(DbErr::RecordNotUpdated)
+}
+
+/// Deletes the row `active` stands for and records the DELETE, and returns how many rows it deleted
+/// (0 when there was no such row, and then it records nothing): `ActiveModelTrait::delete`, with
+/// fewer round trips when every column of `active` holds a value, as a model read under lock gives it
+/// (`Entity::find_by_id(..).lock_exclusive()`, in the same transaction). The hook then takes the row
+/// from `active` instead of reading and locking it again; the rows pointing at it are dealt with as
+/// the hook does (found with one statement for all their keys); and on PostgreSQL the row's `DELETE`
+/// and its record are one statement (see the module docs).
+///
+/// **Lock the row first**: its record holds `active`'s values. On PostgreSQL a row whose stored values
+/// differ from them (read without a lock, and changed since) fails the delete with
+/// [`HistoryError::Malformed`]; elsewhere the record would hold the stale values. An `active` that
+/// lacks a column's value is plain `ActiveModelTrait::delete`, whose hook reads the row.
+///
+/// # Errors
+/// As `ActiveModelTrait::delete` with the history hooks: database errors, rows in the way of a
+/// `RESTRICT` key, and the history's errors carried as a [`DbErr`].
+pub async fn delete<A, C>(db: &C, active: A) -> Result<u64, DbErr>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    A::Entity: Historized,
+    Model<A>: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    if !every_column_set(&active) {
+        return Ok(active.delete(db).await?.rows_affected);
+    }
+    let (ctx, info, object_id, snapshot) = (|| {
+        let ctx = ChangeContext::require()?;
+        let info = ctx.registry().of::<A::Entity>()?;
+        let snapshot = info.snapshot_of_active(&active)?.ok_or_else(|| {
+            HistoryError::Malformed(format!("{}: a column has no value to record", info.name))
+        })?;
+        let object_id = info.object_id(&snapshot);
+        Ok((ctx, info, object_id, snapshot))
+    })()
+    .map_err(HistoryError::into_db_err)?;
+    // The hook takes the row from here; taken back if it did not (the hook failed, or is not ours).
+    ctx.give(info, &object_id, Some(snapshot));
+    let active = A::before_delete(active, db).await;
+    ctx.give(info, &object_id, None);
+    let active = active?;
+    // On PostgreSQL what before_delete kept for after_delete is recorded here, with the row's DELETE.
+    let kept = match db.get_database_backend() {
+        DbBackend::Postgres => ctx.deleted(info, &object_id),
+        _ => None,
+    };
+    let Some(snapshot) = kept else {
+        // The rest of `ActiveModelTrait::delete`: after_delete records what before_delete kept.
+        let result = <A::Entity as EntityTrait>::delete(active.clone())
+            .exec(db)
+            .await?;
+        if result.rows_affected == 0 {
+            // No such row: the hook took `active`'s values for it without reading, and records
+            // nothing once they are taken back.
+            ctx.deleted(info, &object_id);
+        }
+        A::after_delete(active, db).await?;
+        return Ok(result.rows_affected);
+    };
+    let mut query = <A::Entity as EntityTrait>::delete(active.clone())
+        .validate()?
+        .into_query();
+    query.returning(returning::<A>());
+    let statement = db.get_database_backend().build(&query);
+    let change = PendingChange {
+        object_id,
+        kind: HistoryKind::Delete,
+        snapshot: snapshot.clone(),
+    };
+    let deleted = async {
+        let Some((row, _)) =
+            crate::writer::write_with_record(db, &ctx, info, change, statement).await?
+        else {
+            return Ok(0);
+        };
+        let model = Model::<A>::from_query_result(&row, "")?;
+        if info.snapshot_of(&model)? != snapshot {
+            return Err(HistoryError::Malformed(format!(
+                "{}: the row deleted differs from the values its delete was given (read without a \
+                 lock, and changed since), so its record would not hold it: lock the row before \
+                 write::delete",
+                info.name
+            )));
+        }
+        Ok(1)
+    }
+    .await
+    .map_err(HistoryError::into_db_err)?;
+    // after_delete finds nothing kept, and records nothing.
+    A::after_delete(active, db).await?;
+    Ok(deleted)
 }
 
 /// Whether every column of `active` holds a value (set or unchanged).

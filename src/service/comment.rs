@@ -1,7 +1,7 @@
 //! Comments: create, update, delete.
 
 use entity::{comment, task};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, IntoActiveModel, Set};
+use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use sea_orm_history::{now, write};
 use uuid::Uuid;
 
@@ -74,7 +74,7 @@ pub async fn update_comment(
 pub async fn delete_comment(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let current = find_for_update::<comment::Entity, _>(&txn, id, "comment").await?;
-    current.into_active_model().delete(&txn).await?;
+    write::delete(&txn, current.into_active_model()).await?;
     commit(txn).await?;
     Ok(id)
 }

@@ -111,7 +111,7 @@ pub async fn update_label(
 pub async fn delete_label(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let label = find_for_update::<label::Entity, _>(&txn, id, "label").await?;
-    label.into_active_model().delete(&txn).await?;
+    write::delete(&txn, label.into_active_model()).await?;
     commit(txn).await?;
     Ok(id)
 }

@@ -114,7 +114,7 @@ pub async fn update_project(
 pub async fn delete_project(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let project = find_for_update::<project::Entity, _>(&txn, id, "project").await?;
-    project.into_active_model().delete(&txn).await?;
+    write::delete(&txn, project.into_active_model()).await?;
     commit(txn).await?;
     Ok(id)
 }

@@ -145,7 +145,7 @@ pub async fn update_task(
 pub async fn delete_task(db: &DatabaseConnection, id: Uuid) -> AppResult<Uuid> {
     let txn = begin_change(db).await?;
     let task = find_for_update::<task::Entity, _>(&txn, id, "task").await?;
-    task.into_active_model().delete(&txn).await?;
+    write::delete(&txn, task.into_active_model()).await?;
     commit(txn).await?;
     Ok(id)
 }
@@ -206,7 +206,7 @@ pub async fn remove_label(
         .one(&txn)
         .await?;
     if let Some(link) = existing {
-        link.into_active_model().delete(&txn).await?;
+        write::delete(&txn, link.into_active_model()).await?;
         commit(txn).await?;
     }
     Ok(task)

@@ -9,7 +9,7 @@ use chronicle_test_support::Backend;
 use history_engine_tests::{Catalogue, book, edition, fresh, note, shelf};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryOrder, Set, TransactionTrait,
+    PaginatorTrait, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use sea_orm_history::revert::{RevertOptions, preview_revert, revert_assignation};
 use sea_orm_history::{
@@ -34,6 +34,8 @@ history_engine_tests::on_every_database!(
     text_that_looks_like_sql_is_recorded_verbatim,
     a_row_written_with_its_record_is_recorded_once_and_chains,
     an_update_through_the_writer_of_a_missing_row_records_nothing,
+    a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once,
+    a_delete_through_the_writer_of_a_missing_row_records_nothing,
     the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them,
 );
 
@@ -189,13 +191,17 @@ async fn a_change_is_historized_in_its_own_transaction_and_a_rollback_leaves_not
     assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 1);
 }
 
-async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(backend: Backend) {
-    let (_guard, db) = fresh(backend).await;
-    change(&db, "setup", async |txn| {
+/// Shelf 1, "Fiction", holding a book of each of `isbns`, the first with an edition and a note
+/// (assignation "setup").
+async fn shelve(db: &DatabaseConnection, isbns: &[&str]) {
+    change(db, "setup", async |txn| {
         let shelf = new_shelf(txn, "Fiction").await?;
-        let book = new_book(txn, shelf, "111").await?;
+        let mut books = Vec::new();
+        for isbn in isbns {
+            books.push(new_book(txn, shelf, isbn).await?);
+        }
         edition::ActiveModel {
-            book_id: Set(book),
+            book_id: Set(books[0]),
             number: Set(1),
             year: Set(1999),
         }
@@ -203,7 +209,7 @@ async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(ba
         .await?;
         note::ActiveModel {
             text: Set("worn cover".into()),
-            book_id: Set(Some(book)),
+            book_id: Set(Some(books[0])),
             ..Default::default()
         }
         .insert(txn)
@@ -211,6 +217,36 @@ async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(ba
         Ok(())
     })
     .await;
+}
+
+/// After [`shelve`]'s shelf was deleted in assignation "clear": its books and editions are gone, the
+/// note is kept with its key set to NULL, and "clear" recorded `expected`.
+async fn assert_cleared(db: &DatabaseConnection, expected: &[&str]) {
+    assert_eq!(book::Entity::find().count(db).await.unwrap(), 0);
+    assert_eq!(edition::Entity::find().count(db).await.unwrap(), 0);
+    let orphan = note::Entity::find().one(db).await.unwrap().unwrap();
+    assert_eq!(orphan.book_id, None, "SET NULL, as the key says");
+    assert_eq!(steps(db, "clear").await, expected);
+}
+
+/// The entity and kind of each record of assignation `id` ("BOOK DELETE"), in step order.
+async fn steps(db: &DatabaseConnection, id: &str) -> Vec<String> {
+    let assignation = query::find_assignation(db, &AssignationId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let page = query::assignation_records(db, registry(), &assignation, 100, None)
+        .await
+        .unwrap();
+    page.items
+        .iter()
+        .map(|(e, r)| format!("{} {}", e.name, r.kind.as_str()))
+        .collect()
+}
+
+async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    shelve(&db, &["111"]).await;
     let shelf = shelf::Entity::find_by_id(1)
         .one(&db)
         .await
@@ -221,31 +257,16 @@ async fn deleting_a_parent_cascades_and_sets_null_with_history_children_first(ba
     })
     .await;
 
-    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 0);
-    assert_eq!(edition::Entity::find().count(&db).await.unwrap(), 0);
-    let orphan = note::Entity::find().one(&db).await.unwrap().unwrap();
-    assert_eq!(orphan.book_id, None, "SET NULL, as the key says");
-    let assignation = query::find_assignation(&db, &AssignationId::parse("clear").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let page = query::assignation_records(&db, registry(), &assignation, 100, None)
-        .await
-        .unwrap();
-    let steps: Vec<(&str, HistoryKind)> = page
-        .items
-        .iter()
-        .map(|(e, r)| (e.name.as_str(), r.kind))
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            ("NOTE", HistoryKind::Update),
-            ("EDITION", HistoryKind::Delete),
-            ("BOOK", HistoryKind::Delete),
-            ("SHELF", HistoryKind::Delete),
-        ]
-    );
+    assert_cleared(
+        &db,
+        &[
+            "NOTE UPDATE",
+            "EDITION DELETE",
+            "BOOK DELETE",
+            "SHELF DELETE",
+        ],
+    )
+    .await;
 }
 
 async fn a_revert_restores_a_deleted_shelf_with_its_books_editions_and_notes(backend: Backend) {
@@ -980,6 +1001,107 @@ async fn an_update_through_the_writer_of_a_missing_row_records_nothing(backend: 
             .is_none(),
         "no assignation is opened for a change that did not happen"
     );
+}
+
+async fn a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    shelve(&db, &["111", "222"]).await;
+    // The writer takes the row as it was read under lock; the hook does not read it again. Of the two
+    // books, one has an edition and a note pointing at it and the other nothing.
+    change(&db, "clear", async |txn| {
+        let locked = shelf::Entity::find_by_id(1)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .expect("the shelf");
+        let deleted = write::delete(txn, locked.into_active_model()).await?;
+        assert_eq!(deleted, 1);
+        Ok(())
+    })
+    .await;
+
+    assert_eq!(shelf::Entity::find().count(&db).await.unwrap(), 0);
+    let cleared = [
+        "NOTE UPDATE",
+        "EDITION DELETE",
+        "BOOK DELETE",
+        "BOOK DELETE",
+        "SHELF DELETE",
+    ];
+    assert_cleared(&db, &cleared).await;
+    // The shelf's record holds the row as it was, once, chained to its creation.
+    let rows = records(&db, "SHELF", "1").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].version, rows[0].kind), (2, HistoryKind::Delete));
+    assert_eq!(
+        rows[0].snapshot,
+        serde_json::json!({"id": 1, "name": "Fiction"})
+    );
+    for entity in ["SHELF", "BOOK", "EDITION", "NOTE"] {
+        let report = verify::verify_table(&db, registry().get(entity).unwrap(), |_| {})
+            .await
+            .expect("verify");
+        assert!(report.broken.is_empty(), "{entity}: {report:?}");
+    }
+    // And the revert brings every row back.
+    ctx("undo")
+        .scope(revert_assignation(
+            &db,
+            &AssignationId::parse("clear").unwrap(),
+            &RevertOptions::default(),
+        ))
+        .await
+        .expect("the revert");
+    assert_eq!(stored_shelf(&db, 1).await.name, "Fiction");
+    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 2);
+    assert_eq!(edition::Entity::find().count(&db).await.unwrap(), 1);
+}
+
+async fn a_delete_through_the_writer_of_a_missing_row_records_nothing(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    let deleted = ctx("ghost")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            let ghost = shelf::ActiveModel {
+                id: sea_orm::ActiveValue::Unchanged(404),
+                name: sea_orm::ActiveValue::Unchanged("Nowhere".into()),
+            };
+            let deleted = write::delete(&txn, ghost).await.expect("the delete");
+            txn.commit().await.expect("commit");
+            deleted
+        })
+        .await;
+    assert_eq!(deleted, 0);
+    assert!(records(&db, "SHELF", "404").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
+async fn a_delete_through_the_writer_of_a_row_changed_since_it_was_read_is_refused() {
+    let (_guard, db) = fresh(Backend::Postgres).await;
+    let made = atlas(&db).await;
+    // Read without a lock, then renamed by another transaction before the delete.
+    change(&db, "renamed", async |txn| {
+        let mut renamed = made.clone().into_active_model();
+        renamed.name = Set("Maps".into());
+        write::update(txn, renamed).await.map(|_| ())
+    })
+    .await;
+    let refused = ctx("stale")
+        .scope(async {
+            let txn = sea_orm_history::begin(&db).await.expect("begin");
+            write::delete(&txn, made.into_active_model()).await
+        })
+        .await;
+    let Err(err) = refused else {
+        panic!("recorded values the row did not hold: {refused:?}");
+    };
+    assert!(err.to_string().contains("lock the row"), "{err}");
+    assert_eq!(stored_shelf(&db, 7).await.name, "Maps");
+    assert_eq!(records(&db, "SHELF", "7").await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
