@@ -512,12 +512,12 @@ fn primary_key_condition<A: ActiveModelTrait>(active: &A) -> Result<Condition, H
     Ok(condition)
 }
 
-/// The hook behind `before_delete`: reads the row as it is in the database (locking it; or takes it
-/// as [`write::delete`](crate::write::delete)'s caller read and locked it), refuses the
+/// The hook behind `before_delete`: reads the row as it is in the database (locking it), refuses the
 /// delete when rows point at it through a `RESTRICT` key (the database would), deals with the rows
 /// pointing at it through `CASCADE` and `SET NULL` keys (see the module docs), and keeps its snapshot
 /// for [`after_delete`], which records the DELETE once the row is gone. Deleting a row that does not
-/// exist records nothing.
+/// exist records nothing. A row [`write::delete`](crate::write::delete) hands it, as its caller read
+/// and locked it, is kept as it is: the writer deals with its dependents.
 ///
 /// # Errors
 /// [`HistoryError::BadInput`] for rows in the way; as `record_changes`; carried as a [`DbErr`].
@@ -531,15 +531,14 @@ where
         let ctx = ChangeContext::require()?;
         let registry = ctx.registry();
         let info = registry.of::<E>()?;
-        let found = match ctx.take_given(info, &key_object_id(info, active)?) {
-            // crate::write::delete's caller read and locked it.
-            Some(row) => vec![row],
-            None => rows::snapshots_where(db, info, primary_key_condition(active)?, true).await?,
-        };
-        let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
-        let keys = pointing_keys(db, registry, info, &found).await?;
-        restrict(db, &keys, info, &found, &ids).await?;
-        cascade(db, registry, &keys, info, &found, &mut visited(info, &ids)).await?;
+        if let Some(row) = ctx.take_given(info, &key_object_id(info, active)?) {
+            // crate::write::delete's caller read and locked it, and the writer deals with the rows
+            // pointing at it.
+            ctx.deleting(info, vec![row]);
+            return Ok(());
+        }
+        let found = rows::snapshots_where(db, info, primary_key_condition(active)?, true).await?;
+        clear_dependents(db, registry, info, &found).await?;
         ctx.deleting(info, found);
         Ok(())
     }
@@ -632,6 +631,52 @@ async fn pointing_keys<'a, C: ConnectionTrait>(
         .zip(present)
         .filter_map(|(key, present)| present.then_some(key))
         .collect())
+}
+
+/// Deals with the rows pointing at `found` (snapshots of live rows of `info`, locked, about to be
+/// deleted) as their keys' `ON DELETE` says (see the module docs): refuses the delete when a
+/// `RESTRICT` key holds them, deletes `CASCADE` rows and updates `SET NULL` rows, with history.
+///
+/// # Errors
+/// [`HistoryError::BadInput`] for rows in the way; as `record_changes`.
+pub(crate) async fn clear_dependents<C: ConnectionTrait>(
+    db: &C,
+    registry: &Registry,
+    info: &EntityInfo,
+    found: &[Json],
+) -> HistoryResult<()> {
+    let ids: Vec<String> = found.iter().map(|s| info.object_id(s)).collect();
+    let keys = pointing_keys(db, registry, info, found).await?;
+    restrict(db, &keys, info, found, &ids).await?;
+    cascade(db, registry, &keys, info, found, &mut visited(info, &ids)).await
+}
+
+/// The condition that no row points at `row` (a snapshot of `info`) through any key of a dependent
+/// entity: a `NOT EXISTS` per key, for a `DELETE` that takes the row only when it has nothing to
+/// cascade, set to null or be refused by. `None` when no key could point at it; also `None` when a
+/// key points from `info`'s own table (MySQL refuses a `DELETE` whose subquery reads its own table):
+/// deal with the dependents first.
+pub(crate) fn nothing_points_at(
+    registry: &Registry,
+    info: &EntityInfo,
+    row: &Json,
+) -> Option<Condition> {
+    let mut condition = Condition::all();
+    for (child, fk) in registry.dependents_of(&info.table) {
+        if child.table == info.table {
+            return None;
+        }
+        let Some(pointing) = rows::referencing(child, fk, info, &[row]).pop() else {
+            continue;
+        };
+        let select = Query::select()
+            .expr(Expr::val(1))
+            .from(col(&child.table))
+            .cond_where(pointing)
+            .to_owned();
+        condition = condition.add(Expr::exists(select).not());
+    }
+    (!condition.is_empty()).then_some(condition)
 }
 
 /// Refuses the delete of `rows` of `info` when rows other than themselves point at them through a

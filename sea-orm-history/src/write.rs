@@ -5,8 +5,9 @@
 //! than the `after_save` hook takes. The hook, when it runs for a row written here, writes nothing.
 //!
 //! [`delete`] does what `ActiveModelTrait::delete` does, given the row as its caller read and locked
-//! it: the hook deals with the rows pointing at it without reading it again, and on PostgreSQL the
-//! row's `DELETE … RETURNING` is the writer's first CTE, as for the others.
+//! it: the hook does not read it again, the `DELETE` takes it on the condition that no row points at
+//! it (the rows that do are dealt with as the hook does only when it takes nothing), and on
+//! PostgreSQL the row's `DELETE … RETURNING` is the writer's first CTE, as for the others.
 //!
 //! Everything else is as the hooks do it: the record in the change's transaction, its version, step
 //! and hash computed in the statement, an update that changes nothing recorded as nothing.
@@ -33,7 +34,7 @@
 //! [`HistoryError::Malformed`] instead of recording values the row does not hold: write such an
 //! entity with `ActiveModelTrait::insert`/`update`.
 
-use sea_orm::sea_query::{Query, ReturningClause};
+use sea_orm::sea_query::{Condition, Query, ReturningClause};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
     EntityTrait, FromQueryResult, IntoActiveModel, Iterable, QueryTrait,
@@ -121,9 +122,12 @@ where
 /// (0 when there was no such row, and then it records nothing): `ActiveModelTrait::delete`, with
 /// fewer round trips when every column of `active` holds a value, as a model read under lock gives it
 /// (`Entity::find_by_id(..).lock_exclusive()`, in the same transaction). The hook then takes the row
-/// from `active` instead of reading and locking it again; the rows pointing at it are dealt with as
-/// the hook does (found with one statement for all their keys); and on PostgreSQL the row's `DELETE`
-/// and its record are one statement (see the module docs).
+/// from `active` instead of reading and locking it again; the `DELETE` is first sent on the condition
+/// that no row of a dependent entity points at it (`NOT EXISTS` per key), so a row with nothing to
+/// cascade costs no statement for its dependents, and when it takes nothing they are dealt with as the
+/// hook does and the `DELETE` is sent again; on PostgreSQL the row's `DELETE` and its record are one
+/// statement (see the module docs). A key from the entity's own table is dealt with first (MySQL
+/// refuses a `DELETE` whose subquery reads its own table).
 ///
 /// **Lock the row first**: its record holds `active`'s values. On PostgreSQL a row whose stored values
 /// differ from them (read without a lock, and changed since) fails the delete with
@@ -158,42 +162,81 @@ where
     let active = A::before_delete(active, db).await;
     ctx.give(info, &object_id, None);
     let active = active?;
-    // On PostgreSQL what before_delete kept for after_delete is recorded here, with the row's DELETE.
-    let kept = match db.get_database_backend() {
-        DbBackend::Postgres => ctx.deleted(info, &object_id),
-        _ => None,
-    };
-    let Some(snapshot) = kept else {
-        // The rest of `ActiveModelTrait::delete`: after_delete records what before_delete kept.
+    let Some(snapshot) = ctx.deleted(info, &object_id) else {
+        // The hook kept nothing (it is not sea-orm-history's): the rest of ActiveModelTrait::delete.
         let result = <A::Entity as EntityTrait>::delete(active.clone())
             .exec(db)
             .await?;
-        if result.rows_affected == 0 {
-            // No such row: the hook took `active`'s values for it without reading, and records
-            // nothing once they are taken back.
-            ctx.deleted(info, &object_id);
-        }
         A::after_delete(active, db).await?;
         return Ok(result.rows_affected);
     };
+    // The rows pointing at it: first the DELETE is tried on the condition that there are none (the
+    // usual case, then no statement of their own); when it takes nothing, they are dealt with as the
+    // hook does, and the DELETE is sent again without the condition.
+    let registry = ctx.registry();
+    let guard = crate::capture::nothing_points_at(registry, info, &snapshot);
+    if guard.is_none() {
+        crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
+            .await
+            .map_err(HistoryError::into_db_err)?;
+    }
+    let mut deleted = delete_row(db, &ctx, info, &active, &snapshot, guard.clone()).await?;
+    if deleted == 0 && guard.is_some() {
+        // Rows point at it (or it is not there, and then none do, and nothing is deleted again).
+        crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
+            .await
+            .map_err(HistoryError::into_db_err)?;
+        deleted = delete_row(db, &ctx, info, &active, &snapshot, None).await?;
+    }
+    if deleted > 0 && db.get_database_backend() != DbBackend::Postgres {
+        // after_delete records it.
+        ctx.deleting(info, vec![snapshot]);
+    }
+    A::after_delete(active, db).await?;
+    Ok(deleted)
+}
+
+/// Deletes the row `active` stands for (whose values, as locked, `snapshot` holds) when `guard`
+/// holds, and how many rows it deleted. On PostgreSQL its record is written in the same statement;
+/// elsewhere `after_delete` writes it.
+async fn delete_row<A, C>(
+    db: &C,
+    ctx: &ChangeContext,
+    info: &crate::entity::EntityInfo,
+    active: &A,
+    snapshot: &serde_json::Value,
+    guard: Option<Condition>,
+) -> Result<u64, DbErr>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    A::Entity: Historized,
+    Model<A>: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
     let mut query = <A::Entity as EntityTrait>::delete(active.clone())
         .validate()?
         .into_query();
+    if let Some(guard) = guard {
+        query.cond_where(guard);
+    }
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(db.execute(&query).await?.rows_affected());
+    }
     query.returning(returning::<A>());
     let statement = db.get_database_backend().build(&query);
     let change = PendingChange {
-        object_id,
+        object_id: info.object_id(snapshot),
         kind: HistoryKind::Delete,
         snapshot: snapshot.clone(),
     };
-    let deleted = async {
+    async {
         let Some((row, _)) =
-            crate::writer::write_with_record(db, &ctx, info, change, statement).await?
+            crate::writer::write_with_record(db, ctx, info, change, statement).await?
         else {
             return Ok(0);
         };
         let model = Model::<A>::from_query_result(&row, "")?;
-        if info.snapshot_of(&model)? != snapshot {
+        if &info.snapshot_of(&model)? != snapshot {
             return Err(HistoryError::Malformed(format!(
                 "{}: the row deleted differs from the values its delete was given (read without a \
                  lock, and changed since), so its record would not hold it: lock the row before \
@@ -204,10 +247,7 @@ where
         Ok(1)
     }
     .await
-    .map_err(HistoryError::into_db_err)?;
-    // after_delete finds nothing kept, and records nothing.
-    A::after_delete(active, db).await?;
-    Ok(deleted)
+    .map_err(HistoryError::into_db_err)
 }
 
 /// Whether every column of `active` holds a value (set or unchanged).

@@ -36,6 +36,7 @@ history_engine_tests::on_every_database!(
     an_update_through_the_writer_of_a_missing_row_records_nothing,
     a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once,
     a_delete_through_the_writer_of_a_missing_row_records_nothing,
+    a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record,
     the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them,
 );
 
@@ -86,6 +87,15 @@ async fn new_book(
     .insert(db)
     .await?
     .id)
+}
+
+/// Whether the database holds no shelf `id`.
+async fn no_shelf(db: &DatabaseConnection, id: i32) -> bool {
+    shelf::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read the shelf")
+        .is_none()
 }
 
 /// The shelf `id` as the database holds it.
@@ -959,13 +969,7 @@ async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Back
             txn.rollback().await.expect("rollback");
         })
         .await;
-    assert!(
-        shelf::Entity::find_by_id(8)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_shelf(&db, 8).await);
     assert!(records(&db, "SHELF", "8").await.is_empty());
     let report = verify::verify_table(&db, registry().get("SHELF").unwrap(), |_| {})
         .await
@@ -1057,6 +1061,34 @@ async fn a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once(b
     assert_eq!(edition::Entity::find().count(&db).await.unwrap(), 1);
 }
 
+async fn a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    let made = atlas(&db).await;
+    // No book is on the shelf: the DELETE's condition that nothing points at it holds at once.
+    change(&db, "clear", async |txn| {
+        let locked = shelf::Entity::find_by_id(made.id)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .expect("the shelf");
+        assert_eq!(write::delete(txn, locked.into_active_model()).await?, 1);
+        Ok(())
+    })
+    .await;
+    assert!(no_shelf(&db, 7).await);
+    assert_eq!(steps(&db, "clear").await, ["SHELF DELETE"]);
+    let rows = records(&db, "SHELF", "7").await;
+    assert_eq!(
+        (rows.len(), rows[0].version, rows[0].step),
+        (2, 2, 0),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows[0].hash,
+        sea_orm_history::record::record_hash("SHELF", &rows[0], Some(&rows[1].hash))
+    );
+}
+
 async fn a_delete_through_the_writer_of_a_missing_row_records_nothing(backend: Backend) {
     let (_guard, db) = fresh(backend).await;
     let deleted = ctx("ghost")
@@ -1136,13 +1168,7 @@ async fn a_row_the_database_changes_on_the_way_in_is_refused_rather_than_recorde
         err.to_string().contains("differs from the values sent"),
         "{err}"
     );
-    assert!(
-        shelf::Entity::find_by_id(7)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(no_shelf(&db, 7).await);
     // The hook path records the row as the database returned it.
     change(&db, "hooked", async |txn| {
         shelf::ActiveModel {
