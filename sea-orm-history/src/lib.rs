@@ -122,7 +122,8 @@
 //! - [`query`]: history per object, per assignation, as of an instant.
 //! - [`revert`]: preview, revert an assignation, revert an object.
 //! - [`verify`]: hash-chain verification.
-//! - [`write`](mod@write): insert or update a row with its record in one statement (PostgreSQL).
+//! - [`write`](mod@write): insert, update or delete a row with its record in a round trip less
+//!   (PostgreSQL, SQLite).
 //! - [`retention`]: pruning old history, with anchors so that chains still verify.
 //! - [`log`]: the verifiable log — one Merkle tree over all history, a sequencer, signed checkpoints,
 //!   inclusion and consistency proofs, and verification against a checkpoint kept elsewhere.

@@ -1,13 +1,16 @@
-//! A row and its history record in one statement: [`insert`] and [`update`] do what
+//! A row and its history record in one round trip: [`insert`] and [`update`] do what
 //! `ActiveModelTrait::insert` and `ActiveModelTrait::update` do, the entity's hooks included, but on
 //! PostgreSQL the row's own `INSERT` or `UPDATE` and the history write go to the database as one
 //! statement (the row's statement is the first CTE of the writer's), a round trip less per change
-//! than the `after_save` hook takes. The hook, when it runs for a row written here, writes nothing.
+//! than the `after_save` hook takes. On SQLite the row's statement and the assignation's reservation
+//! go as one batch (one hop to the connection's worker thread; SQLite has no data-modifying CTE, and
+//! no `sha256` to chain the record in SQL), and the record follows: a hop less than the hook takes.
+//! The hook, when it runs for a row written here, writes nothing.
 //!
 //! [`delete`] does what `ActiveModelTrait::delete` does, given the row as its caller read and locked
 //! it: the hook does not read it again, the `DELETE` takes it on the condition that no row points at
-//! it (the rows that do are dealt with as the hook does only when it takes nothing), and on
-//! PostgreSQL the row's `DELETE … RETURNING` is the writer's first CTE, as for the others.
+//! it (the rows that do are dealt with as the hook does only when it takes nothing), and its
+//! `DELETE … RETURNING` goes with the history write as the others' statements do.
 //!
 //! Everything else is as the hooks do it: the record in the change's transaction, its version, step
 //! and hash computed in the statement, an update that changes nothing recorded as nothing.
@@ -23,8 +26,8 @@
 //! Run it in the change's transaction, as every historized change: the check that the stored row
 //! equals the values sent comes after the statement, and its error is undone by the rollback.
 //!
-//! On SQLite and MySQL/MariaDB, and whenever the record cannot be known before the write (a column
-//! left to its database default; an update that sets no column), they are plain
+//! On MySQL/MariaDB (no `RETURNING`), and whenever the record cannot be known before the write (a
+//! column left to its database default; an update that sets no column), they are plain
 //! `ActiveModelTrait::insert`/`update`, whose hooks record the change.
 //!
 //! The record holds the values sent, and the row the database returns must equal them. It does for
@@ -48,8 +51,8 @@ use crate::record::HistoryKind;
 
 type Model<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
 
-/// Inserts `active` and records its CREATE: `ActiveModelTrait::insert`, in one statement on
-/// PostgreSQL when every column is set (see the module docs).
+/// Inserts `active` and records its CREATE: `ActiveModelTrait::insert`, a round trip less on
+/// PostgreSQL and SQLite when every column is set (see the module docs).
 ///
 /// # Errors
 /// As `ActiveModelTrait::insert` with the history hooks: database errors, and the history's errors
@@ -61,7 +64,7 @@ where
     Model<A>: IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    if db.get_database_backend() != DbBackend::Postgres {
+    if !fused(db) {
         return active.insert(db).await;
     }
     let active = active.before_save(db, true).await?;
@@ -73,7 +76,7 @@ where
         return A::after_save(model, db, true).await;
     }
     let mut query = <A::Entity as EntityTrait>::insert(active.clone()).into_query();
-    query.returning(returning::<A>());
+    query.returning(returning::<A>(db.get_database_backend()));
     let statement = db.get_database_backend().build(&query);
     written::<A, C>(db, &active, HistoryKind::Create, statement)
         .await?
@@ -81,7 +84,7 @@ where
 }
 
 /// Updates the row `active` stands for and records the UPDATE: `ActiveModelTrait::update`, in one
-/// statement on PostgreSQL when every column is known (set or unchanged) and one is set (see the
+/// round trip on PostgreSQL and SQLite when every column is known (set or unchanged) and one is set (see the
 /// module docs). Lock the row first, in the same transaction (see the module docs).
 ///
 /// # Errors
@@ -94,7 +97,7 @@ where
     Model<A>: IntoActiveModel<A>,
     C: ConnectionTrait,
 {
-    if db.get_database_backend() != DbBackend::Postgres {
+    if !fused(db) {
         return active.update(db).await;
     }
     let active = active.before_save(db, false).await?;
@@ -111,7 +114,7 @@ where
         )
         .await;
     }
-    query.returning(returning::<A>());
+    query.returning(returning::<A>(db.get_database_backend()));
     let statement = db.get_database_backend().build(&query);
     written::<A, C>(db, &active, HistoryKind::Update, statement)
         .await?
@@ -126,12 +129,12 @@ where
 /// that no row of a dependent entity points at it (`NOT EXISTS` per key), so a row with nothing to
 /// cascade costs no statement for its dependents, and when it takes nothing they are dealt with as the
 /// hook does and the `DELETE` is sent again; on PostgreSQL the row's `DELETE` and its record are one
-/// statement (see the module docs). A key from the entity's own table is dealt with first (MySQL
+/// statement, on SQLite the `DELETE` goes with the reservation (see the module docs). A key from the entity's own table is dealt with first (MySQL
 /// refuses a `DELETE` whose subquery reads its own table).
 ///
-/// **Lock the row first**: its record holds `active`'s values. On PostgreSQL a row whose stored values
-/// differ from them (read without a lock, and changed since) fails the delete with
-/// [`HistoryError::Malformed`]; elsewhere the record would hold the stale values. An `active` that
+/// **Lock the row first**: its record holds `active`'s values. On PostgreSQL and SQLite a row whose
+/// stored values differ from them (read without a lock, and changed since) fails the delete with
+/// [`HistoryError::Malformed`]; on MySQL the record would hold the stale values. An `active` that
 /// lacks a column's value is plain `ActiveModelTrait::delete`, whose hook reads the row.
 ///
 /// # Errors
@@ -188,7 +191,7 @@ where
             .map_err(HistoryError::into_db_err)?;
         deleted = delete_row(db, &ctx, info, &active, &snapshot, None).await?;
     }
-    if deleted > 0 && db.get_database_backend() != DbBackend::Postgres {
+    if deleted > 0 && !fused(db) {
         // after_delete records it.
         ctx.deleting(info, vec![snapshot]);
     }
@@ -197,8 +200,8 @@ where
 }
 
 /// Deletes the row `active` stands for (whose values, as locked, `snapshot` holds) when `guard`
-/// holds, and how many rows it deleted. On PostgreSQL its record is written in the same statement;
-/// elsewhere `after_delete` writes it.
+/// holds, and how many rows it deleted. On PostgreSQL and SQLite its record is written with it (see
+/// the module docs); on MySQL `after_delete` writes it.
 async fn delete_row<A, C>(
     db: &C,
     ctx: &ChangeContext,
@@ -219,10 +222,10 @@ where
     if let Some(guard) = guard {
         query.cond_where(guard);
     }
-    if db.get_database_backend() != DbBackend::Postgres {
+    if !fused(db) {
         return Ok(db.execute(&query).await?.rows_affected());
     }
-    query.returning(returning::<A>());
+    query.returning(returning::<A>(db.get_database_backend()));
     let statement = db.get_database_backend().build(&query);
     let change = PendingChange {
         object_id: info.object_id(snapshot),
@@ -250,6 +253,15 @@ where
     .map_err(HistoryError::into_db_err)
 }
 
+/// Whether `db` writes a row with its history in one round trip (see the module docs): PostgreSQL
+/// and SQLite.
+fn fused<C: ConnectionTrait>(db: &C) -> bool {
+    matches!(
+        db.get_database_backend(),
+        DbBackend::Postgres | DbBackend::Sqlite
+    )
+}
+
 /// Whether every column of `active` holds a value (set or unchanged).
 fn every_column_set<A: ActiveModelTrait>(active: &A) -> bool {
     <A::Entity as EntityTrait>::Column::iter()
@@ -257,10 +269,10 @@ fn every_column_set<A: ActiveModelTrait>(active: &A) -> bool {
 }
 
 /// `RETURNING` every column, as sea-orm reads a written row back.
-fn returning<A: ActiveModelTrait>() -> ReturningClause {
+fn returning<A: ActiveModelTrait>(backend: DbBackend) -> ReturningClause {
     Query::returning().exprs(
         <A::Entity as EntityTrait>::Column::iter()
-            .map(|c| c.select_as(c.into_returning_expr(DbBackend::Postgres))),
+            .map(|c| c.select_as(c.into_returning_expr(backend))),
     )
 }
 
