@@ -651,20 +651,24 @@ pub(crate) async fn clear_dependents<C: ConnectionTrait>(
     cascade(db, registry, &keys, info, found, &mut visited(info, &ids)).await
 }
 
-/// The condition that no row points at `row` (a snapshot of `info`) through any key of a dependent
-/// entity: a `NOT EXISTS` per key, for a `DELETE` that takes the row only when it has nothing to
-/// cascade, set to null or be refused by. `None` when no key could point at it; also `None` when a
-/// key points from `info`'s own table (MySQL refuses a `DELETE` whose subquery reads its own table):
-/// deal with the dependents first.
-pub(crate) fn nothing_points_at(
-    registry: &Registry,
-    info: &EntityInfo,
-    row: &Json,
-) -> Option<Condition> {
+/// What a `DELETE` of one row must do about the rows that may point at it (see [`pointers`]).
+pub(crate) enum Pointers {
+    /// No key could point at it (no dependent entity, or the row holds none of their keys' values).
+    None,
+    /// Delete it on this condition (a `NOT EXISTS` per key): when it holds, nothing points at it.
+    Unless(Condition),
+    /// Deal with them first: a key points from the entity's own table (MySQL refuses a `DELETE`
+    /// whose subquery reads its own table).
+    First,
+}
+
+/// What rows may point at `row` (a snapshot of `info`) through the keys of dependent entities, for a
+/// `DELETE` that takes the row only when it has nothing to cascade, set to null or be refused by.
+pub(crate) fn pointers(registry: &Registry, info: &EntityInfo, row: &Json) -> Pointers {
     let mut condition = Condition::all();
     for (child, fk) in registry.dependents_of(&info.table) {
         if child.table == info.table {
-            return None;
+            return Pointers::First;
         }
         let Some(pointing) = rows::referencing(child, fk, info, &[row]).pop() else {
             continue;
@@ -676,7 +680,11 @@ pub(crate) fn nothing_points_at(
             .to_owned();
         condition = condition.add(Expr::exists(select).not());
     }
-    (!condition.is_empty()).then_some(condition)
+    if condition.is_empty() {
+        Pointers::None
+    } else {
+        Pointers::Unless(condition)
+    }
 }
 
 /// Refuses the delete of `rows` of `info` when rows other than themselves point at them through a

@@ -43,7 +43,7 @@ use sea_orm::{
     EntityTrait, FromQueryResult, IntoActiveModel, Iterable, QueryTrait,
 };
 
-use crate::capture::PendingChange;
+use crate::capture::{PendingChange, Pointers};
 use crate::context::ChangeContext;
 use crate::entity::Historized;
 use crate::error::HistoryError;
@@ -83,9 +83,9 @@ where
         .ok_or_else(|| HistoryError::Malformed("the INSERT returned no row".into()).into_db_err())
 }
 
-/// Updates the row `active` stands for and records the UPDATE: `ActiveModelTrait::update`, in one
-/// round trip on PostgreSQL and SQLite when every column is known (set or unchanged) and one is set (see the
-/// module docs). Lock the row first, in the same transaction (see the module docs).
+/// Updates the row `active` stands for and records the UPDATE: `ActiveModelTrait::update`, a round
+/// trip less on PostgreSQL and SQLite when every column is known (set or unchanged) and one is set
+/// (see the module docs). Lock the row first, in the same transaction (see the module docs).
 ///
 /// # Errors
 /// `DbErr::RecordNotUpdated` when no row has `active`'s key; as `ActiveModelTrait::update` with the
@@ -132,7 +132,8 @@ where
 /// statement, on SQLite the `DELETE` goes with the reservation (see the module docs). A key from the entity's own table is dealt with first (MySQL
 /// refuses a `DELETE` whose subquery reads its own table).
 ///
-/// **Lock the row first**: its record holds `active`'s values. On PostgreSQL and SQLite a row whose
+/// **Lock the row first**, and run at READ COMMITTED (the default on PostgreSQL; see
+/// [`crate::capture`] for MySQL), as every historized change: its record holds `active`'s values. On PostgreSQL and SQLite a row whose
 /// stored values differ from them (read without a lock, and changed since) fails the delete with
 /// [`HistoryError::Malformed`]; on MySQL the record would hold the stale values. An `active` that
 /// lacks a column's value is plain `ActiveModelTrait::delete`, whose hook reads the row.
@@ -177,12 +178,16 @@ where
     // usual case, then no statement of their own); when it takes nothing, they are dealt with as the
     // hook does, and the DELETE is sent again without the condition.
     let registry = ctx.registry();
-    let guard = crate::capture::nothing_points_at(registry, info, &snapshot);
-    if guard.is_none() {
-        crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
-            .await
-            .map_err(HistoryError::into_db_err)?;
-    }
+    let guard = match crate::capture::pointers(registry, info, &snapshot) {
+        Pointers::None => None,
+        Pointers::Unless(condition) => Some(condition),
+        Pointers::First => {
+            crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
+                .await
+                .map_err(HistoryError::into_db_err)?;
+            None
+        }
+    };
     let mut deleted = delete_row(db, &ctx, info, &active, &snapshot, guard.clone()).await?;
     if deleted == 0 && guard.is_some() {
         // Rows point at it (or it is not there, and then none do, and nothing is deleted again).
@@ -308,10 +313,14 @@ where
         else {
             return Ok(None);
         };
-        if kind == HistoryKind::Update && !recorded {
+        if kind == HistoryKind::Update
+            && !recorded
+            && db.get_database_backend() == DbBackend::Postgres
+        {
             // No change as the statement saw the history, which is as of its start: a writer that
             // committed since (the row was not locked first) may have recorded other values, which
-            // this update has just overwritten. Checked again on the history as it is now.
+            // this update has just overwritten. Checked again on the history as it is now. (SQLite's
+            // writers are serialized, and its reservation reads the history after the row's write.)
             crate::writer::record_one(db, info, change).await?;
         }
         let model = Model::<A>::from_query_result(&row, "")?;

@@ -186,8 +186,8 @@ fn tally(ctx: &ChangeContext, info: &EntityInfo, row: &HistoryRow, written: Opti
     }
 }
 
-/// `sql` with each placeholder `$n` renumbered `$(n + by)`. `sql` holds no quoted text (the
-/// writer's own statements, before identifiers are put in).
+/// `sql` with each placeholder `$n` renumbered `$(n + by)`. `sql` holds no `$` but its placeholders
+/// (the writer's own statements, before identifiers are put in).
 fn shift_placeholders(sql: &str, by: usize) -> String {
     if by == 0 {
         return sql.to_owned();
