@@ -1,6 +1,7 @@
 //! A small library catalogue to test `sea-orm-history`'s engine on, without HTTP: shelves (each its own
 //! scope), books on a shelf (`ON DELETE CASCADE`, a unique ISBN), notes on a book (`ON DELETE SET
-//! NULL`), and editions of a book (a composite key), and [`Catalogue`], the registry of them.
+//! NULL`), editions of a book (a composite key) and loans of a book (`ON DELETE RESTRICT`: a book on
+//! loan is not deleted), and [`Catalogue`], the registry of them.
 //! [`fresh`] gives a migrated database of one backend.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -186,10 +187,51 @@ pub mod edition {
     sea_orm_history::historized!(scope = Relation::Book);
 }
 
+/// Loans.
+pub mod loan {
+    use sea_orm::entity::prelude::*;
+
+    /// A book lent to someone.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "loan")]
+    pub struct Model {
+        /// Key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The book lent.
+        pub book_id: i32,
+        /// Who has it.
+        pub borrower: String,
+    }
+
+    /// A loan is of a book.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// The book (which may not go while it is lent).
+        #[sea_orm(
+            belongs_to = "super::book::Entity",
+            from = "Column::BookId",
+            to = "super::book::Column::Id",
+            on_delete = "Restrict"
+        )]
+        Book,
+    }
+
+    impl Related<super::book::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Book.def()
+        }
+    }
+
+    sea_orm_history::historized!();
+}
+
 sea_orm_history::registry! {
     /// The catalogue's historized entities, listed children first on purpose: the registry orders
     /// them.
     pub enum Catalogue {
+        /// A loan.
+        Loan => loan::Entity,
         /// An edition.
         Edition => edition::Entity,
         /// A note.
@@ -233,6 +275,7 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
         schema.create_table_from_entity(book::Entity),
         schema.create_table_from_entity(note::Entity),
         schema.create_table_from_entity(edition::Entity),
+        schema.create_table_from_entity(loan::Entity),
     ] {
         manager.create_table(statement).await.expect("table");
     }
@@ -241,6 +284,7 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
         book::Entity.table_name(),
         note::Entity.table_name(),
         edition::Entity.table_name(),
+        loan::Entity.table_name(),
     ] {
         sea_orm_history::migration::create_history_table(&manager, table)
             .await

@@ -6,7 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use chronicle_test_support::Backend;
-use history_engine_tests::{Catalogue, book, edition, fresh, note, shelf};
+use history_engine_tests::{Catalogue, book, edition, fresh, loan, note, shelf};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -37,6 +37,7 @@ history_engine_tests::on_every_database!(
     a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once,
     a_delete_through_the_writer_of_a_missing_row_records_nothing,
     a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record,
+    a_book_on_loan_is_not_deleted_and_nothing_is_recorded,
     the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them,
 );
 
@@ -126,7 +127,7 @@ fn the_registry_orders_parents_first_whatever_order_it_is_listed_in() {
         .iter()
         .map(|e| e.name.as_str())
         .collect();
-    assert_eq!(names, ["SHELF", "BOOK", "EDITION", "NOTE"]);
+    assert_eq!(names, ["SHELF", "BOOK", "LOAN", "EDITION", "NOTE"]);
     let book = registry().get("BOOK").unwrap();
     assert_eq!(book.unique.len(), 1, "the ISBN is a unique key");
     let dependents: Vec<&str> = registry()
@@ -135,7 +136,7 @@ fn the_registry_orders_parents_first_whatever_order_it_is_listed_in() {
         .collect();
     assert_eq!(
         dependents,
-        ["NOTE", "EDITION"],
+        ["NOTE", "EDITION", "LOAN"],
         "the reverse order: children first"
     );
 }
@@ -1041,7 +1042,7 @@ async fn a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once(b
         rows[0].snapshot,
         serde_json::json!({"id": 1, "name": "Fiction"})
     );
-    for entity in ["SHELF", "BOOK", "EDITION", "NOTE"] {
+    for entity in ["SHELF", "BOOK", "LOAN", "EDITION", "NOTE"] {
         let report = verify::verify_table(&db, registry().get(entity).unwrap(), |_| {})
             .await
             .expect("verify");
@@ -1086,6 +1087,77 @@ async fn a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record(b
     assert_eq!(
         rows[0].hash,
         sea_orm_history::record::record_hash("SHELF", &rows[0], Some(&rows[1].hash))
+    );
+}
+
+async fn a_book_on_loan_is_not_deleted_and_nothing_is_recorded(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    shelve(&db, &["111"]).await;
+    change(&db, "lend", async |txn| {
+        loan::ActiveModel {
+            book_id: Set(1),
+            borrower: Set("bob".into()),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await
+        .map(|_| ())
+    })
+    .await;
+    // Through the writer (the shelf's DELETE on the condition that no book is on it takes nothing,
+    // then its books are cascaded and the loan refuses), through the writer on the book itself, and
+    // through the hook.
+    for (attempt, via_writer, on_shelf) in [(1, true, true), (2, true, false), (3, false, false)] {
+        let refused = ctx(&format!("clear-{attempt}"))
+            .scope(async {
+                let txn = sea_orm_history::begin(&db).await.expect("begin");
+                let outcome = if on_shelf {
+                    let locked = shelf::Entity::find_by_id(1)
+                        .lock_exclusive()
+                        .one(&txn)
+                        .await?
+                        .expect("the shelf");
+                    write::delete(&txn, locked.into_active_model()).await
+                } else {
+                    let locked = book::Entity::find_by_id(1)
+                        .lock_exclusive()
+                        .one(&txn)
+                        .await?
+                        .expect("the book");
+                    if via_writer {
+                        write::delete(&txn, locked.into_active_model()).await
+                    } else {
+                        locked
+                            .into_active_model()
+                            .delete(&txn)
+                            .await
+                            .map(|r| r.rows_affected)
+                    }
+                };
+                txn.rollback().await?;
+                outcome
+            })
+            .await;
+        let error = HistoryError::from(refused.expect_err("the loan refuses the delete"));
+        assert!(
+            matches!(&error, HistoryError::BadInput(why) if why.contains("LOAN")),
+            "attempt {attempt}: {error}"
+        );
+        let attempted = AssignationId::parse(format!("clear-{attempt}")).unwrap();
+        assert!(
+            query::find_assignation(&db, &attempted)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert_eq!(stored_shelf(&db, 1).await.name, "Fiction");
+    assert_eq!(book::Entity::find().count(&db).await.unwrap(), 1);
+    assert_eq!(edition::Entity::find().count(&db).await.unwrap(), 1);
+    assert_eq!(
+        records(&db, "BOOK", "1").await.len(),
+        1,
+        "only its creation"
     );
 }
 
