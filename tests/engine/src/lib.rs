@@ -1,7 +1,8 @@
 //! A small library catalogue to test `sea-orm-history`'s engine on, without HTTP: shelves (each its own
 //! scope), books on a shelf (`ON DELETE CASCADE`, a unique ISBN), notes on a book (`ON DELETE SET
 //! NULL`), editions of a book (a composite key) and loans of a book (`ON DELETE RESTRICT`: a book on
-//! loan is not deleted), and [`Catalogue`], the registry of them.
+//! loan is not deleted), categories in a tree (a key to their own table, `ON DELETE CASCADE`), and
+//! [`Catalogue`], the registry of them.
 //! [`fresh`] gives a migrated database of one backend.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -226,10 +227,45 @@ pub mod loan {
     sea_orm_history::historized!();
 }
 
+/// Categories, in a tree.
+pub mod category {
+    use sea_orm::entity::prelude::*;
+
+    /// A category, perhaps inside another.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "category")]
+    pub struct Model {
+        /// Key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Its name.
+        pub name: String,
+        /// The category it is inside, if any.
+        pub parent_id: Option<i32>,
+    }
+
+    /// A category may be inside another.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// The category it is inside (which takes it along when it goes).
+        #[sea_orm(
+            belongs_to = "Entity",
+            from = "Column::ParentId",
+            to = "Column::Id",
+            on_delete = "Cascade"
+        )]
+        Parent,
+    }
+
+    sea_orm_history::historized!();
+}
+
 sea_orm_history::registry! {
     /// The catalogue's historized entities, listed children first on purpose: the registry orders
     /// them.
     pub enum Catalogue {
+        /// A category.
+        Category => category::Entity,
         /// A loan.
         Loan => loan::Entity,
         /// An edition.
@@ -276,6 +312,7 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
         schema.create_table_from_entity(note::Entity),
         schema.create_table_from_entity(edition::Entity),
         schema.create_table_from_entity(loan::Entity),
+        schema.create_table_from_entity(category::Entity),
     ] {
         manager.create_table(statement).await.expect("table");
     }
@@ -285,6 +322,7 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
         note::Entity.table_name(),
         edition::Entity.table_name(),
         loan::Entity.table_name(),
+        category::Entity.table_name(),
     ] {
         sea_orm_history::migration::create_history_table(&manager, table)
             .await

@@ -6,7 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use chronicle_test_support::Backend;
-use history_engine_tests::{Catalogue, book, edition, fresh, loan, note, shelf};
+use history_engine_tests::{Catalogue, book, category, edition, fresh, loan, note, shelf};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -38,6 +38,7 @@ history_engine_tests::on_every_database!(
     a_delete_through_the_writer_of_a_missing_row_records_nothing,
     a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record,
     a_book_on_loan_is_not_deleted_and_nothing_is_recorded,
+    a_category_deleted_through_the_writer_takes_its_subcategories_along,
     the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them,
 );
 
@@ -127,7 +128,10 @@ fn the_registry_orders_parents_first_whatever_order_it_is_listed_in() {
         .iter()
         .map(|e| e.name.as_str())
         .collect();
-    assert_eq!(names, ["SHELF", "BOOK", "LOAN", "EDITION", "NOTE"]);
+    assert_eq!(
+        names,
+        ["CATEGORY", "SHELF", "BOOK", "LOAN", "EDITION", "NOTE"]
+    );
     let book = registry().get("BOOK").unwrap();
     assert_eq!(book.unique.len(), 1, "the ISBN is a unique key");
     let dependents: Vec<&str> = registry()
@@ -1042,7 +1046,7 @@ async fn a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once(b
         rows[0].snapshot,
         serde_json::json!({"id": 1, "name": "Fiction"})
     );
-    for entity in ["SHELF", "BOOK", "LOAN", "EDITION", "NOTE"] {
+    for entity in ["SHELF", "BOOK", "LOAN", "EDITION", "NOTE", "CATEGORY"] {
         let report = verify::verify_table(&db, registry().get(entity).unwrap(), |_| {})
             .await
             .expect("verify");
@@ -1159,6 +1163,52 @@ async fn a_book_on_loan_is_not_deleted_and_nothing_is_recorded(backend: Backend)
         1,
         "only its creation"
     );
+}
+
+async fn a_category_deleted_through_the_writer_takes_its_subcategories_along(backend: Backend) {
+    let (_guard, db) = fresh(backend).await;
+    change(&db, "setup", async |txn| {
+        for (id, name, parent) in [
+            (1, "Fiction", None),
+            (2, "Crime", Some(1)),
+            (3, "Noir", Some(2)),
+        ] {
+            category::ActiveModel {
+                id: Set(id),
+                name: Set(name.into()),
+                parent_id: Set(parent),
+            }
+            .insert(txn)
+            .await?;
+        }
+        Ok(())
+    })
+    .await;
+    // A key to its own table: the writer deals with the subcategories before the DELETE (MySQL
+    // refuses a DELETE whose condition reads its own table).
+    change(&db, "clear", async |txn| {
+        let locked = category::Entity::find_by_id(1)
+            .lock_exclusive()
+            .one(txn)
+            .await?
+            .expect("the category");
+        assert_eq!(write::delete(txn, locked.into_active_model()).await?, 1);
+        Ok(())
+    })
+    .await;
+    assert_eq!(category::Entity::find().count(&db).await.unwrap(), 0);
+    assert_eq!(
+        steps(&db, "clear").await,
+        ["CATEGORY DELETE", "CATEGORY DELETE", "CATEGORY DELETE"]
+    );
+    for id in ["1", "2", "3"] {
+        let rows = records(&db, "CATEGORY", id).await;
+        assert_eq!(
+            (rows.len(), rows[0].kind),
+            (2, HistoryKind::Delete),
+            "{id}: {rows:?}"
+        );
+    }
 }
 
 async fn a_delete_through_the_writer_of_a_missing_row_records_nothing(backend: Backend) {
