@@ -670,15 +670,9 @@ pub(crate) fn pointers(registry: &Registry, info: &EntityInfo, row: &Json) -> Po
         if child.table == info.table {
             return Pointers::First;
         }
-        let Some(pointing) = rows::referencing(child, fk, info, &[row]).pop() else {
-            continue;
-        };
-        let select = Query::select()
-            .expr(Expr::val(1))
-            .from(col(&child.table))
-            .cond_where(pointing)
-            .to_owned();
-        condition = condition.add(Expr::exists(select).not());
+        if let Some(select) = rows::pointing(child, fk, info, &[row]) {
+            condition = condition.add(Expr::exists(select).not());
+        }
     }
     if condition.is_empty() {
         Pointers::None

@@ -286,6 +286,26 @@ pub(crate) async fn dependents<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// `SELECT 1 FROM` `child`'s rows pointing through `fk` at any of `parents` (snapshots of `parent`),
+/// or `None` when no parent holds the key's values (nothing can point at them).
+pub(crate) fn pointing(
+    child: &EntityInfo,
+    fk: &ForeignKey,
+    parent: &EntityInfo,
+    parents: &[&Json],
+) -> Option<SelectStatement> {
+    let any = referencing(child, fk, parent, parents)
+        .into_iter()
+        .fold(Condition::any(), Condition::add);
+    (!any.is_empty()).then(|| {
+        Query::select()
+            .expr(Expr::val(1))
+            .from(Alias::new(&child.table))
+            .cond_where(any)
+            .to_owned()
+    })
+}
+
 /// Which of `keys` (foreign keys of dependents of `parent`) have rows pointing through them at any
 /// of `parents` (snapshots of `parent`), asked in one statement (an `EXISTS` per key) so that a
 /// delete finds the keys it must deal with in one round trip instead of one read per key. With more
@@ -304,19 +324,14 @@ pub(crate) async fn pointed_at<C: ConnectionTrait>(
     }
     let mut probe = Query::select();
     for (i, (child, fk)) in keys.iter().enumerate() {
-        let any = referencing(child, fk, parent, parents)
-            .into_iter()
-            .fold(Condition::any(), Condition::add);
-        // No parent holds the key's values: nothing can point at them through it.
-        let mut select = Query::select();
-        select
-            .expr(Expr::val(1))
-            .from(Alias::new(&child.table))
-            .cond_where(if any.is_empty() {
-                Condition::all().add(Expr::val(1).eq(0))
-            } else {
-                any
-            });
+        let select = pointing(child, fk, parent, parents).unwrap_or_else(|| {
+            // No parent holds the key's values: nothing can point at them through it.
+            Query::select()
+                .expr(Expr::val(1))
+                .from(Alias::new(&child.table))
+                .and_where(Expr::val(1).eq(0))
+                .to_owned()
+        });
         probe.expr_as(Expr::exists(select), Alias::new(format!("k{i}")));
     }
     let row = db

@@ -178,22 +178,23 @@ where
     // usual case, then no statement of their own); when it takes nothing, they are dealt with as the
     // hook does, and the DELETE is sent again without the condition.
     let registry = ctx.registry();
+    let clear_dependents = async || {
+        crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
+            .await
+            .map_err(HistoryError::into_db_err)
+    };
     let guard = match crate::capture::pointers(registry, info, &snapshot) {
         Pointers::None => None,
         Pointers::Unless(condition) => Some(condition),
         Pointers::First => {
-            crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
-                .await
-                .map_err(HistoryError::into_db_err)?;
+            clear_dependents().await?;
             None
         }
     };
     let mut deleted = delete_row(db, &ctx, info, &active, &snapshot, guard.clone()).await?;
     if deleted == 0 && guard.is_some() {
         // Rows point at it (or it is not there, and then none do, and nothing is deleted again).
-        crate::capture::clear_dependents(db, registry, info, std::slice::from_ref(&snapshot))
-            .await
-            .map_err(HistoryError::into_db_err)?;
+        clear_dependents().await?;
         deleted = delete_row(db, &ctx, info, &active, &snapshot, None).await?;
     }
     if deleted > 0 && !fused(db) {
@@ -243,8 +244,7 @@ where
         else {
             return Ok(0);
         };
-        let model = Model::<A>::from_query_result(&row, "")?;
-        if &info.snapshot_of(&model)? != snapshot {
+        if as_sent::<A>(info, &row, snapshot)?.is_none() {
             return Err(HistoryError::Malformed(format!(
                 "{}: the row deleted differs from the values its delete was given (read without a \
                  lock, and changed since), so its record would not hold it: lock the row before \
@@ -256,6 +256,17 @@ where
     }
     .await
     .map_err(HistoryError::into_db_err)
+}
+
+/// The model `row` (a row the database returned) reads as, or `None` when it does not hold the
+/// values `sent`, which its record holds.
+fn as_sent<A: ActiveModelTrait>(
+    info: &crate::entity::EntityInfo,
+    row: &sea_orm::QueryResult,
+    sent: &serde_json::Value,
+) -> Result<Option<Model<A>>, HistoryError> {
+    let model = Model::<A>::from_query_result(row, "")?;
+    Ok((&info.snapshot_of(&model)? == sent).then_some(model))
 }
 
 /// Whether `db` writes a row with its history in one round trip (see the module docs): PostgreSQL
@@ -323,8 +334,7 @@ where
             // writers are serialized, and its reservation reads the history after the row's write.)
             crate::writer::record_one(db, info, change).await?;
         }
-        let model = Model::<A>::from_query_result(&row, "")?;
-        if info.snapshot_of(&model)? != snapshot {
+        let Some(model) = as_sent::<A>(info, &row, &snapshot)? else {
             return Err(HistoryError::Malformed(format!(
                 "{}: the row as the database stored it differs from the values sent (a trigger, \
                  or a column type that changes values), so its record would not hold it; write it \
@@ -336,7 +346,7 @@ where
                     "update"
                 }
             )));
-        }
+        };
         Ok(Some((ctx, info, object_id, model)))
     }
     .await

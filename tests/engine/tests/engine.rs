@@ -91,6 +91,19 @@ async fn new_book(
     .id)
 }
 
+/// The row `id` of `E`, read under lock in `txn` (as a service reads what it deletes).
+async fn locked<E>(txn: &sea_orm::DatabaseTransaction, id: i32) -> Result<E::Model, sea_orm::DbErr>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<i32>,
+{
+    Ok(E::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .expect("the row exists"))
+}
+
 /// Whether the database holds no shelf `id`.
 async fn no_shelf(db: &DatabaseConnection, id: i32) -> bool {
     shelf::Entity::find_by_id(id)
@@ -1018,11 +1031,7 @@ async fn a_locked_row_deleted_through_the_writer_cascades_and_is_recorded_once(b
     // The writer takes the row as it was read under lock; the hook does not read it again. Of the two
     // books, one has an edition and a note pointing at it and the other nothing.
     change(&db, "clear", async |txn| {
-        let locked = shelf::Entity::find_by_id(1)
-            .lock_exclusive()
-            .one(txn)
-            .await?
-            .expect("the shelf");
+        let locked = locked::<shelf::Entity>(txn, 1).await?;
         let deleted = write::delete(txn, locked.into_active_model()).await?;
         assert_eq!(deleted, 1);
         Ok(())
@@ -1071,11 +1080,7 @@ async fn a_row_nothing_points_at_is_deleted_through_the_writer_with_one_record(b
     let made = atlas(&db).await;
     // No book is on the shelf: the DELETE's condition that nothing points at it holds at once.
     change(&db, "clear", async |txn| {
-        let locked = shelf::Entity::find_by_id(made.id)
-            .lock_exclusive()
-            .one(txn)
-            .await?
-            .expect("the shelf");
+        let locked = locked::<shelf::Entity>(txn, made.id).await?;
         assert_eq!(write::delete(txn, locked.into_active_model()).await?, 1);
         Ok(())
     })
@@ -1116,18 +1121,10 @@ async fn a_book_on_loan_is_not_deleted_and_nothing_is_recorded(backend: Backend)
             .scope(async {
                 let txn = sea_orm_history::begin(&db).await.expect("begin");
                 let outcome = if on_shelf {
-                    let locked = shelf::Entity::find_by_id(1)
-                        .lock_exclusive()
-                        .one(&txn)
-                        .await?
-                        .expect("the shelf");
+                    let locked = locked::<shelf::Entity>(&txn, 1).await?;
                     write::delete(&txn, locked.into_active_model()).await
                 } else {
-                    let locked = book::Entity::find_by_id(1)
-                        .lock_exclusive()
-                        .one(&txn)
-                        .await?
-                        .expect("the book");
+                    let locked = locked::<book::Entity>(&txn, 1).await?;
                     if via_writer {
                         write::delete(&txn, locked.into_active_model()).await
                     } else {
@@ -1187,11 +1184,7 @@ async fn a_category_deleted_through_the_writer_takes_its_subcategories_along(bac
     // A key to its own table: the writer deals with the subcategories before the DELETE (MySQL
     // refuses a DELETE whose condition reads its own table).
     change(&db, "clear", async |txn| {
-        let locked = category::Entity::find_by_id(1)
-            .lock_exclusive()
-            .one(txn)
-            .await?
-            .expect("the category");
+        let locked = locked::<category::Entity>(txn, 1).await?;
         assert_eq!(write::delete(txn, locked.into_active_model()).await?, 1);
         Ok(())
     })
