@@ -129,6 +129,7 @@
 //!   inclusion and consistency proofs, and verification against a checkpoint kept elsewhere.
 //! - [`tables`]: the library's own tables (`assignation`, `history_prune_anchor`).
 //! - `migration` (feature `migration`, on by default): the tables in one call each.
+//! - `sqlite` (feature `sqlite`): the SHA-256 function that saves SQLite's writer a round trip.
 //! - `graphql` (feature `graphql`): the async-graphql extension, types, queries and mutations.
 
 #![warn(missing_docs)]
@@ -149,6 +150,8 @@ pub mod retention;
 pub mod revert;
 mod rows;
 pub mod snapshot;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod tables;
 pub mod verify;
 pub mod write;

@@ -15,16 +15,22 @@
 //!   Both are prepared statements: sending them as one text-protocol batch (values inlined) saves the
 //!   round trip but costs more than it saves, as MariaDB parses and plans every statement of a batch
 //!   each time (measured: 1.57–1.65× against 1.78–1.83× on a create).
-//! - SQLite (no data-modifying CTEs, no `sha256`): two. The reservation's `RETURNING` also reads the
-//!   object's latest version, hash and scope; the record, hashed here, is inserted with them. Each
-//!   statement is a hop to the connection's worker thread, so the two replace the general path's
-//!   three (latest record, reservation, record). Through [`crate::write`], the row's own statement
-//!   and the reservation are sent as one batch (one hop; the reservation only when the row's
-//!   statement changed a row, `changes() > 0`): 1.69–1.70× → 1.50–1.54× on a create+update.
+//! - SQLite (no data-modifying CTEs, no `sha256` of its own): one batch, one hop to the connection's
+//!   worker thread — the reservation, then the record computed in an `INSERT … SELECT` from the
+//!   assignation row and the object's latest record, chained by `sea_orm_history_sha256`, which
+//!   [`crate::sqlite::install`] registers on the pool's connections; each statement gated on the
+//!   one before it having changed a row (`changes() > 0`). Through [`crate::write`], the row's own
+//!   statement leads the same batch. A connection without the function refuses the batch before
+//!   anything runs (its first statement names the function); the writer then sends two hops for the
+//!   rest of the process: the reservation, whose `RETURNING` also reads the object's latest
+//!   version, hash and scope (with the row's statement before it in the same batch), and the record,
+//!   hashed here. Measured on a create+update: three hops 1.69–1.70×, two 1.50–1.54×.
 //!
 //! Who may write to the assignation is checked in the same statements: a record is written only when
 //! the assignation's user is the context's, or both act for the same human, and (when the context
 //! names a parent) the assignation is that parent's child.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::Value as Json;
@@ -480,11 +486,173 @@ async fn mysql<C: ConnectionTrait>(
     Ok(Some(known))
 }
 
-/// The SQLite write: the reservation, then the record. With `live` (the row's own statement, whose
-/// placeholders are `?` in order), the row's statement and the reservation go as one round trip (one
-/// hop to the connection's worker thread), the reservation only when the row's statement changed a
-/// row. Returns what was recorded and the row `live` returned (`None` when it matched no row).
+/// The SQLite write: in one hop where the connection has `sea_orm_history_sha256`
+/// ([`sqlite_chained`]), else in two ([`sqlite_two_hops`]). `live` is the row's own statement, whose
+/// placeholders are `?` in order. Returns what was recorded and the row `live` returned (`None` when
+/// it matched no row).
 async fn sqlite<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    ctx: &ChangeContext,
+    row: HistoryRow,
+    content: &str,
+    scope: &ScopeSource,
+    live: Option<Statement>,
+) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
+    if !sqlite_sha256_missing() {
+        match sqlite_chained(db, info, ctx, &row, content, scope, live.clone()).await {
+            Err(HistoryError::Database(e)) if lacks_sha256(&e) => {
+                SQLITE_SHA256_MISSING.store(true, Ordering::Relaxed);
+                tracing::warn!(
+                    "a SQLite connection lacks sea_orm_history_sha256 (see sea_orm_history::sqlite::install): \
+                     history is written with a round trip more per change from now on"
+                );
+            }
+            outcome => return outcome,
+        }
+    }
+    sqlite_two_hops(db, info, ctx, row, content, scope, live).await
+}
+
+/// Set once a SQLite connection was found without `sea_orm_history_sha256`: from then on the writer
+/// takes the two-hop path (see [`crate::sqlite`](mod@crate::sqlite)'s docs).
+static SQLITE_SHA256_MISSING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a SQLite connection was found without `sea_orm_history_sha256`.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn sqlite_sha256_missing() -> bool {
+    SQLITE_SHA256_MISSING.load(Ordering::Relaxed)
+}
+
+/// Whether `error` is SQLite refusing a statement that names `sea_orm_history_sha256`, which the
+/// connection does not have.
+fn lacks_sha256(error: &sea_orm::DbErr) -> bool {
+    error
+        .to_string()
+        .contains("no such function: sea_orm_history_sha256")
+}
+
+/// The SQLite write in one hop, for connections with `sea_orm_history_sha256`: a statement naming
+/// the function (so that a connection without it fails before anything runs), the row's own
+/// statement when there is one, the reservation, and the record computed and chained from the
+/// assignation row the reservation counted and the object's latest record, each gated on the one
+/// before it having changed a row (`changes() > 0`).
+async fn sqlite_chained<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    ctx: &ChangeContext,
+    row: &HistoryRow,
+    content: &str,
+    scope: &ScopeSource,
+    live: Option<Statement>,
+) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
+    let q = |name: &str| quote(DbBackend::Sqlite, name);
+    let (live_sql, mut values) = split_live(live);
+    let offset = values.len();
+    let gate = if live_sql.is_some() {
+        "AND changes() > 0"
+    } else {
+        ""
+    };
+    let scope_sql = match scope {
+        ScopeSource::Known(_) => "$14",
+        ScopeSource::ParentRecords(..) => {
+            "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $13)"
+        }
+    };
+    let statements = shift_placeholders(
+        &format!(
+            r#"INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
+                           "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
+SELECT $2, $3, $4, $5, 1, $6, $7, $8, $9, $10
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT "snapshot" FROM "_h_table" WHERE "object_id" = $1
+                                 ORDER BY "version" DESC LIMIT 1) AS p
+                  WHERE $11 = 'UPDATE' AND json(p."snapshot") = json($12)) {gate}
+ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
+RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by";
+INSERT INTO "_h_table" ("id", "object_id", "version", "kind", "at", "actor", "app", "assignation_id",
+                        "step", "reason", "snapshot", "hash", "scope_id", "trace_id", "span_id")
+SELECT $15, $1, COALESCE(p."version", 0) + 1, $11, $5, $3, $4, $2, a."change_count" - 1, $16, $12,
+       sea_orm_history_sha256(COALESCE(p."hash", '') || '|' || (COALESCE(p."version", 0) + 1) || '|'
+                              || (a."change_count" - 1) || '|' || $17),
+       COALESCE(p."scope_id", {scope_sql}), $18, $19
+FROM "assignation" AS a
+LEFT JOIN (SELECT "version", "hash", "scope_id" FROM "_h_table" WHERE "object_id" = $1
+           ORDER BY "version" DESC LIMIT 1) AS p ON 1
+WHERE a."id" = $2 AND changes() > 0 AND (a."actor" IS $3 OR a."on_behalf_of" = $8)
+  AND a."reverted_by" IS NULL AND ($6 IS NULL OR a."parent_id" = $6)
+RETURNING "scope_id""#
+        ),
+        offset,
+    )
+    // Identifiers go in once the placeholders are numbered: a quoted name may hold a `$`.
+    .replace("\"_h_table\"", &q(&info.history_table));
+    let statements = match scope {
+        ScopeSource::ParentRecords(table, _) => {
+            statements.replace("\"_h_parent_table\"", &q(table))
+        }
+        ScopeSource::Known(_) => statements,
+    };
+    values.extend::<[Value; 5]>([
+        row.object_id.clone().into(),      // $1
+        row.assignation_id.clone().into(), // $2
+        row.actor.clone().into(),          // $3
+        row.app.clone().into(),            // $4
+        row.at.into(),                     // $5
+    ]);
+    values.extend(lineage_values(ctx)); // $6 to $10
+    let (parent_of_scope, known_scope) = match scope {
+        ScopeSource::ParentRecords(_, id) => (Some(id.clone()), None),
+        ScopeSource::Known(known) => (None, known.clone()),
+    };
+    values.extend::<[Value; 9]>([
+        row.kind.as_str().into(),                          // $11
+        Value::Json(Some(Box::new(row.snapshot.clone()))), // $12
+        parent_of_scope.into(),                            // $13
+        known_scope.into(),                                // $14
+        row.id.into(),                                     // $15
+        row.reason.clone().into(),                         // $16
+        content.into(),                                    // $17
+        row.trace_id.clone().into(),                       // $18
+        row.span_id.clone().into(),                        // $19
+    ]);
+    let sql = match &live_sql {
+        Some(live) => format!("SELECT sea_orm_history_sha256('') WHERE 0;\n{live};\n{statements}"),
+        None => format!("SELECT sea_orm_history_sha256('') WHERE 0;\n{statements}"),
+    };
+    // Each statement answers at most one row, and each runs only if the one before it changed a
+    // row: the row's own (or nothing), then the reservation's, then the record's.
+    let mut answers = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ))
+        .await?
+        .into_iter();
+    let live = match live_sql {
+        Some(_) => match answers.next() {
+            Some(live) => Some(live),
+            None => return Ok((None, None)),
+        },
+        None => None,
+    };
+    let Some(reserved) = answers.next() else {
+        return Ok((None, live));
+    };
+    admitted(ctx, &reserved)?;
+    let Some(written) = answers.next() else {
+        return Err(HistoryError::Malformed(
+            "the history record was not written for an admitted change".into(),
+        ));
+    };
+    Ok((Some(Some(written.try_get("", "scope_id")?)), live))
+}
+
+/// The SQLite write on a connection without `sea_orm_history_sha256`: the reservation, then the
+/// record, hashed here. With `live`, the row's statement and the reservation go as one round trip,
+/// the reservation only when the row's statement changed a row.
+async fn sqlite_two_hops<C: ConnectionTrait>(
     db: &C,
     info: &EntityInfo,
     ctx: &ChangeContext,

@@ -50,7 +50,12 @@ impl std::error::Error for StartError {}
 /// The database is unreachable, a migration fails, or the registry does not check.
 pub async fn app(url: &str) -> Result<(Router, DatabaseConnection), StartError> {
     HistoryEntity::registry().map_err(StartError::History)?;
-    let db = Database::connect(url).await.map_err(StartError::Database)?;
+    let mut options = sea_orm::ConnectOptions::new(url);
+    // On SQLite: records chained inside the database, a round trip less per change.
+    sea_orm_history::sqlite::install(&mut options);
+    let db = Database::connect(options)
+        .await
+        .map_err(StartError::Database)?;
     migration::Migrator::up(&db, None)
         .await
         .map_err(StartError::Database)?;

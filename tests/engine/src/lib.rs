@@ -283,10 +283,13 @@ sea_orm_history::registry! {
 /// it, migrated. Bound as `let (_guard, db)`, the connection goes before the database.
 pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnection) {
     let (db, scratch) = match backend {
-        Backend::Sqlite => (
-            Database::connect("sqlite::memory:").await.expect("sqlite"),
-            None,
-        ),
+        Backend::Sqlite => {
+            // With the SHA-256 function the writer chains records in one hop (see the test binary
+            // `sqlite_without_function` for connections without it).
+            let mut options = sea_orm::ConnectOptions::new("sqlite::memory:");
+            sea_orm_history::sqlite::install(&mut options);
+            (Database::connect(options).await.expect("sqlite"), None)
+        }
         _ => {
             let scratch = ScratchDatabase::create(backend).await;
             // One connection, so that its session settings hold for every statement.
@@ -301,7 +304,13 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
             (db, Some(scratch))
         }
     };
-    let manager = SchemaManager::new(&db);
+    migrate(&db).await;
+    (scratch, db)
+}
+
+/// Creates the catalogue's tables, their history tables and the library's own on `db`.
+pub async fn migrate(db: &DatabaseConnection) {
+    let manager = SchemaManager::new(db);
     let schema = Schema::new(db.get_database_backend());
     sea_orm_history::migration::create_history_support(&manager)
         .await
@@ -328,5 +337,4 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
             .await
             .expect("history table");
     }
-    (scratch, db)
 }

@@ -994,6 +994,12 @@ async fn a_row_written_with_its_record_is_recorded_once_and_chains(backend: Back
         .expect("verify");
     assert_eq!((report.records, report.objects), (2, 1));
     assert!(report.broken.is_empty(), "{report:?}");
+    if backend == Backend::Sqlite {
+        assert!(
+            sea_orm_history::sqlite::one_hop_writes(),
+            "SQLite's records were chained in the database, in the row's round trip"
+        );
+    }
 }
 
 async fn an_update_through_the_writer_of_a_missing_row_records_nothing(backend: Backend) {
