@@ -104,7 +104,12 @@ unsafe extern "C" fn sha256_hex(
         let value = *args;
         let text = ffi::sqlite3_value_text(value);
         if text.is_null() {
-            ffi::sqlite3_result_null(context);
+            // NULL for NULL; otherwise SQLite could not convert the value (out of memory).
+            if ffi::sqlite3_value_type(value) == ffi::SQLITE_NULL {
+                ffi::sqlite3_result_null(context);
+            } else {
+                ffi::sqlite3_result_error_nomem(context);
+            }
             return;
         }
         let length = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);

@@ -2,9 +2,11 @@
 //! `ActiveModelTrait::insert` and `ActiveModelTrait::update` do, the entity's hooks included, but on
 //! PostgreSQL the row's own `INSERT` or `UPDATE` and the history write go to the database as one
 //! statement (the row's statement is the first CTE of the writer's), a round trip less per change
-//! than the `after_save` hook takes. On SQLite the row's statement and the assignation's reservation
-//! go as one batch (one hop to the connection's worker thread; SQLite has no data-modifying CTE, and
-//! no `sha256` to chain the record in SQL), and the record follows: a hop less than the hook takes.
+//! than the `after_save` hook takes. On SQLite the row's statement, the assignation's reservation and
+//! the record go as one batch (one hop to the connection's worker thread; SQLite has no
+//! data-modifying CTE) when the connection has the library's SHA-256 function (feature `sqlite`,
+//! `sqlite::install`), which chains the record in SQL; without it the record follows the row and its
+//! reservation in a hop of its own. Either way a hop less than the hook takes.
 //! The hook, when it runs for a row written here, writes nothing.
 //!
 //! [`delete`] does what `ActiveModelTrait::delete` does, given the row as its caller read and locked

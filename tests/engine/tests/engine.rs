@@ -1494,3 +1494,35 @@ async fn the_trace_parent_and_root_indexes_cover_only_the_rows_that_need_them(ba
         );
     }
 }
+
+#[tokio::test]
+async fn sqlites_hash_function_is_sha256_in_lowercase_hex_and_null_for_null() {
+    let (_guard, db) = fresh(Backend::Sqlite).await;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT sea_orm_history_sha256('abc') AS abc, sea_orm_history_sha256('') AS empty, \
+             sea_orm_history_sha256('é|1|0|x') AS utf8, sea_orm_history_sha256(NULL) AS none",
+        ))
+        .await
+        .expect("the query")
+        .expect("a row");
+    let abc: String = row.try_get("", "abc").unwrap();
+    assert_eq!(
+        abc,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let empty: String = row.try_get("", "empty").unwrap();
+    assert_eq!(
+        empty,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    let utf8: String = row.try_get("", "utf8").unwrap();
+    assert_eq!(
+        utf8,
+        sea_orm_history::record::chain_hash(Some("é"), 1, 0, "x"),
+        "the bytes Rust's chain hash takes"
+    );
+    let none: Option<String> = row.try_get("", "none").unwrap();
+    assert_eq!(none, None);
+}
