@@ -82,6 +82,20 @@ fn quote(backend: DbBackend, name: &str) -> String {
     }
 }
 
+/// `sql` (for `backend`) with the history table of `info` and, when the scope comes from the parent's
+/// records, the parent's history table in place of their markers (`"_h_table"`,
+/// `"_h_parent_table"`). Identifiers go in once the placeholders are numbered: a quoted name may
+/// hold a `$`.
+fn with_names(backend: DbBackend, sql: String, info: &EntityInfo, scope: &ScopeSource) -> String {
+    let sql = sql.replace("\"_h_table\"", &quote(backend, &info.history_table));
+    match scope {
+        ScopeSource::ParentRecords(table, _) => {
+            sql.replace("\"_h_parent_table\"", &quote(backend, table))
+        }
+        ScopeSource::Known(_) => sql,
+    }
+}
+
 /// Records one change of `info` through `db` (see the module docs). Returns whether a record was
 /// written (an update that changes nothing writes none).
 ///
@@ -256,8 +270,6 @@ async fn postgres<C: ConnectionTrait>(
     scope: &ScopeSource,
     live: Option<Statement>,
 ) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
-    let q = |name: &str| quote(DbBackend::Postgres, name);
-    let h = q(&info.history_table);
     // The live row's values come first, as its statement numbers them; the record's follow.
     let (live_sql, mut values) = split_live(live);
     let offset = values.len();
@@ -319,13 +331,8 @@ async fn postgres<C: ConnectionTrait>(
 )"#
         ),
         offset,
-    )
-    // Identifiers go in once the placeholders are numbered: a quoted name may hold a `$`.
-    .replace("\"_h_table\"", &h);
-    let ctes = match scope {
-        ScopeSource::ParentRecords(table, _) => ctes.replace("\"_h_parent_table\"", &q(table)),
-        ScopeSource::Known(_) => ctes,
-    };
+    );
+    let ctes = with_names(DbBackend::Postgres, ctes, info, scope);
     let outcome = r#"(SELECT COUNT(*) FROM "_h_a") AS "_h_reserved",
        (SELECT COUNT(*) FROM "_h_h") AS "_h_written", (SELECT "scope_id" FROM "_h_h") AS "_h_scope_id",
        (SELECT "reverted_by" FROM "_h_a") AS "_h_reverted_by",
@@ -550,30 +557,17 @@ async fn sqlite_chained<C: ConnectionTrait>(
     scope: &ScopeSource,
     live: Option<Statement>,
 ) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
-    let q = |name: &str| quote(DbBackend::Sqlite, name);
     let (live_sql, mut values) = split_live(live);
     let offset = values.len();
-    let gate = if live_sql.is_some() {
-        "AND changes() > 0"
-    } else {
-        ""
-    };
     let scope_sql = match scope {
         ScopeSource::Known(_) => "$14",
-        ScopeSource::ParentRecords(..) => {
-            "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $13)"
-        }
+        ScopeSource::ParentRecords(..) => SQLITE_PARENT_SCOPE,
     };
-    let statements = shift_placeholders(
-        &format!(
-            r#"INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
-                           "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
-SELECT $2, $3, $4, $5, 1, $6, $7, $8, $9, $10
-WHERE NOT EXISTS (SELECT 1 FROM (SELECT "snapshot" FROM "_h_table" WHERE "object_id" = $1
-                                 ORDER BY "version" DESC LIMIT 1) AS p
-                  WHERE $11 = 'UPDATE' AND json(p."snapshot") = json($12)) {gate}
-ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
-RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by";
+    let statements = with_names(
+        DbBackend::Sqlite,
+        shift_placeholders(
+            &format!(
+                r#"{};
 INSERT INTO "_h_table" ("id", "object_id", "version", "kind", "at", "actor", "app", "assignation_id",
                         "step", "reason", "snapshot", "hash", "scope_id", "trace_id", "span_id")
 SELECT $15, $1, COALESCE(p."version", 0) + 1, $11, $5, $3, $4, $2, a."change_count" - 1, $16, $12,
@@ -585,40 +579,25 @@ LEFT JOIN (SELECT "version", "hash", "scope_id" FROM "_h_table" WHERE "object_id
            ORDER BY "version" DESC LIMIT 1) AS p ON 1
 WHERE a."id" = $2 AND changes() > 0 AND (a."actor" IS $3 OR a."on_behalf_of" = $8)
   AND a."reverted_by" IS NULL AND ($6 IS NULL OR a."parent_id" = $6)
-RETURNING "scope_id""#
+RETURNING "scope_id""#,
+                sqlite_reservation(live_sql.is_some(), ""),
+            ),
+            offset,
         ),
-        offset,
-    )
-    // Identifiers go in once the placeholders are numbered: a quoted name may hold a `$`.
-    .replace("\"_h_table\"", &q(&info.history_table));
-    let statements = match scope {
-        ScopeSource::ParentRecords(table, _) => {
-            statements.replace("\"_h_parent_table\"", &q(table))
-        }
-        ScopeSource::Known(_) => statements,
-    };
-    values.extend::<[Value; 5]>([
-        row.object_id.clone().into(),      // $1
-        row.assignation_id.clone().into(), // $2
-        row.actor.clone().into(),          // $3
-        row.app.clone().into(),            // $4
-        row.at.into(),                     // $5
-    ]);
-    values.extend(lineage_values(ctx)); // $6 to $10
-    let (parent_of_scope, known_scope) = match scope {
-        ScopeSource::ParentRecords(_, id) => (Some(id.clone()), None),
-        ScopeSource::Known(known) => (None, known.clone()),
-    };
-    values.extend::<[Value; 9]>([
-        row.kind.as_str().into(),                          // $11
-        Value::Json(Some(Box::new(row.snapshot.clone()))), // $12
-        parent_of_scope.into(),                            // $13
-        known_scope.into(),                                // $14
-        row.id.into(),                                     // $15
-        row.reason.clone().into(),                         // $16
-        content.into(),                                    // $17
-        row.trace_id.clone().into(),                       // $18
-        row.span_id.clone().into(),                        // $19
+        info,
+        scope,
+    );
+    sqlite_reservation_values(ctx, row, scope, &mut values);
+    values.extend::<[Value; 6]>([
+        match scope {
+            ScopeSource::Known(known) => known.clone().into(),
+            ScopeSource::ParentRecords(..) => Value::String(None),
+        }, // $14
+        row.id.into(),               // $15
+        row.reason.clone().into(),   // $16
+        content.into(),              // $17
+        row.trace_id.clone().into(), // $18
+        row.span_id.clone().into(),  // $19
     ]);
     let sql = match &live_sql {
         Some(live) => format!("SELECT sea_orm_history_sha256('') WHERE 0;\n{live};\n{statements}"),
@@ -665,7 +644,6 @@ async fn sqlite_two_hops<C: ConnectionTrait>(
     scope: &ScopeSource,
     live: Option<Statement>,
 ) -> HistoryResult<(Option<WrittenScope>, Option<sea_orm::QueryResult>)> {
-    let q = |name: &str| quote(DbBackend::Sqlite, name);
     // The live row's values come first, as its statement numbers them; the reservation's follow,
     // numbered `$n` from there.
     let (live_sql, mut values) = split_live(live);
@@ -677,57 +655,28 @@ async fn sqlite_two_hops<C: ConnectionTrait>(
     };
     let scope_sql = match scope {
         ScopeSource::Known(_) => "NULL",
-        ScopeSource::ParentRecords(..) => {
-            "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $13)"
-        }
+        ScopeSource::ParentRecords(..) => SQLITE_PARENT_SCOPE,
     };
-    // Only when the row's statement, sent just before in the same batch, changed a row.
-    let gate = if live_sql.is_some() {
-        "AND changes() > 0"
-    } else {
-        ""
-    };
-    // The reservation (nothing for an update that changes nothing), returning what the record is
-    // computed from: the assignation row it locked and counted, and the object's latest record.
-    let reserve = shift_placeholders(
-        &format!(
-            r#"INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
-                           "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
-SELECT $2, $3, $4, $5, 1, $6, $7, $8, $9, $10
-WHERE NOT EXISTS (SELECT 1 FROM (SELECT "snapshot" FROM "_h_table" WHERE "object_id" = $1
-                                 ORDER BY "version" DESC LIMIT 1) AS p
-                  WHERE $11 = 'UPDATE' AND json(p."snapshot") = json($12)) {gate}
-ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
-RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by",
+    // The reservation, also returning what the record is computed from: the object's latest record.
+    let reserve = with_names(
+        DbBackend::Sqlite,
+        shift_placeholders(
+            &sqlite_reservation(
+                live_sql.is_some(),
+                &format!(
+                    r#",
           {} AS "prev_version", {} AS "prev_hash", {} AS "prev_scope", {scope_sql} AS "parent_scope""#,
-            latest("version"),
-            latest("hash"),
-            latest("scope_id"),
+                    latest("version"),
+                    latest("hash"),
+                    latest("scope_id"),
+                ),
+            ),
+            offset,
         ),
-        offset,
-    )
-    // Identifiers go in once the placeholders are numbered: a quoted name may hold a `$`.
-    .replace("\"_h_table\"", &q(&info.history_table));
-    let reserve = match scope {
-        ScopeSource::ParentRecords(table, _) => reserve.replace("\"_h_parent_table\"", &q(table)),
-        ScopeSource::Known(_) => reserve,
-    };
-    values.extend::<[Value; 5]>([
-        row.object_id.clone().into(),      // $1
-        row.assignation_id.clone().into(), // $2
-        row.actor.clone().into(),          // $3
-        row.app.clone().into(),            // $4
-        row.at.into(),                     // $5
-    ]);
-    values.extend(lineage_values(ctx)); // $6 to $10
-    values.extend([
-        row.kind.as_str().into(),                          // $11
-        Value::Json(Some(Box::new(row.snapshot.clone()))), // $12
-        match scope {
-            ScopeSource::ParentRecords(_, id) => id.clone().into(),
-            ScopeSource::Known(_) => Value::String(None),
-        }, // $13
-    ]);
+        info,
+        scope,
+    );
+    sqlite_reservation_values(ctx, &row, scope, &mut values);
     let (live, reserved) = match &live_sql {
         None => {
             let reserved = db
@@ -774,6 +723,54 @@ RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by",
     };
     insert_records(db, info, std::slice::from_ref(&row)).await?;
     Ok((Some(Some(row.scope_id)), live))
+}
+
+/// The scope of a record whose object has none yet, from its parent's records (the parent's id is
+/// `$13`).
+const SQLITE_PARENT_SCOPE: &str =
+    "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $13)";
+
+/// SQLite's reservation of the record's step, its values numbered as [`sqlite_reservation_values`]
+/// gives them: the assignation row created, or counted one more (and locked), returning what the
+/// admission is checked on, then `returning`; nothing for an update that changes nothing, and with
+/// `gated` nothing unless the statement before it in the batch (the row's own) changed a row.
+fn sqlite_reservation(gated: bool, returning: &str) -> String {
+    let gate = if gated { "AND changes() > 0" } else { "" };
+    format!(
+        r#"INSERT INTO "assignation" ("id", "actor", "app", "started_at", "change_count", "parent_id",
+                           "root_id", "on_behalf_of", "args_hash", "args_hash_alg")
+SELECT $2, $3, $4, $5, 1, $6, $7, $8, $9, $10
+WHERE NOT EXISTS (SELECT 1 FROM (SELECT "snapshot" FROM "_h_table" WHERE "object_id" = $1
+                                 ORDER BY "version" DESC LIMIT 1) AS p
+                  WHERE $11 = 'UPDATE' AND json(p."snapshot") = json($12)) {gate}
+ON CONFLICT ("id") DO UPDATE SET "change_count" = "assignation"."change_count" + 1
+RETURNING "actor", "on_behalf_of", "parent_id", "change_count", "reverted_by"{returning}"#
+    )
+}
+
+/// The values of [`sqlite_reservation`], `$1` to `$13`, appended to `values`.
+fn sqlite_reservation_values(
+    ctx: &ChangeContext,
+    row: &HistoryRow,
+    scope: &ScopeSource,
+    values: &mut Vec<Value>,
+) {
+    values.extend::<[Value; 5]>([
+        row.object_id.clone().into(),      // $1
+        row.assignation_id.clone().into(), // $2
+        row.actor.clone().into(),          // $3
+        row.app.clone().into(),            // $4
+        row.at.into(),                     // $5
+    ]);
+    values.extend(lineage_values(ctx)); // $6 to $10
+    values.extend([
+        row.kind.as_str().into(),                          // $11
+        Value::Json(Some(Box::new(row.snapshot.clone()))), // $12
+        match scope {
+            ScopeSource::ParentRecords(_, id) => id.clone().into(),
+            ScopeSource::Known(_) => Value::String(None),
+        }, // $13
+    ]);
 }
 
 /// Why a change may not join its assignation, which was not reverted: another parent than the one
