@@ -292,6 +292,11 @@ pub struct DatabaseSettings {
     /// Seconds to wait for a pooled connection.
     #[arg(long, env = "CHRONICLE_ACQUIRE_TIMEOUT_SECS", default_value_t = 10)]
     pub acquire_timeout_secs: u64,
+    /// A pooled connection idle for at least this many milliseconds is pinged before a request gets
+    /// it; 0 pings at every checkout. The pool already pings each connection as it comes back, so a
+    /// ping at checkout only matters for a connection that waited long enough to have been dropped.
+    #[arg(long, env = "CHRONICLE_PING_AFTER_IDLE_MS", default_value_t = 1_000)]
+    pub ping_after_idle_ms: u64,
     /// SQLite only (always in WAL mode): `normal` syncs the log at checkpoints, so a power cut may lose
     /// the last commits but never corrupts; `full` syncs every commit.
     #[arg(long, env = "CHRONICLE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
@@ -679,6 +684,7 @@ impl DatabaseSettings {
             url: url.into(),
             max_connections: 16,
             acquire_timeout_secs: 10,
+            ping_after_idle_ms: 1_000,
             sqlite_synchronous: SqliteSync::Normal,
             sqlite_checkpoint_ms: 100,
             sqlite_wal_autocheckpoint: 10_000,

@@ -28,6 +28,13 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
         .sqlx_logging(false);
+    // sqlx pings every connection as it returns to the pool, and by default again as it leaves: a
+    // round trip on every request's path. Only a connection that sat idle is pinged at checkout.
+    if settings.ping_after_idle_ms == 0 {
+        options.test_before_acquire(true);
+    } else {
+        options.test_before_acquire_if_idle_for(Duration::from_millis(settings.ping_after_idle_ms));
+    }
     let synchronous = match settings.sqlite_synchronous {
         SqliteSync::Normal => SqliteSynchronous::Normal,
         SqliteSync::Full => SqliteSynchronous::Full,
