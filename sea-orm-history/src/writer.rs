@@ -42,7 +42,7 @@ use crate::capture::{PendingChange, admitted, insert_records, parent_id, reverte
 use crate::context::ChangeContext;
 use crate::entity::{EntityInfo, ScopeRule};
 use crate::error::{HistoryError, HistoryResult};
-use crate::record::{HistoryRow, chain_hash, content_hash, now};
+use crate::record::{HistoryKind, HistoryRow, chain_hash, content_hash, now};
 
 /// Where the scope of the record comes from when its object has no record yet.
 enum ScopeSource {
@@ -383,17 +383,12 @@ async fn mysql<C: ConnectionTrait>(
     let q = |name: &str| quote(DbBackend::MySql, name);
     let h = q(&info.history_table);
     let snapshot = Value::Json(Some(Box::new(row.snapshot.clone())));
-    // The reservation: nothing for an update that changes nothing.
-    let reserve = format!(
-        "INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`, `parent_id`,
-                                    `root_id`, `on_behalf_of`, `args_hash`, `args_hash_alg`)
-         SELECT ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM DUAL
-         WHERE NOT EXISTS (
-           SELECT 1 FROM {h} AS p
-           WHERE p.`object_id` = ? AND ? = 'UPDATE' AND p.`snapshot` = ?
-             AND p.`version` = (SELECT MAX(`version`) FROM {h} WHERE `object_id` = ?))
-         ON DUPLICATE KEY UPDATE `change_count` = `change_count` + 1"
-    );
+    // The reservation: nothing for an update that changes nothing. A create or a delete always
+    // changes something, and its reservation is a plain `INSERT … VALUES`, which MariaDB executes
+    // with less work than an `INSERT … SELECT`.
+    let columns = "INSERT INTO `assignation` (`id`, `actor`, `app`, `started_at`, `change_count`,
+                       `parent_id`, `root_id`, `on_behalf_of`, `args_hash`, `args_hash_alg`)";
+    let counted = "ON DUPLICATE KEY UPDATE `change_count` = `change_count` + 1";
     let mut values: Vec<Value> = vec![
         row.assignation_id.clone().into(),
         row.actor.clone().into(),
@@ -401,12 +396,24 @@ async fn mysql<C: ConnectionTrait>(
         row.at.into(),
     ];
     values.extend(lineage_values(ctx));
-    values.extend([
-        row.object_id.clone().into(),
-        row.kind.as_str().into(),
-        snapshot.clone(),
-        row.object_id.clone().into(),
-    ]);
+    let reserve = if row.kind == HistoryKind::Update {
+        values.extend([
+            row.object_id.clone().into(),
+            snapshot.clone(),
+            row.object_id.clone().into(),
+        ]);
+        format!(
+            "{columns}
+             SELECT ?, ?, ?, ?, 1, ?, ?, ?, ?, ? FROM DUAL
+             WHERE NOT EXISTS (
+               SELECT 1 FROM {h} AS p
+               WHERE p.`object_id` = ? AND p.`snapshot` = ?
+                 AND p.`version` = (SELECT MAX(`version`) FROM {h} WHERE `object_id` = ?))
+             {counted}"
+        )
+    } else {
+        format!("{columns} VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?) {counted}")
+    };
     let reserved = db
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::MySql,
