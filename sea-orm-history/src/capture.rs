@@ -13,7 +13,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement, UnionType,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Iterable, ModelTrait,
@@ -397,6 +399,28 @@ pub(crate) fn parent_id(info: &EntityInfo, fk: usize, snapshot: &Json) -> Option
 /// Fills in the scope of records of objects seen for the first time: a root is its own scope; an
 /// entity scoped through a parent shares that parent's (read from the parent's records: an object's
 /// parent of scope never changes, and its records outlive it).
+/// `parent`'s id and the scope of its latest record that has one (`object_id`, `scope_id`): the top
+/// of the history table's `(object_id, version)` index, however many records the parent has (a
+/// `MAX(scope_id)` over them would read every one). An object's records keep the scope of its
+/// first, so the latest one's is its scope.
+fn parent_scope(history_table: &str, parent: &str) -> SelectStatement {
+    let latest = Query::select()
+        .column(col("scope_id"))
+        .from(col(history_table))
+        .and_where(Expr::col(col("object_id")).eq(parent))
+        .and_where(Expr::col(col("scope_id")).is_not_null())
+        .order_by(col("version"), Order::Desc)
+        .limit(1)
+        .to_owned();
+    Query::select()
+        .expr_as(Expr::val(parent), col("object_id"))
+        .expr_as(
+            Expr::SubQuery(None, Box::new(latest.into())),
+            col("scope_id"),
+        )
+        .to_owned()
+}
+
 async fn resolve_scopes<C: ConnectionTrait>(
     db: &C,
     registry: &Registry,
@@ -431,13 +455,15 @@ async fn resolve_scopes<C: ConnectionTrait>(
             let wanted: Vec<String> = wanted.into_iter().collect();
             let mut scopes = HashMap::new();
             for chunk in wanted.chunks(INSERT_CHUNK) {
-                let select = Query::select()
-                    .column(col("object_id"))
-                    .expr_as(Expr::col(col("scope_id")).max(), col("scope_id"))
-                    .from(col(&parent.history_table))
-                    .and_where(Expr::col(col("object_id")).is_in(chunk.iter().cloned()))
-                    .group_by_col(col("object_id"))
-                    .to_owned();
+                let mut arms = chunk
+                    .iter()
+                    .map(|id| parent_scope(&parent.history_table, id));
+                let Some(mut select) = arms.next() else {
+                    continue;
+                };
+                for arm in arms {
+                    select.union(UnionType::All, arm);
+                }
                 for row in db.query_all(&select).await? {
                     let id: String = row.try_get("", "object_id")?;
                     let scope: Option<String> = row.try_get("", "scope_id")?;

@@ -48,7 +48,7 @@ use crate::record::{HistoryKind, HistoryRow, chain_hash, content_hash, now};
 enum ScopeSource {
     /// Known here (the object itself, a root parent's id, or none).
     Known(Option<String>),
-    /// The scope of the parent's records: (the parent's history table, the parent's id).
+    /// The scope of the parent's latest record: (the parent's history table, the parent's id).
     ParentRecords(String, String),
 }
 
@@ -294,7 +294,8 @@ async fn postgres<C: ConnectionTrait>(
         }
         ScopeSource::ParentRecords(_, id) => {
             values.push(id.clone().into());
-            "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $18)"
+            "(SELECT \"scope_id\" FROM \"_h_parent_table\" WHERE \"object_id\" = $18 \
+              AND \"scope_id\" IS NOT NULL ORDER BY \"version\" DESC LIMIT 1)"
                 .to_owned()
         }
     };
@@ -429,7 +430,8 @@ async fn mysql<C: ConnectionTrait>(
         ScopeSource::Known(known) => ("?".to_owned(), known.clone(), Some(known.clone())),
         ScopeSource::ParentRecords(table, id) => (
             format!(
-                "(SELECT MAX(`scope_id`) FROM {} WHERE `object_id` = ?)",
+                "(SELECT `scope_id` FROM {} WHERE `object_id` = ? AND `scope_id` IS NOT NULL
+                  ORDER BY `version` DESC LIMIT 1)",
                 q(table)
             ),
             Some(id.clone()),
@@ -732,10 +734,10 @@ async fn sqlite_two_hops<C: ConnectionTrait>(
     Ok((Some(Some(row.scope_id)), live))
 }
 
-/// The scope of a record whose object has none yet, from its parent's records (the parent's id is
-/// `$13`).
-const SQLITE_PARENT_SCOPE: &str =
-    "(SELECT MAX(\"scope_id\") FROM \"_h_parent_table\" WHERE \"object_id\" = $13)";
+/// The scope of a record whose object has none yet: its parent's latest record's (the parent's id
+/// is `$13`), from the top of the `(object_id, version)` index however long the parent's history.
+const SQLITE_PARENT_SCOPE: &str = "(SELECT \"scope_id\" FROM \"_h_parent_table\" WHERE \"object_id\" = $13 \
+     AND \"scope_id\" IS NOT NULL ORDER BY \"version\" DESC LIMIT 1)";
 
 /// SQLite's reservation of the record's step, its values numbered as [`sqlite_reservation_values`]
 /// gives them: the assignation row created, or counted one more (and locked), returning what the

@@ -25,6 +25,7 @@ history_engine_tests::on_every_database!(
     a_dependent_row_added_since_is_a_conflict_and_force_deletes_it,
     a_unique_value_taken_since_blocks_even_a_forced_revert,
     a_composite_key_names_its_object_and_reads_back_as_of_an_instant,
+    an_edition_takes_its_books_shelf_as_scope_however_often_the_book_changed,
     verification_names_the_first_version_edited_behind_the_engines_back,
     a_revert_that_hands_a_unique_value_back_frees_it_first,
     a_change_may_not_join_an_assignation_that_was_reverted,
@@ -89,6 +90,23 @@ async fn new_book(
     .insert(db)
     .await?
     .id)
+}
+
+/// Edition `number` of `book`, from `year`.
+async fn new_edition(
+    db: &sea_orm::DatabaseTransaction,
+    book: i32,
+    number: i32,
+    year: i32,
+) -> Result<(), sea_orm::DbErr> {
+    edition::ActiveModel {
+        book_id: Set(book),
+        number: Set(number),
+        year: Set(year),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
 }
 
 /// The row `id` of `E`, read under lock in `txn` (as a service reads what it deletes).
@@ -228,13 +246,7 @@ async fn shelve(db: &DatabaseConnection, isbns: &[&str]) {
         for isbn in isbns {
             books.push(new_book(txn, shelf, isbn).await?);
         }
-        edition::ActiveModel {
-            book_id: Set(books[0]),
-            number: Set(1),
-            year: Set(1999),
-        }
-        .insert(txn)
-        .await?;
+        new_edition(txn, books[0], 1, 1999).await?;
         note::ActiveModel {
             text: Set("worn cover".into()),
             book_id: Set(Some(books[0])),
@@ -303,13 +315,7 @@ async fn a_revert_restores_a_deleted_shelf_with_its_books_editions_and_notes(bac
         let shelf = new_shelf(txn, "Fiction").await?;
         for isbn in ["111", "222"] {
             let book = new_book(txn, shelf, isbn).await?;
-            edition::ActiveModel {
-                book_id: Set(book),
-                number: Set(1),
-                year: Set(2001),
-            }
-            .insert(txn)
-            .await?;
+            new_edition(txn, book, 1, 2001).await?;
         }
         note::ActiveModel {
             text: Set("first shelf".into()),
@@ -492,19 +498,60 @@ async fn a_unique_value_taken_since_blocks_even_a_forced_revert(backend: Backend
     assert_eq!(book::Entity::find().count(&db).await.unwrap(), 1);
 }
 
+async fn an_edition_takes_its_books_shelf_as_scope_however_often_the_book_changed(
+    backend: Backend,
+) {
+    let (_guard, db) = fresh(backend).await;
+    let mut ids = (0, 0);
+    change(&db, "setup", async |txn| {
+        new_shelf(txn, "Other").await?;
+        let shelf = new_shelf(txn, "Kept").await?;
+        ids = (shelf, new_book(txn, shelf, "777").await?);
+        Ok(())
+    })
+    .await;
+    let (shelf, book) = ids;
+    for round in 0..5 {
+        change(&db, &format!("retitle-{round}"), async |txn| {
+            let mut active = locked::<book::Entity>(txn, book).await?.into_active_model();
+            active.title = Set(format!("Title {round}"));
+            active.update(txn).await.map(|_| ())
+        })
+        .await;
+    }
+    // One edition through the hooks (the writer's statement), two through the bulk helper.
+    change(&db, "editions", async |txn| {
+        new_edition(txn, book, 1, 2001).await?;
+        sea_orm_history::capture::insert_with_history::<edition::Entity, _>(
+            txn,
+            &[2, 3].map(|number| edition::Model {
+                book_id: book,
+                number,
+                year: 2000 + number,
+            }),
+        )
+        .await
+        .map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+    })
+    .await;
+    assert_eq!(records(&db, "BOOK", &book.to_string()).await.len(), 6);
+    for number in 1..=3 {
+        let history = records(&db, "EDITION", &format!("{book}:{number}")).await;
+        assert_eq!(history.len(), 1, "edition {number}");
+        assert_eq!(
+            history[0].scope_id.as_deref(),
+            Some(shelf.to_string().as_str()),
+            "edition {number} is scoped by its book's shelf"
+        );
+    }
+}
+
 async fn a_composite_key_names_its_object_and_reads_back_as_of_an_instant(backend: Backend) {
     let (_guard, db) = fresh(backend).await;
     change(&db, "setup", async |txn| {
         let shelf = new_shelf(txn, "S").await?;
         let book = new_book(txn, shelf, "555").await?;
-        edition::ActiveModel {
-            book_id: Set(book),
-            number: Set(2),
-            year: Set(1990),
-        }
-        .insert(txn)
-        .await
-        .map(|_| ())
+        new_edition(txn, book, 2, 1990).await
     })
     .await;
     let first = sea_orm_history::now();
