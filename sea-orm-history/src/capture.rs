@@ -13,13 +13,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 
-use sea_orm::sea_query::{
-    Alias, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement, UnionType,
-};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, Iterable, ModelTrait,
-    PrimaryKeyToColumn, TransactionTrait, Value,
+    PrimaryKeyToColumn, Statement, TransactionTrait, Value,
 };
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -31,6 +29,7 @@ use crate::record::{HISTORY_COLUMNS, HistoryKind, HistoryRow, chain_hash, conten
 use crate::registry::Registry;
 use crate::rows;
 use crate::snapshot;
+use crate::writer::quote;
 
 /// Rows written by one multi-row `INSERT` of history: small enough for every backend's bind limit.
 const INSERT_CHUNK: usize = 500;
@@ -231,22 +230,25 @@ pub(crate) async fn latest_rows<C: ConnectionTrait>(
     info: &EntityInfo,
     object_ids: &[String],
 ) -> HistoryResult<HashMap<String, HistoryRow>> {
+    let backend = db.get_database_backend();
+    let q = |name: &str| quote(backend, name);
+    let h = q(&info.history_table);
+    let columns = HISTORY_COLUMNS
+        .iter()
+        .map(|c| format!("h.{}", q(c)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut latest = HashMap::new();
     for chunk in object_ids.chunks(INSERT_CHUNK) {
-        let newest = Query::select()
-            .expr(Expr::col((col("h2"), col("version"))).max())
-            .from_as(col(&info.history_table), col("h2"))
-            .and_where(
-                Expr::col((col("h2"), col("object_id"))).equals((col("h"), col("object_id"))),
-            )
-            .to_owned();
-        let mut select = Query::select();
-        select
-            .columns(HISTORY_COLUMNS.map(|c| (col("h"), col(c))))
-            .from_as(col(&info.history_table), col("h"))
-            .and_where(Expr::col((col("h"), col("object_id"))).is_in(chunk.iter().cloned()))
-            .and_where(Expr::col((col("h"), col("version"))).in_subquery(newest));
-        let stmt = db.get_database_backend().build(&select);
+        // Driven by the ids, each object's latest record found at the top of the
+        // (object_id, version) index: an `IN` over the history would visit every record of each.
+        let (objects, values) = objects_cte(backend, chunk);
+        let (o, id, version) = (q("_h_o"), q("object_id"), q("version"));
+        let sql = format!(
+            "{objects} SELECT {columns} FROM {o} AS o JOIN {h} AS h ON h.{id} = o.{id}
+               AND h.{version} = (SELECT MAX(l.{version}) FROM {h} AS l WHERE l.{id} = o.{id})"
+        );
+        let stmt = Statement::from_sql_and_values(backend, sql, values);
         for row in HistoryRow::find_by_statement(stmt).all(db).await? {
             latest.insert(row.object_id.clone(), row);
         }
@@ -399,26 +401,27 @@ pub(crate) fn parent_id(info: &EntityInfo, fk: usize, snapshot: &Json) -> Option
 /// Fills in the scope of records of objects seen for the first time: a root is its own scope; an
 /// entity scoped through a parent shares that parent's (read from the parent's records: an object's
 /// parent of scope never changes, and its records outlive it).
-/// `parent`'s id and the scope of its latest record that has one (`object_id`, `scope_id`): the top
-/// of the history table's `(object_id, version)` index, however many records the parent has (a
-/// `MAX(scope_id)` over them would read every one). An object's records keep the scope of its
-/// first, so the latest one's is its scope.
-fn parent_scope(history_table: &str, parent: &str) -> SelectStatement {
-    let latest = Query::select()
-        .column(col("scope_id"))
-        .from(col(history_table))
-        .and_where(Expr::col(col("object_id")).eq(parent))
-        .and_where(Expr::col(col("scope_id")).is_not_null())
-        .order_by(col("version"), Order::Desc)
-        .limit(1)
-        .to_owned();
-    Query::select()
-        .expr_as(Expr::val(parent), col("object_id"))
-        .expr_as(
-            Expr::SubQuery(None, Box::new(latest.into())),
-            col("scope_id"),
-        )
-        .to_owned()
+/// `WITH "_h_o"("object_id") AS (VALUES (?), …)` over `ids`, in `backend`'s quoting and
+/// placeholders, and the values it binds: the objects a statement then looks up one by one. MariaDB
+/// gets `SELECT ? UNION ALL …` instead: a prepared statement's `VALUES (?)` yields no rows there.
+fn objects_cte(backend: DbBackend, ids: &[String]) -> (String, Vec<Value>) {
+    let rows = match backend {
+        DbBackend::Postgres => format!(
+            "VALUES {}",
+            (1..=ids.len())
+                .map(|n| format!("(${n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        DbBackend::MySql => vec!["SELECT ?"; ids.len()].join(" UNION ALL "),
+        _ => format!("VALUES {}", vec!["(?)"; ids.len()].join(", ")),
+    };
+    let sql = format!(
+        "WITH {}({}) AS ({rows})",
+        quote(backend, "_h_o"),
+        quote(backend, "object_id")
+    );
+    (sql, ids.iter().map(|id| id.clone().into()).collect())
 }
 
 async fn resolve_scopes<C: ConnectionTrait>(
@@ -454,17 +457,23 @@ async fn resolve_scopes<C: ConnectionTrait>(
             }
             let wanted: Vec<String> = wanted.into_iter().collect();
             let mut scopes = HashMap::new();
+            let backend = db.get_database_backend();
+            let q = |name: &str| quote(backend, name);
             for chunk in wanted.chunks(INSERT_CHUNK) {
-                let mut arms = chunk
-                    .iter()
-                    .map(|id| parent_scope(&parent.history_table, id));
-                let Some(mut select) = arms.next() else {
-                    continue;
-                };
-                for arm in arms {
-                    select.union(UnionType::All, arm);
-                }
-                for row in db.query_all(&select).await? {
+                let (objects, values) = objects_cte(backend, chunk);
+                let (o, id, scope) = (q("_h_o"), q("object_id"), q("scope_id"));
+                // Each parent's latest record that has a scope, from the top of the
+                // (object_id, version) index; an object's records keep the scope of its first.
+                let sql = format!(
+                    "{objects} SELECT o.{id} AS {id}, (SELECT h.{scope} FROM {h} AS h
+                       WHERE h.{id} = o.{id} AND h.{scope} IS NOT NULL
+                       ORDER BY h.{version} DESC LIMIT 1) AS {scope}
+                     FROM {o} AS o",
+                    h = q(&parent.history_table),
+                    version = q("version"),
+                );
+                let select = Statement::from_sql_and_values(backend, sql, values);
+                for row in db.query_all_raw(select).await? {
                     let id: String = row.try_get("", "object_id")?;
                     let scope: Option<String> = row.try_get("", "scope_id")?;
                     scopes.insert(id, scope);

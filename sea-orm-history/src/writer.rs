@@ -75,7 +75,7 @@ fn scope_source(
 }
 
 /// Quotes an identifier for `backend`.
-fn quote(backend: DbBackend, name: &str) -> String {
+pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
     match backend {
         DbBackend::MySql => format!("`{}`", name.replace('`', "``")),
         _ => format!("\"{}\"", name.replace('"', "\"\"")),

@@ -19,7 +19,7 @@ pub mod writer;
 
 use chrono::{DateTime, Utc};
 use entity::{HistoryEntity, audit_event};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
 use sea_orm_history::entity::ScopeRule;
 use sea_orm_history::{ChangeContext, EntitySet, Trace, now};
@@ -331,13 +331,15 @@ async fn scope_of<C: ConnectionTrait>(
     if info.scope == ScopeRule::Root {
         return Ok(Some(object_id.to_owned()));
     }
+    // An object's records keep the scope of its first: the latest one's, from the top of the
+    // `(object_id, version)` index however long the object's history.
     let select = Query::select()
-        .expr_as(
-            Expr::col(Alias::new("scope_id")).max(),
-            Alias::new("scope_id"),
-        )
+        .column(Alias::new("scope_id"))
         .from(Alias::new(&info.history_table))
         .and_where(Expr::col(Alias::new("object_id")).eq(object_id))
+        .and_where(Expr::col(Alias::new("scope_id")).is_not_null())
+        .order_by(Alias::new("version"), Order::Desc)
+        .limit(1)
         .to_owned();
     match db.query_one(&select).await? {
         Some(row) => row.try_get("", "scope_id"),
