@@ -398,9 +398,6 @@ pub(crate) fn parent_id(info: &EntityInfo, fk: usize, snapshot: &Json) -> Option
     parts.map(|p| snapshot::object_id(&p))
 }
 
-/// Fills in the scope of records of objects seen for the first time: a root is its own scope; an
-/// entity scoped through a parent shares that parent's (read from the parent's records: an object's
-/// parent of scope never changes, and its records outlive it).
 /// `WITH "_h_o"("object_id") AS (VALUES (?), …)` over `ids`, in `backend`'s quoting and
 /// placeholders, and the values it binds: the objects a statement then looks up one by one. MariaDB
 /// gets `SELECT ? UNION ALL …` instead: a prepared statement's `VALUES (?)` yields no rows there.
@@ -424,6 +421,9 @@ fn objects_cte(backend: DbBackend, ids: &[String]) -> (String, Vec<Value>) {
     (sql, ids.iter().map(|id| id.clone().into()).collect())
 }
 
+/// Fills in the scope of records of objects seen for the first time: a root is its own scope; an
+/// entity scoped through a parent shares that parent's (read from the parent's records: an object's
+/// parent of scope never changes, and its records outlive it).
 async fn resolve_scopes<C: ConnectionTrait>(
     db: &C,
     registry: &Registry,
