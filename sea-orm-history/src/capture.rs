@@ -29,7 +29,7 @@ use crate::record::{HISTORY_COLUMNS, HistoryKind, HistoryRow, chain_hash, conten
 use crate::registry::Registry;
 use crate::rows;
 use crate::snapshot;
-use crate::writer::quote;
+use crate::writer::{latest_scope, quote};
 
 /// Rows written by one multi-row `INSERT` of history: small enough for every backend's bind limit.
 const INSERT_CHUNK: usize = 500;
@@ -461,16 +461,11 @@ async fn resolve_scopes<C: ConnectionTrait>(
             let q = |name: &str| quote(backend, name);
             for chunk in wanted.chunks(INSERT_CHUNK) {
                 let (objects, values) = objects_cte(backend, chunk);
-                let (o, id, scope) = (q("_h_o"), q("object_id"), q("scope_id"));
-                // Each parent's latest record that has a scope, from the top of the
-                // (object_id, version) index; an object's records keep the scope of its first.
+                let (o, id) = (q("_h_o"), q("object_id"));
+                let scope = latest_scope(backend, &q(&parent.history_table), &format!("o.{id}"));
                 let sql = format!(
-                    "{objects} SELECT o.{id} AS {id}, (SELECT h.{scope} FROM {h} AS h
-                       WHERE h.{id} = o.{id} AND h.{scope} IS NOT NULL
-                       ORDER BY h.{version} DESC LIMIT 1) AS {scope}
-                     FROM {o} AS o",
-                    h = q(&parent.history_table),
-                    version = q("version"),
+                    "{objects} SELECT o.{id} AS {id}, {scope} AS {} FROM {o} AS o",
+                    q("scope_id")
                 );
                 let select = Statement::from_sql_and_values(backend, sql, values);
                 for row in db.query_all_raw(select).await? {

@@ -82,6 +82,24 @@ pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
     }
 }
 
+/// The marker [`with_names`] replaces with the parent's history table.
+const PARENT_TABLE: &str = "\"_h_parent_table\"";
+
+/// The scope of `object`'s records in `table` (SQL expressions, quoted for `backend`): its latest
+/// record's that has one, from the top of the `(object_id, version)` index however long its history
+/// (an object's records keep the scope of its first).
+pub(crate) fn latest_scope(backend: DbBackend, table: &str, object: &str) -> String {
+    let (scope, id, version) = (
+        quote(backend, "scope_id"),
+        quote(backend, "object_id"),
+        quote(backend, "version"),
+    );
+    format!(
+        "(SELECT {scope} FROM {table} WHERE {id} = {object} AND {scope} IS NOT NULL \
+         ORDER BY {version} DESC LIMIT 1)"
+    )
+}
+
 /// `sql` (for `backend`) with the history table of `info` and, when the scope comes from the parent's
 /// records, the parent's history table in place of their markers (`"_h_table"`,
 /// `"_h_parent_table"`). Identifiers go in once the placeholders are numbered: a quoted name may
@@ -89,9 +107,7 @@ pub(crate) fn quote(backend: DbBackend, name: &str) -> String {
 fn with_names(backend: DbBackend, sql: String, info: &EntityInfo, scope: &ScopeSource) -> String {
     let sql = sql.replace("\"_h_table\"", &quote(backend, &info.history_table));
     match scope {
-        ScopeSource::ParentRecords(table, _) => {
-            sql.replace("\"_h_parent_table\"", &quote(backend, table))
-        }
+        ScopeSource::ParentRecords(table, _) => sql.replace(PARENT_TABLE, &quote(backend, table)),
         ScopeSource::Known(_) => sql,
     }
 }
@@ -294,9 +310,7 @@ async fn postgres<C: ConnectionTrait>(
         }
         ScopeSource::ParentRecords(_, id) => {
             values.push(id.clone().into());
-            "(SELECT \"scope_id\" FROM \"_h_parent_table\" WHERE \"object_id\" = $18 \
-              AND \"scope_id\" IS NOT NULL ORDER BY \"version\" DESC LIMIT 1)"
-                .to_owned()
+            latest_scope(DbBackend::Postgres, PARENT_TABLE, "$18")
         }
     };
     // The reservation (and so the record) only when the live row was written.
@@ -429,11 +443,7 @@ async fn mysql<C: ConnectionTrait>(
     let (scope_sql, scope_value, known) = match scope {
         ScopeSource::Known(known) => ("?".to_owned(), known.clone(), Some(known.clone())),
         ScopeSource::ParentRecords(table, id) => (
-            format!(
-                "(SELECT `scope_id` FROM {} WHERE `object_id` = ? AND `scope_id` IS NOT NULL
-                  ORDER BY `version` DESC LIMIT 1)",
-                q(table)
-            ),
+            latest_scope(DbBackend::MySql, &q(table), "?"),
             Some(id.clone()),
             None,
         ),
@@ -569,8 +579,9 @@ async fn sqlite_chained<C: ConnectionTrait>(
     let (live_sql, mut values) = split_live(live);
     let offset = values.len();
     let scope_sql = match scope {
-        ScopeSource::Known(_) => "$14",
-        ScopeSource::ParentRecords(..) => SQLITE_PARENT_SCOPE,
+        ScopeSource::Known(_) => "$14".to_owned(),
+        // The parent's id is `$13`.
+        ScopeSource::ParentRecords(..) => latest_scope(DbBackend::Sqlite, PARENT_TABLE, "$13"),
     };
     let statements = with_names(
         DbBackend::Sqlite,
@@ -663,8 +674,8 @@ async fn sqlite_two_hops<C: ConnectionTrait>(
         )
     };
     let scope_sql = match scope {
-        ScopeSource::Known(_) => "NULL",
-        ScopeSource::ParentRecords(..) => SQLITE_PARENT_SCOPE,
+        ScopeSource::Known(_) => "NULL".to_owned(),
+        ScopeSource::ParentRecords(..) => latest_scope(DbBackend::Sqlite, PARENT_TABLE, "$13"),
     };
     // The reservation, also returning what the record is computed from: the object's latest record.
     let reserve = with_names(
@@ -733,11 +744,6 @@ async fn sqlite_two_hops<C: ConnectionTrait>(
     insert_records(db, info, std::slice::from_ref(&row)).await?;
     Ok((Some(Some(row.scope_id)), live))
 }
-
-/// The scope of a record whose object has none yet: its parent's latest record's (the parent's id
-/// is `$13`), from the top of the `(object_id, version)` index however long the parent's history.
-const SQLITE_PARENT_SCOPE: &str = "(SELECT \"scope_id\" FROM \"_h_parent_table\" WHERE \"object_id\" = $13 \
-     AND \"scope_id\" IS NOT NULL ORDER BY \"version\" DESC LIMIT 1)";
 
 /// SQLite's reservation of the record's step, its values numbered as [`sqlite_reservation_values`]
 /// gives them: the assignation row created, or counted one more (and locked), returning what the
