@@ -10,8 +10,8 @@
 //! drops it afterwards. Measured (see `suite`): `write_overhead_ratio` (create+update, and create,
 //! update and delete apart), `mutations_per_s` with p50/p99 of `createTask`/`updateTask` over HTTP at
 //! concurrency 1, 8 and 32, each beside its `ceiling_per_s` (the same database work without HTTP) and
-//! `http_over_ceiling`, the server's RSS, `scale_ratio` (the write figures with a million history
-//! records against an empty table), the verifiable log's cost (`log_throughput_ratio` with the
+//! `http_over_ceiling`, the server's RSS, `scale_ratio` (the write figures on a database of a million history
+//! records against one nearly empty, measured in turns), the verifiable log's cost (`log_throughput_ratio` with the
 //! sequencer on and off, how far it trails, `log_sequence_per_s`, `log_verify_s` of 1M records),
 //! `history_p50_ms` at 10k/100k/1M history records, and `revert_10k_s`. `--quick` does a fraction of each, for a look in a few minutes.
 
@@ -208,15 +208,26 @@ async fn main() -> ExitCode {
                 .await?;
             }
             if wanted("scale") {
-                let (n, seconds, records) = if quick {
-                    (200, 2, 100_000)
+                let (n, seconds, records, rounds) = if quick {
+                    (200, 2, 100_000, 2)
                 } else {
-                    (1_000, 10, 1_000_000)
+                    (2_000, 5, 1_000_000, 3)
                 };
                 run(
                     "scale",
-                    on_scratch(server, |db, url| async move {
-                        suite::scale(&db, &url, n, seconds, records).await
+                    on_scratch(server, |empty, empty_url| async move {
+                        on_scratch(server, |full, full_url| async move {
+                            suite::scale(
+                                (&empty, &empty_url),
+                                (&full, &full_url),
+                                n,
+                                seconds,
+                                records,
+                                rounds,
+                            )
+                            .await
+                        })
+                        .await
                     })
                     .await,
                 )

@@ -699,65 +699,90 @@ pub async fn revert(
     )])
 }
 
-/// The write path as history grows: the create+update overhead and `createTask`/`updateTask` per
-/// second over HTTP at concurrency 32, on the (nearly) empty history table and again once it holds
-/// `records` records; the ratios of the second figures to the first.
+/// `scale_ratio`: the create+update overhead and `createTask`/`updateTask` at c = 32 on `full`
+/// (given `records` history records) over the same figures on `empty`, both seeded alike. The two
+/// databases are measured in turns, `rounds` times each, so that a machine whose speed drifts
+/// during the run weighs on both sizes alike: the overhead is summed over the rounds, the throughput
+/// is the median round's.
 pub async fn scale(
-    db: &DatabaseConnection,
-    url: &str,
+    empty: (&DatabaseConnection, &str),
+    full: (&DatabaseConnection, &str),
     iterations: usize,
     seconds: u64,
     records: u64,
+    rounds: usize,
 ) -> Result<Vec<Measure>, String> {
-    let (project, tasks) = seed_tasks(db, 1_000).await?;
-    let ids: std::sync::Arc<Vec<String>> =
-        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
-    let mut out = Vec::new();
-    let mut figures: Vec<[f64; 3]> = Vec::new();
-    for size in [0, records] {
+    let mut sizes = Vec::new();
+    for ((db, url), size) in [(empty, 0), (full, records)] {
+        let (project, tasks) = seed_tasks(db, 1_000).await?;
+        let ids: std::sync::Arc<Vec<String>> =
+            std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
         if size > 0 {
             fill_history(db, size, 10).await?;
-            // A bulk load's records share one instant, and the server's sequencer logs them in the
-            // background: measured once that is done, the figures are the write path's at this size,
-            // not its contention with a catch-up.
-            log_caught_up(db).await?;
         }
-        // Nor with the maintenance the load (or the seeding, at size 0) left behind.
+        sizes.push((db, url, size, project.id, ids));
+    }
+    for (db, ..) in &sizes {
+        // A bulk load's records share one instant, and the server's sequencer logs them in the
+        // background: measured once that is done, the figures are the write path's at this size,
+        // not its contention with a catch-up. Nor with the maintenance the load (or the seeding)
+        // left behind.
+        log_caught_up(db).await?;
         settle(db).await;
-        // As `write_overhead` measures it, with no server running (whose sequencer would take the
-        // historized side's records into the log meanwhile, on the same two cores).
-        let (historized, baseline, n) = overhead(db, project.id, iterations).await?;
-        let ratio =
-            historized.create_update().as_secs_f64() / baseline.create_update().as_secs_f64();
+    }
+    let per_round = iterations.div_ceil(rounds);
+    // Per size: historized and plain create+update time, and each round's createTask and
+    // updateTask rates.
+    let mut timed = vec![(Duration::ZERO, Duration::ZERO, 0usize); sizes.len()];
+    let mut rates: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; sizes.len()];
+    for _ in 0..rounds {
+        for (slot, (db, url, _, project, ids)) in sizes.iter().enumerate() {
+            // As `write_overhead` measures it, with no server running (whose sequencer would take
+            // the historized side's records into the log meanwhile, on the same two cores).
+            let (historized, baseline, n) = overhead(db, *project, per_round).await?;
+            timed[slot].0 += historized.create_update();
+            timed[slot].1 += baseline.create_update();
+            timed[slot].2 += n;
+            // The records the overhead wrote are in the log before the server (and its
+            // sequencer) starts.
+            log_caught_up(db).await?;
+            let server = Server::start(url)?;
+            for (i, mutation) in ["createTask", "updateTask"].into_iter().enumerate() {
+                let body = mutation_body(mutation, project.to_string(), ids.clone());
+                let result = load(
+                    server.addr,
+                    32,
+                    Duration::from_secs(1),
+                    Duration::from_secs(seconds),
+                    HEADERS,
+                    body,
+                )
+                .await?;
+                rates[slot][i].push(result.per_second());
+            }
+            drop(server);
+        }
+    }
+    let mut out = Vec::new();
+    let mut figures: Vec<[f64; 3]> = Vec::new();
+    for (slot, (.., size, _, _)) in sizes.iter().enumerate() {
+        let (historized, baseline, n) = timed[slot];
+        let ratio = historized.as_secs_f64() / baseline.as_secs_f64();
         out.push(measure(
             "write_overhead_ratio",
             json!({"change": "create+update", "iterations": n, "history_records": size}),
             ratio,
         ));
         let mut row = [ratio, 0.0, 0.0];
-        // The records the overhead wrote are in the log before the server (and its sequencer)
-        // starts.
-        log_caught_up(db).await?;
-        let server = Server::start(url)?;
-        for (slot, mutation) in [(1, "createTask"), (2, "updateTask")] {
-            let body = mutation_body(mutation, project.id.to_string(), ids.clone());
-            let result = load(
-                server.addr,
-                32,
-                Duration::from_secs(1),
-                Duration::from_secs(seconds),
-                HEADERS,
-                body,
-            )
-            .await?;
-            row[slot] = result.per_second();
+        for (i, mutation) in ["createTask", "updateTask"].into_iter().enumerate() {
+            row[i + 1] = median(&rates[slot][i]);
             out.push(measure(
                 "mutations_per_s",
-                json!({"mutation": mutation, "concurrency": 32, "seconds": seconds, "history_records": size}),
-                result.per_second(),
+                json!({"mutation": mutation, "concurrency": 32, "seconds": seconds,
+                       "rounds": rounds, "history_records": size}),
+                row[i + 1],
             ));
         }
-        drop(server);
         figures.push(row);
     }
     if let [empty, full] = figures.as_slice() {
@@ -777,6 +802,17 @@ pub async fn scale(
         }
     }
     Ok(out)
+}
+
+/// The middle value of `values` (the mean of the middle two for an even count; 0 for none).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// How many records of `task_history` there are, and how many the log holds.
