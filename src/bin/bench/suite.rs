@@ -749,15 +749,7 @@ pub async fn scale(
             let server = Server::start(url)?;
             for (i, mutation) in ["createTask", "updateTask"].into_iter().enumerate() {
                 let body = mutation_body(mutation, project.to_string(), ids.clone());
-                let result = load(
-                    server.addr,
-                    32,
-                    Duration::from_secs(1),
-                    Duration::from_secs(seconds),
-                    HEADERS,
-                    body,
-                )
-                .await?;
+                let result = at_32(&server, seconds, body).await?;
                 rates[slot][i].push(result.per_second());
             }
             drop(server);
@@ -802,6 +794,24 @@ pub async fn scale(
         }
     }
     Ok(out)
+}
+
+/// `body`'s mutations against `server` at concurrency 32 for `seconds` after a second's warm-up: the
+/// load the scale and log figures compare.
+async fn at_32(
+    server: &Server,
+    seconds: u64,
+    body: impl Fn(usize, u64) -> String + Send + Sync + Clone + 'static,
+) -> Result<crate::http::LoadResult, String> {
+    load(
+        server.addr,
+        32,
+        Duration::from_secs(1),
+        Duration::from_secs(seconds),
+        HEADERS,
+        body,
+    )
+    .await
 }
 
 /// The middle value of `values` (the mean of the middle two for an even count; 0 for none).
@@ -925,15 +935,7 @@ pub async fn log(
     for (slot, every) in [(0, "0"), (1, "1000")] {
         let server = Server::start_with(url, &["--sequence-every-ms", every])?;
         let body = mutation_body("createTask", project.id.to_string(), ids.clone());
-        let result = load(
-            server.addr,
-            32,
-            Duration::from_secs(1),
-            Duration::from_secs(seconds),
-            HEADERS,
-            body,
-        )
-        .await?;
+        let result = at_32(&server, seconds, body).await?;
         per_second[slot] = result.per_second();
         let params =
             json!({"mutation": "createTask", "concurrency": 32, "sequencer": every != "0"});
