@@ -96,6 +96,8 @@ pub struct AppState {
     pub(crate) origins: Arc<OriginPolicy>,
     /// The historized entities.
     pub registry: &'static Registry,
+    /// The parsed GraphQL documents kept for the next request with the same text.
+    pub(crate) documents: Arc<crate::http::documents::DocumentCache>,
 }
 
 /// A server bound to its address, ready to run.
@@ -186,6 +188,9 @@ impl Application {
             access_log: settings.operations.access_log,
             origins: Arc::new(origins),
             registry,
+            documents: Arc::new(crate::http::documents::DocumentCache::new(
+                settings.limits.parsed_document_cache_bytes,
+            )),
         };
         let router = router(state);
         Ok(Self {

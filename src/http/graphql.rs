@@ -244,7 +244,12 @@ async fn execute(
         Err(e) => return refuse_with(e).await,
     };
     // Parsed once here (async-graphql reuses it), to refuse fragment blow-ups before its own checks
-    // expand them, and mutations sent with GET.
+    // expand them, and mutations sent with GET; or parsed before, from the same text.
+    let kept = state.documents.get(&request.query);
+    let parsed_before = kept.is_some();
+    if let Some(document) = kept {
+        request.set_parsed_query(document);
+    }
     let operation_name = request.operation_name.clone();
     let refused = match request.parsed_query() {
         Err(e) => Some((
@@ -294,6 +299,9 @@ async fn execute(
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         return response;
+    }
+    if !parsed_before && let Ok(document) = request.parsed_query().cloned() {
+        state.documents.put(&request.query, document);
     }
     let selected = SelectedOperation(request.operation_name.clone());
     let variables = RequestVariables(request.variables.clone());

@@ -2,11 +2,13 @@
 //! and host rules every request passes first, and the JSON refusals.
 //!
 //! - [`graphql`]: `POST /graphql` (JSON bodies only) and `GET /graphql` (queries, or GraphiQL).
+//! - [`documents`]: the parsed GraphQL documents kept for the next request with the same text.
 //! - [`origin`]: refuses other sites' pages and unknown hosts; CORS for `--cors-origins`.
 //! - [`refusal`]: requests refused before anything runs, answered and recorded in the audit trail.
 //! - here: `/` (to the history browser), `/health`, `/metrics`, `/log/checkpoint`, and the answer to
 //!   a panic.
 
+pub(crate) mod documents;
 pub(crate) mod graphql;
 pub(crate) mod origin;
 pub(crate) mod refusal;

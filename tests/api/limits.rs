@@ -227,3 +227,41 @@ async fn a_document_whose_fragments_multiply_is_refused_before_it_is_expanded() 
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_document_sent_again_runs_with_its_new_variables_and_is_checked_again() {
+    let app = sqlite_app().await;
+    let create = "mutation($n: String!) { createProject(input: {name: $n}) { id name } }";
+    let first = app.gql(create, json!({"n": "first"})).await;
+    let second = app.gql(create, json!({"n": "second"})).await;
+    assert_eq!(first.data()["createProject"]["name"], "first");
+    assert_eq!(second.data()["createProject"]["name"], "second");
+    assert_ne!(
+        first.data()["createProject"]["id"],
+        second.data()["createProject"]["id"]
+    );
+    let bad = app.gql(create, json!({"n": 5})).await;
+    assert_eq!(bad.code(), "BAD_INPUT", "{}", bad.body);
+    assert_eq!(app.count("project").await, 2);
+    // The same text parsed before is still a mutation refused over GET, and a document that does
+    // not validate is refused each time it is sent.
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", create)
+        .finish();
+    let get =
+        TestApp::reply_to(app.request(reqwest::Method::GET, &format!("/graphql?{query}"))).await;
+    assert_eq!(get.status, 405, "{}", get.body);
+    for _ in 0..2 {
+        let unknown = app
+            .gql("{ projects { nodes { nosuchfield } } }", json!({}))
+            .await;
+        assert!(
+            unknown.body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("nosuchfield")),
+            "{}",
+            unknown.body
+        );
+    }
+    assert_eq!(app.count("project").await, 2);
+}
