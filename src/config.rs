@@ -638,11 +638,12 @@ pub struct Limits {
     #[arg(long, env = "CHRONICLE_MAX_TREE_ASSIGNATIONS", default_value_t = 1_000)]
     pub max_tree_assignations: usize,
     /// Bytes of query text whose parsed documents are kept for the next request with the same text
-    /// (least recently used dropped first; 0: every request is parsed).
+    /// (least recently used dropped first; a text over a thirty-second of this is never kept, and a
+    /// parsed document takes tens of times its text; 0: every request is parsed).
     #[arg(
         long,
         env = "CHRONICLE_PARSED_DOCUMENT_CACHE_BYTES",
-        default_value_t = 1024 * 1024
+        default_value_t = 256 * 1024
     )]
     pub parsed_document_cache_bytes: usize,
 }
@@ -681,7 +682,7 @@ impl Default for Limits {
             max_identity_chars: 200,
             max_token_bytes: 8 * 1024,
             max_tree_assignations: 1_000,
-            parsed_document_cache_bytes: 1024 * 1024,
+            parsed_document_cache_bytes: 256 * 1024,
         }
     }
 }

@@ -300,8 +300,14 @@ async fn execute(
         }
         return response;
     }
-    if !parsed_before && let Ok(document) = request.parsed_query().cloned() {
+    if !parsed_before
+        && state.documents.keeps(&request.query)
+        && let Ok(document) = request.parsed_query().cloned()
+    {
         state.documents.put(&request.query, document);
+    }
+    if let Some(metrics) = &state.metrics {
+        metrics.document(parsed_before);
     }
     let selected = SelectedOperation(request.operation_name.clone());
     let variables = RequestVariables(request.variables.clone());

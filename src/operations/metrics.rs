@@ -23,6 +23,7 @@ pub struct Metrics {
     reverts: IntCounterVec,
     revert_conflicts: IntCounter,
     slow_requests: IntCounterVec,
+    documents: IntCounterVec,
 }
 
 impl Metrics {
@@ -79,6 +80,14 @@ impl Metrics {
             ),
             &["operation"],
         )?;
+        let documents = IntCounterVec::new(
+            Opts::new(
+                "chronicle_graphql_documents_total",
+                "GraphQL documents of requests past the server's checks, by source (kept: parsed by an earlier request with the same text; parsed: parsed for this one)",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(documents.clone()))?;
         registry.register(Box::new(slow_requests.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
@@ -95,6 +104,7 @@ impl Metrics {
             reverts,
             revert_conflicts,
             slow_requests,
+            documents,
         })
     }
 
@@ -124,6 +134,12 @@ impl Metrics {
     /// One request slower than the threshold (`query` or `mutation`).
     pub fn slow_request(&self, operation: &str) {
         self.slow_requests.with_label_values(&[operation]).inc();
+    }
+
+    /// One request's document: `kept` when an earlier request with the same text parsed it.
+    pub fn document(&self, kept: bool) {
+        let source = if kept { "kept" } else { "parsed" };
+        self.documents.with_label_values(&[source]).inc();
     }
 
     /// Every metric in the Prometheus text format.

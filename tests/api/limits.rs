@@ -264,4 +264,39 @@ async fn a_document_sent_again_runs_with_its_new_variables_and_is_checked_again(
         );
     }
     assert_eq!(app.count("project").await, 2);
+    // Two of the three mutations and the second unknown field took a document parsed before.
+    assert_eq!(documents(&app, "kept").await, 3);
+    assert_eq!(documents(&app, "parsed").await, 2);
+}
+
+#[tokio::test]
+async fn with_no_budget_for_parsed_documents_every_request_is_parsed() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.limits.parsed_document_cache_bytes = 0
+    })
+    .await;
+    let create = "mutation($n: String!) { createProject(input: {name: $n}) { id } }";
+    for name in ["a", "b", "c"] {
+        app.gql(create, json!({"n": name})).await.data();
+    }
+    assert_eq!(documents(&app, "kept").await, 0);
+    assert_eq!(documents(&app, "parsed").await, 3);
+    assert_eq!(app.count("project").await, 3);
+}
+
+/// `chronicle_graphql_documents_total{source}` on `/metrics` (0 when absent).
+async fn documents(app: &TestApp, source: &str) -> u64 {
+    let metrics = app
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let prefix = format!("chronicle_graphql_documents_total{{source=\"{source}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
 }
