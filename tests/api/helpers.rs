@@ -501,3 +501,34 @@ impl Drop for ServerProcess {
         self.scratch.take();
     }
 }
+
+/// The metrics as `name{labels}` → value.
+pub async fn metrics(app: &TestApp) -> BTreeMap<String, f64> {
+    let response = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain; version=0.0.4"))
+    );
+    response
+        .text()
+        .await
+        .expect("text")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// `name{labels}`'s value in `metrics` (0 when absent).
+pub fn value(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
+    metrics.get(name).copied().unwrap_or(0.0)
+}

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{As, Backend, TestApp, spawn_app_with};
+use crate::helpers::{As, Backend, TestApp, metrics, spawn_app_with, value};
 
 crate::on_every_database!(
     too_many_mutation_fields_in_one_request_are_refused_before_any_runs,
@@ -10,6 +10,8 @@ crate::on_every_database!(
 );
 
 const CREATE: &str = "createProject(input: {name: \"P\"}) { id }";
+const KEPT: &str = "chronicle_graphql_documents_total{source=\"kept\"}";
+const PARSED: &str = "chronicle_graphql_documents_total{source=\"parsed\"}";
 
 async fn sqlite_app() -> TestApp {
     spawn_app_with(Backend::Sqlite, |_| {}).await
@@ -265,8 +267,9 @@ async fn a_document_sent_again_runs_with_its_new_variables_and_is_checked_again(
     }
     assert_eq!(app.count("project").await, 2);
     // Two of the three mutations and the second unknown field took a document parsed before.
-    assert_eq!(documents(&app, "kept").await, 3);
-    assert_eq!(documents(&app, "parsed").await, 2);
+    let m = metrics(&app).await;
+    assert_eq!(value(&m, KEPT), 3.0);
+    assert_eq!(value(&m, PARSED), 2.0);
 }
 
 #[tokio::test]
@@ -279,24 +282,8 @@ async fn with_no_budget_for_parsed_documents_every_request_is_parsed() {
     for name in ["a", "b", "c"] {
         app.gql(create, json!({"n": name})).await.data();
     }
-    assert_eq!(documents(&app, "kept").await, 0);
-    assert_eq!(documents(&app, "parsed").await, 3);
+    let m = metrics(&app).await;
+    assert_eq!(value(&m, KEPT), 0.0);
+    assert_eq!(value(&m, PARSED), 3.0);
     assert_eq!(app.count("project").await, 3);
-}
-
-/// `chronicle_graphql_documents_total{source}` on `/metrics` (0 when absent).
-async fn documents(app: &TestApp, source: &str) -> u64 {
-    let metrics = app
-        .request(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
-    let prefix = format!("chronicle_graphql_documents_total{{source=\"{source}\"}} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
 }

@@ -2,13 +2,11 @@
 //! read from the `chronicle` process's stdout, and the Prometheus metrics at `/metrics`, checked
 //! against what the database holds.
 
-use std::collections::BTreeMap;
-
 use entity::HistoryEntity;
 use sea_orm_history::EntitySet;
 use serde_json::{Value, json};
 
-use crate::helpers::{As, Backend, ServerProcess, TestApp, spawn_app_with};
+use crate::helpers::{As, Backend, ServerProcess, TestApp, metrics, spawn_app_with, value};
 use crate::on_every_database;
 
 const UPDATE_TASK: &str =
@@ -98,36 +96,6 @@ async fn json_logs_put_every_line_in_one_json_object_with_the_request_as_fields(
             .is_some_and(|m| m.starts_with("127.0.0.1 - bob [")),
         "{event}"
     );
-}
-
-/// The metrics as `name{labels}` → value.
-async fn metrics(app: &TestApp) -> BTreeMap<String, f64> {
-    let response = reqwest::get(format!("{}/metrics", app.address))
-        .await
-        .expect("metrics");
-    assert_eq!(response.status(), 200);
-    assert!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/plain; version=0.0.4"))
-    );
-    response
-        .text()
-        .await
-        .expect("text")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn value(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
-    metrics.get(name).copied().unwrap_or(0.0)
 }
 
 async fn metrics_count_requests_mutations_history_records_and_reverts(app: TestApp) {
