@@ -1,7 +1,7 @@
-//! Reading history back: one object's records, an object as of an instant, the snapshots records are
-//! diffed against, assignations (one, its records in step order across every history table, a filtered
-//! list), each through the indexes [`migration`](crate) helpers create: (object id, version) for an
-//! object, (assignation id, step) for an assignation, (at) for time.
+//! Reading history back: one object's records and its scope, an object as of an instant, the
+//! snapshots records are diffed against, assignations (one, its records in step order across every
+//! history table, a filtered list), each through the indexes [`migration`](crate) helpers create:
+//! (object id, version) for an object, (assignation id, step) for an assignation, (at) for time.
 
 use std::collections::HashMap;
 
@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use crate::capture::history_select;
 use crate::context::AssignationId;
-use crate::entity::EntityInfo;
+use crate::entity::{EntityInfo, ScopeRule};
 use crate::error::{HistoryError, HistoryResult};
 use crate::record::{HistoryKind, HistoryRow};
 use crate::registry::Registry;
@@ -112,6 +112,35 @@ pub async fn object_history<C: ConnectionTrait>(
         .order_by(col("version"), Order::Desc)
         .limit(first + 1);
     Ok(Page::from_probe(fetch(db, &select).await?, first, total))
+}
+
+/// The scope of `object_id`'s records in `info` (an object's records keep the scope of its first):
+/// the object itself for a scope root, else the latest record's `scope_id`, read from the top of the
+/// `(object id, version)` index however long the object's history. `None` when it has no record
+/// with a scope.
+///
+/// # Errors
+/// Database errors.
+pub async fn object_scope<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    object_id: &str,
+) -> HistoryResult<Option<String>> {
+    if info.scope == ScopeRule::Root {
+        return Ok(Some(object_id.to_owned()));
+    }
+    let select = Query::select()
+        .column(col("scope_id"))
+        .from(col(&info.history_table))
+        .and_where(Expr::col(col("object_id")).eq(object_id))
+        .and_where(Expr::col(col("scope_id")).is_not_null())
+        .order_by(col("version"), Order::Desc)
+        .limit(1)
+        .to_owned();
+    match db.query_one(&select).await? {
+        Some(row) => Ok(row.try_get("", "scope_id")?),
+        None => Ok(None),
+    }
 }
 
 /// The snapshot of each `(object, version)` of `info` that exists, for diffs against the record that

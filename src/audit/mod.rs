@@ -19,9 +19,7 @@ pub mod writer;
 
 use chrono::{DateTime, Utc};
 use entity::{HistoryEntity, audit_event};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
-use sea_orm_history::entity::ScopeRule;
 use sea_orm_history::{ChangeContext, EntitySet, Trace, now};
 use serde_json::Value as Json;
 
@@ -316,7 +314,7 @@ pub async fn row_of<C: ConnectionTrait>(
     })
 }
 
-/// The project an object belongs to: itself for a project, else the `scope_id` of its history.
+/// The project an object belongs to: itself for a project, else the scope of its history.
 async fn scope_of<C: ConnectionTrait>(
     db: &C,
     entity: HistoryEntity,
@@ -328,23 +326,9 @@ async fn scope_of<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    if info.scope == ScopeRule::Root {
-        return Ok(Some(object_id.to_owned()));
-    }
-    // An object's records keep the scope of its first: the latest one's, from the top of the
-    // `(object_id, version)` index however long the object's history.
-    let select = Query::select()
-        .column(Alias::new("scope_id"))
-        .from(Alias::new(&info.history_table))
-        .and_where(Expr::col(Alias::new("object_id")).eq(object_id))
-        .and_where(Expr::col(Alias::new("scope_id")).is_not_null())
-        .order_by(Alias::new("version"), Order::Desc)
-        .limit(1)
-        .to_owned();
-    match db.query_one(&select).await? {
-        Some(row) => row.try_get("", "scope_id"),
-        None => Ok(None),
-    }
+    sea_orm_history::query::object_scope(db, info, object_id)
+        .await
+        .map_err(|e| e.into_db_err())
 }
 
 /// The message of a panic's payload (a `String` or `&str`, as `panic!` makes them).

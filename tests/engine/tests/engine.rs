@@ -544,6 +544,21 @@ async fn an_edition_takes_its_books_shelf_as_scope_however_often_the_book_change
             "edition {number} is scoped by its book's shelf"
         );
     }
+    // The scope as the library reads it back: a root's is itself, the others' their records'.
+    let scope = async |entity: &str, id: String| {
+        query::object_scope(&db, registry().get(entity).unwrap(), &id)
+            .await
+            .expect("the scope")
+    };
+    let kept = Some(shelf.to_string());
+    assert_eq!(scope("SHELF", shelf.to_string()).await, kept);
+    assert_eq!(scope("BOOK", book.to_string()).await, kept);
+    assert_eq!(scope("EDITION", format!("{book}:2")).await, kept);
+    assert_eq!(
+        scope("BOOK", "404".into()).await,
+        None,
+        "no records, no scope"
+    );
 }
 
 async fn a_composite_key_names_its_object_and_reads_back_as_of_an_instant(backend: Backend) {
