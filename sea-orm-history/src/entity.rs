@@ -433,6 +433,9 @@ impl EntityInfo {
 /// An entity with an `ActiveModelBehavior` of its own writes `historized!(@without_behavior ...)` and
 /// calls [`crate::capture::before_save`], [`crate::capture::after_save`],
 /// [`crate::capture::before_delete`] and [`crate::capture::after_delete`] from its hooks.
+///
+/// Names starting with `_h_` are the history writer's own: the registry refuses a historized table
+/// or column named so.
 #[macro_export]
 macro_rules! historized {
     (@without_behavior $($option:ident = $value:expr),* $(,)?) => {

@@ -53,7 +53,8 @@ impl RegistryBuilder {
         self
     }
 
-    /// The registry, checked.
+    /// The registry, checked: names and tables unique, a cascade only from a historized table, no
+    /// table or column named with `_h_` (the history writer's own names start so).
     ///
     /// # Errors
     /// [`HistoryError::Registry`] naming what is wrong.
@@ -71,6 +72,16 @@ impl RegistryBuilder {
             if !tables.insert(e.table.clone()) {
                 return Err(HistoryError::Registry(format!(
                     "{} is registered twice",
+                    e.table
+                )));
+            }
+            if let Some(name) = std::iter::once(&e.table)
+                .chain(e.columns.iter().map(|c| &c.name))
+                .find(|name| name.starts_with(RESERVED_PREFIX))
+            {
+                return Err(HistoryError::Registry(format!(
+                    "{}: the name {name} starts with {RESERVED_PREFIX}, which the history writer keeps \
+                     for the names in its own statements; rename it",
                     e.table
                 )));
             }
@@ -97,6 +108,11 @@ impl RegistryBuilder {
         })
     }
 }
+
+/// The prefix of the names the history writer gives its statements' parts (common table expressions,
+/// the columns of its outcome, the markers of table names); a historized table or column named with
+/// it could be taken for one of them, so the registry refuses it.
+pub(crate) const RESERVED_PREFIX: &str = "_h_";
 
 /// Orders `entities` so that every entity comes after the entities it points to (ties keep the
 /// registration order).

@@ -1588,3 +1588,41 @@ async fn sqlites_hash_function_is_sha256_in_lowercase_hex_and_null_for_null() {
     let none: Option<String> = row.try_get("", "none").unwrap();
     assert_eq!(none, None);
 }
+
+/// A table whose column takes a name the history writer keeps for itself (declared by hand, so
+/// that no other registry of this program is asked to hold it).
+mod reserved {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(column_name = "_h_written")]
+        pub written: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+
+    impl sea_orm_history::entity::Historized for Entity {
+        fn declare() -> sea_orm_history::entity::Declaration<Self> {
+            sea_orm_history::entity::Declaration::default()
+        }
+    }
+}
+
+#[test]
+fn a_registry_refuses_a_column_named_like_the_history_writers_own() {
+    let refused = Registry::builder().entity::<reserved::Entity>().build();
+    let Err(HistoryError::Registry(why)) = refused else {
+        panic!("accepted");
+    };
+    assert!(
+        why.contains("ledger") && why.contains("_h_written"),
+        "{why}"
+    );
+}
