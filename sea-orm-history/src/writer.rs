@@ -14,7 +14,10 @@
 //!   the server: 0.41 → 0.36 ms per historized create's transaction, 0.19–0.23 for the plain one).
 //!   Both are prepared statements: sending them as one text-protocol batch (values inlined) saves the
 //!   round trip but costs more than it saves, as MariaDB parses and plans every statement of a batch
-//!   each time (measured: 1.57–1.65× against 1.78–1.83× on a create).
+//!   each time (measured: 1.57–1.65× against 1.78–1.83× on a create); a stored procedure per history
+//!   table saves it too, but MariaDB runs a procedure's statements at more cost than the round trip
+//!   (measured: an update 8 % cheaper, a create no cheaper, `createTask` under load 4 % slower; see
+//!   `docs/bench/profile-2026-12-07-mariadb.md`).
 //! - SQLite (no data-modifying CTEs, no `sha256` of its own): one batch, one hop to the connection's
 //!   worker thread — the reservation, then the record computed in an `INSERT … SELECT` from the
 //!   assignation row and the object's latest record, chained by `sea_orm_history_sha256`, which
