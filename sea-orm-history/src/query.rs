@@ -114,10 +114,11 @@ pub async fn object_history<C: ConnectionTrait>(
     Ok(Page::from_probe(fetch(db, &select).await?, first, total))
 }
 
-/// The scope of `object_id`'s records in `info` (an object's records keep the scope of its first):
-/// the object itself for a scope root, else the latest record's `scope_id`, read from the top of the
-/// `(object id, version)` index however long the object's history. `None` when it has no record
-/// with a scope.
+/// The scope of `object_id`'s records in `info` (an object's records keep the scope of its first).
+/// For a scope root (`historized!(scope_root = true)`), the object itself, without a read (whether
+/// or not it has records). Otherwise the latest record's `scope_id`, read from the top of the
+/// `(object id, version)` index however long the object's history: `None` when the object has no
+/// record with a scope (none at all, or an entity declared without `scope`).
 ///
 /// # Errors
 /// Database errors.

@@ -54,7 +54,8 @@ impl RegistryBuilder {
     }
 
     /// The registry, checked: names and tables unique, a cascade only from a historized table, no
-    /// table or column named with `_h_` (the history writer's own names start so).
+    /// cycle of parents between tables, no table or column whose name starts with `_h_` (as the
+    /// history writer's own names do).
     ///
     /// # Errors
     /// [`HistoryError::Registry`] naming what is wrong.

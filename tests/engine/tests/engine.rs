@@ -520,8 +520,17 @@ async fn an_edition_takes_its_books_shelf_as_scope_however_often_the_book_change
         .await;
     }
     // One edition through the hooks (the writer's statement), two through the bulk helper.
+    let mut noted = 0;
     change(&db, "editions", async |txn| {
         new_edition(txn, book, 1, 2001).await?;
+        noted = note::ActiveModel {
+            text: Set("foxed".into()),
+            book_id: Set(Some(book)),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?
+        .id;
         sea_orm_history::capture::insert_with_history::<edition::Entity, _>(
             txn,
             &[2, 3].map(|number| edition::Model {
@@ -558,6 +567,16 @@ async fn an_edition_takes_its_books_shelf_as_scope_however_often_the_book_change
         scope("BOOK", "404".into()).await,
         None,
         "no records, no scope"
+    );
+    assert_eq!(
+        scope("SHELF", "404".into()).await,
+        Some("404".into()),
+        "a root is its own scope, read or not"
+    );
+    assert_eq!(
+        scope("NOTE", noted.to_string()).await,
+        None,
+        "notes declare no scope"
     );
 }
 
@@ -1589,40 +1608,56 @@ async fn sqlites_hash_function_is_sha256_in_lowercase_hex_and_null_for_null() {
     assert_eq!(none, None);
 }
 
-/// A table whose column takes a name the history writer keeps for itself (declared by hand, so
-/// that no other registry of this program is asked to hold it).
-mod reserved {
-    use sea_orm::entity::prelude::*;
+/// Declares by hand (so that no other registry of this program is asked to hold it) a historized
+/// entity `$module` of table `$table` with a key and one column `$column`.
+macro_rules! hand_declared {
+    ($module:ident, $table:literal, $column:literal) => {
+        mod $module {
+            use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "ledger")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i32,
-        #[sea_orm(column_name = "_h_written")]
-        pub written: i32,
-    }
+            #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key)]
+                pub id: i32,
+                #[sea_orm(column_name = $column)]
+                pub written: i32,
+            }
 
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
 
-    impl ActiveModelBehavior for ActiveModel {}
+            impl ActiveModelBehavior for ActiveModel {}
 
-    impl sea_orm_history::entity::Historized for Entity {
-        fn declare() -> sea_orm_history::entity::Declaration<Self> {
-            sea_orm_history::entity::Declaration::default()
+            impl sea_orm_history::entity::Historized for Entity {
+                fn declare() -> sea_orm_history::entity::Declaration<Self> {
+                    sea_orm_history::entity::Declaration::default()
+                }
+            }
         }
-    }
+    };
 }
 
+hand_declared!(reserved_column, "ledger", "_h_written");
+hand_declared!(reserved_table, "_h_ledger", "written");
+hand_declared!(inner_prefix, "journal", "x_h_written");
+
 #[test]
-fn a_registry_refuses_a_column_named_like_the_history_writers_own() {
-    let refused = Registry::builder().entity::<reserved::Entity>().build();
-    let Err(HistoryError::Registry(why)) = refused else {
-        panic!("accepted");
+fn a_registry_refuses_a_table_or_column_named_like_the_history_writers_own() {
+    let why = |refused: Result<Registry, HistoryError>| match refused {
+        Err(HistoryError::Registry(why)) => why,
+        other => panic!("not refused: {:?}", other.map(|_| ())),
     };
-    assert!(
-        why.contains("ledger") && why.contains("_h_written"),
-        "{why}"
-    );
+    let column = why(Registry::builder()
+        .entity::<reserved_column::Entity>()
+        .build());
+    assert!(column.contains("the name _h_written"), "{column}");
+    let table = why(Registry::builder()
+        .entity::<reserved_table::Entity>()
+        .build());
+    assert!(table.contains("the name _h_ledger"), "{table}");
+    Registry::builder()
+        .entity::<inner_prefix::Entity>()
+        .build()
+        .expect("_h_ inside a name is the table's own");
 }
