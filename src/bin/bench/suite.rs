@@ -365,6 +365,11 @@ async fn seed_tasks(
     Ok((project, tasks))
 }
 
+/// The ids of `tasks` as the API writes them, shared by a load's workers.
+fn id_strings(tasks: &[task::Model]) -> std::sync::Arc<Vec<String>> {
+    std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect())
+}
+
 /// SplitMix64: cheap, seeded, good enough to pick rows.
 pub(crate) fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -422,8 +427,7 @@ pub async fn http_mutations(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let sampler = server.sample_rss(stopped);
     let mut out = Vec::new();
-    let ids: std::sync::Arc<Vec<String>> =
-        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+    let ids = id_strings(&tasks);
     for mutation in ["createTask", "updateTask"] {
         for &concurrency in concurrencies {
             let body = mutation_body(mutation, project.id.to_string(), ids.clone());
@@ -715,8 +719,7 @@ pub async fn scale(
     let mut sizes = Vec::new();
     for ((db, url), size) in [(empty, 0), (full, records)] {
         let (project, tasks) = seed_tasks(db, 1_000).await?;
-        let ids: std::sync::Arc<Vec<String>> =
-            std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+        let ids = id_strings(&tasks);
         if size > 0 {
             fill_history(db, size, 10).await?;
         }
@@ -928,8 +931,7 @@ pub async fn log(
         verify_checkpoint,
     };
     let (project, tasks) = seed_tasks(db, 1_000).await?;
-    let ids: std::sync::Arc<Vec<String>> =
-        std::sync::Arc::new(tasks.iter().map(|t| t.id.to_string()).collect());
+    let ids = id_strings(&tasks);
     let mut out = Vec::new();
     let mut per_second = [0.0; 2];
     for (slot, every) in [(0, "0"), (1, "1000")] {
