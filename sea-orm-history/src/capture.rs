@@ -256,6 +256,49 @@ pub(crate) async fn latest_rows<C: ConnectionTrait>(
     Ok(latest)
 }
 
+/// The latest version of each of `object_ids` in `info`'s history table that has records, each read
+/// from the top of the `(object_id, version)` index (a `GROUP BY` over the history would visit every
+/// record of each object).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn latest_versions<C: ConnectionTrait>(
+    db: &C,
+    info: &EntityInfo,
+    object_ids: &[String],
+) -> HistoryResult<HashMap<String, i32>> {
+    #[derive(FromQueryResult)]
+    struct Latest {
+        object_id: String,
+        latest: Option<i32>,
+    }
+    let backend = db.get_database_backend();
+    let q = |name: &str| quote(backend, name);
+    let (h, o, id, version) = (
+        q(&info.history_table),
+        q("_h_o"),
+        q("object_id"),
+        q("version"),
+    );
+    let mut latest = HashMap::new();
+    for chunk in object_ids.chunks(INSERT_CHUNK) {
+        let (objects, values) = objects_cte(backend, chunk);
+        let sql = format!(
+            "{objects} SELECT o.{id} AS {id},
+               (SELECT MAX(l.{version}) FROM {h} AS l WHERE l.{id} = o.{id}) AS {latest}
+             FROM {o} AS o",
+            latest = q("latest")
+        );
+        let stmt = Statement::from_sql_and_values(backend, sql, values);
+        for row in Latest::find_by_statement(stmt).all(db).await? {
+            if let Some(version) = row.latest {
+                latest.insert(row.object_id, version);
+            }
+        }
+    }
+    Ok(latest)
+}
+
 /// Records `changes` of `info` in its history table, in order, through `db` (the change's own
 /// transaction), and returns the rows written. An UPDATE whose snapshot equals the object's latest
 /// snapshot is skipped: an update that changes nothing writes no history.

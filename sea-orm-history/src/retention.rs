@@ -17,7 +17,7 @@ use sea_orm::{
     FromQueryResult, QueryFilter, Set,
 };
 
-use crate::capture::history_select;
+use crate::capture::{history_select, latest_versions};
 use crate::entity::EntityInfo;
 use crate::error::{HistoryError, HistoryResult};
 use crate::query::{count, fetch};
@@ -112,12 +112,6 @@ struct OldVersions {
     newest_old: i32,
 }
 
-#[derive(Debug, FromQueryResult)]
-struct Latest {
-    object_id: String,
-    latest: i32,
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn prune_table<A: ArchiveSink + Send + ?Sized>(
     db: &DatabaseConnection,
@@ -157,22 +151,7 @@ async fn prune_table<A: ArchiveSink + Send + ?Sized>(
         let full = (old.len() as u64) == batch;
 
         let ids: Vec<String> = old.iter().map(|o| o.object_id.clone()).collect();
-        let mut latest = HashMap::new();
-        for chunk in ids.chunks(OBJECT_CHUNK) {
-            let latest_select = Query::select()
-                .column(Alias::new("object_id"))
-                .expr_as(Expr::col(Alias::new("version")).max(), Alias::new("latest"))
-                .from(table.clone())
-                .and_where(Expr::col(Alias::new("object_id")).is_in(chunk.iter().cloned()))
-                .group_by_col(Alias::new("object_id"))
-                .to_owned();
-            for l in Latest::find_by_statement(backend.build(&latest_select))
-                .all(db)
-                .await?
-            {
-                latest.insert(l.object_id, l.latest);
-            }
-        }
+        let latest = latest_versions(db, info, &ids).await?;
         // Never an object's latest record, nor what an earlier prune already removed.
         let anchors = anchored_versions(db, info, &ids).await?;
         let cuts: Vec<(String, i32)> = old
