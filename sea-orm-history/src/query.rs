@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde_json::Value as Json;
 
@@ -20,6 +20,7 @@ use crate::error::{HistoryError, HistoryResult};
 use crate::record::{HistoryKind, HistoryRow};
 use crate::registry::Registry;
 use crate::tables::assignation;
+use crate::writer::{latest_scope, quote};
 
 /// One page of a list: the items, whether more follow, and how many the whole list holds.
 #[derive(Clone, Debug)]
@@ -130,15 +131,19 @@ pub async fn object_scope<C: ConnectionTrait>(
     if info.scope == ScopeRule::Root {
         return Ok(Some(object_id.to_owned()));
     }
-    let select = Query::select()
-        .column(col("scope_id"))
-        .from(col(&info.history_table))
-        .and_where(Expr::col(col("object_id")).eq(object_id))
-        .and_where(Expr::col(col("scope_id")).is_not_null())
-        .order_by(col("version"), Order::Desc)
-        .limit(1)
-        .to_owned();
-    match db.query_one(&select).await? {
+    // The writer's own lookup of a scope, as a query of its own.
+    let backend = db.get_database_backend();
+    let object = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "SELECT {} AS scope_id",
+        latest_scope(backend, &quote(backend, &info.history_table), object)
+    );
+    let statement = Statement::from_sql_and_values(backend, sql, [object_id.into()]);
+    match db.query_one_raw(statement).await? {
         Some(row) => Ok(row.try_get("", "scope_id")?),
         None => Ok(None),
     }
