@@ -201,71 +201,101 @@ fn event_json(row: audit_event::Model) -> Json {
 
 /// Writes rows in a format, hashing and counting, and hands full chunks to the channel.
 struct Writer {
-    format: Format,
     fields: &'static [&'static str],
-    buffer: Vec<u8>,
+    sink: Sink,
     hasher: Sha256,
     written: Written,
     out: mpsc::Sender<Chunk>,
 }
 
+/// Where a chunk gathers: bytes for NDJSON, and for CSV one `csv` writer kept for the whole export
+/// (its buffer made once per chunk, not per row), flushed into its bytes after each row.
+enum Sink {
+    Ndjson(Vec<u8>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
+}
+
+impl Sink {
+    fn csv() -> Box<csv::Writer<Vec<u8>>> {
+        Box::new(
+            csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(Vec::with_capacity(CHUNK * 2)),
+        )
+    }
+
+    /// How many bytes are gathered.
+    fn len(&self) -> usize {
+        match self {
+            Self::Ndjson(bytes) => bytes.len(),
+            Self::Csv(csv) => csv.get_ref().len(),
+        }
+    }
+
+    /// The gathered bytes, leaving an empty sink in their place.
+    fn take(&mut self) -> AppResult<Vec<u8>> {
+        match self {
+            Self::Ndjson(bytes) => Ok(std::mem::replace(bytes, Vec::with_capacity(CHUNK * 2))),
+            Self::Csv(csv) => std::mem::replace(csv, Self::csv())
+                .into_inner()
+                .map_err(|e| AppError::internal(format!("writing an export row: {e}"))),
+        }
+    }
+}
+
 impl Writer {
     fn new(format: Format, fields: &'static [&'static str], out: mpsc::Sender<Chunk>) -> Self {
+        let sink = match format {
+            Format::Ndjson => Sink::Ndjson(Vec::with_capacity(CHUNK * 2)),
+            Format::Csv => Sink::Csv(Sink::csv()),
+        };
         let mut writer = Self {
-            format,
             fields,
-            buffer: Vec::with_capacity(CHUNK * 2),
+            sink,
             hasher: Sha256::new(),
             written: Written::default(),
             out,
         };
-        if format == Format::Csv {
-            writer.csv_line(fields.iter().map(|f| (*f).to_owned()));
+        if let Sink::Csv(csv) = &mut writer.sink {
+            // Writing into memory cannot fail.
+            let _ = csv.write_record(fields);
+            let _ = csv.flush();
         }
         writer
     }
 
-    fn csv_line(&mut self, cells: impl IntoIterator<Item = String>) {
-        let mut csv = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut self.buffer);
-        // Writing into memory cannot fail.
-        let _ = csv.write_record(cells);
-        let _ = csv.flush();
-    }
-
     async fn row(&mut self, row: &Json) -> AppResult<()> {
-        match self.format {
-            Format::Ndjson => {
-                serde_json::to_writer(&mut self.buffer, row)
+        match &mut self.sink {
+            Sink::Ndjson(bytes) => {
+                serde_json::to_writer(&mut *bytes, row)
                     .map_err(|e| AppError::internal(format!("writing an export row: {e}")))?;
-                self.buffer.push(b'\n');
+                bytes.push(b'\n');
             }
-            Format::Csv => {
-                let cells: Vec<String> = self
-                    .fields
-                    .iter()
-                    .map(|f| match &row[*f] {
-                        Json::Null => String::new(),
-                        Json::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                self.csv_line(cells);
+            Sink::Csv(csv) => {
+                // Writing into memory cannot fail.
+                for field in self.fields {
+                    let _ = match &row[*field] {
+                        Json::Null => csv.write_field(""),
+                        Json::String(s) => csv.write_field(s),
+                        other => csv.write_field(other.to_string()),
+                    };
+                }
+                let _ = csv.write_record(None::<&[u8]>);
+                let _ = csv.flush();
             }
         }
         self.written.rows += 1;
-        if self.buffer.len() >= CHUNK {
+        if self.sink.len() >= CHUNK {
             self.flush().await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> AppResult<()> {
-        if self.buffer.is_empty() {
+        if self.sink.len() == 0 {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK * 2));
+        let chunk = self.sink.take()?;
         self.hasher.update(&chunk);
         self.written.bytes += chunk.len() as u64;
         self.out

@@ -16,6 +16,7 @@ crate::on_every_database!(
     a_history_download_holds_every_record_and_its_event_holds_the_download_s_hash,
     an_events_export_from_the_cli_is_csv_with_a_header_and_one_line_per_event,
     an_export_with_a_bad_filter_is_refused_and_records_nothing,
+    a_csv_download_of_many_chunks_has_one_header_and_every_record_once,
 );
 
 /// The `EXPORT` events, oldest first, waiting up to 5 s for `n` of them (an HTTP export's event is
@@ -169,6 +170,64 @@ async fn an_events_export_from_the_cli_is_csv_with_a_header_and_one_line_per_eve
         .expect("chronicle export runs");
     assert!(!again.status.success());
     assert_eq!(std::fs::read(&path).expect("still there"), bytes);
+}
+
+async fn a_csv_download_of_many_chunks_has_one_header_and_every_record_once(app: TestApp) {
+    // Each record's line is a few hundred bytes, so 300 of them span several 64 KiB chunks.
+    let mut projects = Vec::new();
+    for i in 0..300 {
+        projects.push(app.project(&format!("Project {i}, with \"quotes\"")).await);
+    }
+    let response = app
+        .request(
+            reqwest::Method::GET,
+            "/export/history?format=csv&entity=PROJECT",
+        )
+        .header("X-User", "auditor")
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.expect("body");
+    assert!(body.len() > 2 * 64 * 1024, "{} bytes", body.len());
+    let mut reader = csv::Reader::from_reader(&body[..]);
+    let header = reader.headers().expect("header").clone();
+    assert_eq!(&header[0], "entity");
+    let object = header
+        .iter()
+        .position(|h| h == "objectId")
+        .expect("objectId");
+    let snapshot = header
+        .iter()
+        .position(|h| h == "snapshot")
+        .expect("snapshot");
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    let exported: Vec<&str> = records.iter().map(|r| &r[object]).collect();
+    assert_eq!(exported, projects, "every record once, oldest first");
+    let names: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r[snapshot]).expect("the snapshot is JSON")["name"]
+                .clone()
+        })
+        .collect();
+    assert_eq!(names[299], "Project 299, with \"quotes\"");
+    assert_eq!(
+        body.windows(b"entity,id,".len())
+            .filter(|w| *w == b"entity,id,")
+            .count(),
+        1,
+        "one header"
+    );
+
+    let details = export_events(&app, 1)
+        .await
+        .remove(0)
+        .details
+        .expect("details");
+    assert_eq!(details["rows"], 300);
+    assert_eq!(details["bytes"], body.len());
+    assert_eq!(details["sha256"], sha256(&body));
 }
 
 async fn an_export_with_a_bad_filter_is_refused_and_records_nothing(app: TestApp) {
