@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use sea_orm_history::{now, write};
 use uuid::Uuid;
 
-use super::{begin_change, commit, find_for_share, find_for_update, validate};
+use super::{begin_change, commit, find_for_update, lock_parent, parent_missing, validate};
 use crate::error::AppResult;
 
 /// The longest comment body, in characters.
@@ -23,7 +23,7 @@ pub async fn create_comment(
 ) -> AppResult<comment::Model> {
     validate::text("body", &body, 1, MAX_BODY_CHARS)?;
     let txn = begin_change(db).await?;
-    find_for_share::<task::Entity, _>(&txn, task_id, "task").await?;
+    lock_parent::<task::Entity>(&txn, task_id, "task").await?;
     let at = now();
     let model = write::insert(
         &txn,
@@ -35,7 +35,8 @@ pub async fn create_comment(
             updated_at: Set(at),
         },
     )
-    .await?;
+    .await
+    .map_err(parent_missing("task"))?;
     commit(txn).await?;
     Ok(model)
 }

@@ -9,7 +9,9 @@ use sea_orm::{
 use sea_orm_history::{now, write};
 use uuid::Uuid;
 
-use super::{begin_change, commit, find_for_share, find_for_update, validate};
+use super::{
+    begin_change, commit, find_for_share, find_for_update, lock_parent, parent_missing, validate,
+};
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 
@@ -64,8 +66,9 @@ pub async fn create_task(
     let priority = input.priority.unwrap_or(0);
     validate::priority(priority)?;
     let txn = begin_change(db).await?;
-    // Locks the project so that a concurrent deleteProject cannot miss this task.
-    find_for_share::<project::Entity, _>(&txn, input.project_id, "project").await?;
+    // The project is locked (by the task's foreign key, or first), so that a concurrent
+    // deleteProject cannot miss this task.
+    lock_parent::<project::Entity>(&txn, input.project_id, "project").await?;
     let at = now();
     let model = write::insert(
         &txn,
@@ -81,7 +84,8 @@ pub async fn create_task(
             updated_at: Set(at),
         },
     )
-    .await?;
+    .await
+    .map_err(parent_missing("project"))?;
     commit(txn).await?;
     Ok(model)
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chronicle::config::Limits;
 use chronicle::service::project::{NewProject, create_project};
 use chronicle::service::task::{NewTask, TaskChanges, create_task, delete_task, update_task};
-use chronicle::service::{find_for_share, find_for_update};
+use chronicle::service::{find_for_update, lock_parent};
 use entity::task::TaskStatus;
 use entity::{HistoryEntity, project, task};
 use sea_orm::sea_query::{Alias, Expr, Query};
@@ -207,9 +207,10 @@ async fn historized_block(
     Ok(())
 }
 
-/// The same block on [`plain`], with the statements the service sends minus history: share-lock the
-/// project and insert; lock the row and update every column; lock the row and delete (the locks
-/// through the service's own helpers).
+/// The same block on [`plain`], with the statements the service sends minus history: lock the project
+/// as the service does (on MySQL a share lock read; elsewhere the insert's foreign key) and insert;
+/// lock the row and update every column; lock the row and delete (the locks through the service's
+/// own helpers).
 async fn plain_block(
     db: &DatabaseConnection,
     project: uuid::Uuid,
@@ -221,7 +222,7 @@ async fn plain_block(
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let txn = sea_orm_history::begin_write(db).await.map_err(err)?;
-        find_for_share::<project::Entity, _>(&txn, project, "project")
+        lock_parent::<project::Entity>(&txn, project, "project")
             .await
             .map_err(|e| format!("{e:?}"))?;
         let at = now();
