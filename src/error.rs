@@ -133,6 +133,19 @@ impl ErrorExtensions for AppError {
 /// The result of a service call.
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The code of an error async-graphql raised itself, which carries none (parsing, validation, limits,
+/// a variable not given): what the client sees, and what the audit trail records beside it.
+pub(crate) fn code_of_unclassified(message: &str) -> &'static str {
+    if message.contains("nested too deep")
+        || message.contains("too complex")
+        || message.starts_with("The recursion depth of the query cannot be greater than")
+    {
+        "LIMIT_EXCEEDED"
+    } else {
+        "BAD_INPUT"
+    }
+}
+
 /// Turns a service result into a resolver result, with `extensions.code` set.
 pub trait IntoGraphql<T> {
     /// Converts the error with [`ErrorExtensions::extend`].

@@ -158,7 +158,10 @@ impl Extension for RequestScope {
         match &result {
             Ok(_) => event.output = output.map(bounded),
             Err(error) => {
-                let code = code_of(error).unwrap_or("INTERNAL");
+                // As the client sees it (see `crate::http::graphql`): our errors carry their code,
+                // async-graphql's own (a variable not given, say) get theirs from the message.
+                let code = code_of(error)
+                    .unwrap_or_else(|| crate::error::code_of_unclassified(&error.message));
                 event = event.failed(format!("{code}: {}", error.message));
             }
         }

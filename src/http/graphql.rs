@@ -336,7 +336,7 @@ async fn execute(
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", code_of_unclassified(&error.message));
+            extensions.set("code", crate::error::code_of_unclassified(&error.message));
         }
     }
     // Refused before anything ran (parse, validation, limits): the request as a whole.
@@ -502,18 +502,6 @@ fn response_type(headers: &HeaderMap) -> &'static str {
         JSON_TYPES[1]
     } else {
         JSON_TYPES[0]
-    }
-}
-
-/// The code of an error async-graphql raised itself (parsing, validation, limits).
-fn code_of_unclassified(message: &str) -> &'static str {
-    if message.contains("nested too deep")
-        || message.contains("too complex")
-        || message.starts_with("The recursion depth of the query cannot be greater than")
-    {
-        "LIMIT_EXCEEDED"
-    } else {
-        "BAD_INPUT"
     }
 }
 

@@ -107,6 +107,31 @@ async fn every_mutation_field_writes_one_event_even_when_it_fails_and_rolls_back
     assert_eq!(app.count("project").await, 1);
     assert_eq!(app.count("project_history").await, 2);
     assert_eq!(app.count("audit_event").await, 4);
+
+    // A field async-graphql refuses itself (its variable not given) is recorded with the code the
+    // client saw.
+    let unbound = app
+        .send(
+            &who,
+            "mutation($id: ID!) { deleteTask(id: $id) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(unbound.code(), "BAD_INPUT");
+    let list = events(&app, json!({"kind": "MUTATION", "first": 1})).await;
+    let latest = &nodes(&list)[0];
+    assert_eq!(latest["action"], "deleteTask");
+    assert_eq!(latest["status"], "FAILURE");
+    assert_eq!(
+        latest["error"].as_str(),
+        Some(
+            format!(
+                "BAD_INPUT: {}",
+                unbound.body["errors"][0]["message"].as_str().unwrap_or("?")
+            )
+            .as_str()
+        )
+    );
 }
 
 async fn custom_events_filters_and_the_summary_count_what_happened(app: TestApp) {
