@@ -356,6 +356,39 @@ async fn revert_object_restores_a_version_and_recreates_a_deleted_object(app: Te
     assert_eq!(same.code(), "BAD_INPUT");
     assert_eq!(history_total(&app).await, records);
     assert_eq!(app.count("assignation").await, assignations);
+
+    // A label's old name taken since: the restore is refused with the reason, and, as there is no
+    // `force` here, the message does not offer one.
+    let label = app.label("red").await;
+    app.gql(
+        "mutation($l: ID!) { updateLabel(id: $l, input: {name: \"blue\"}) { id } }",
+        json!({"l": label}),
+    )
+    .await
+    .data();
+    let holder = app.label("red").await;
+    let records = history_total(&app).await;
+    let taken = app
+        .gql(
+            "mutation($l: ID!) { revertObject(entity: LABEL, id: $l, toVersion: 1) { version } }",
+            json!({"l": label}),
+        )
+        .await;
+    assert_eq!(taken.code(), "REVERT_CONFLICT");
+    let error = &taken.body["errors"][0];
+    assert!(
+        !error["message"]
+            .as_str()
+            .unwrap_or("force")
+            .contains("force"),
+        "{error}"
+    );
+    assert_eq!(
+        error["extensions"]["conflicts"][0]["objectId"],
+        holder.as_str(),
+        "the label in the way"
+    );
+    assert_eq!(history_total(&app).await, records);
     assert_history_consistent(&app).await;
 }
 

@@ -266,7 +266,18 @@ impl<E: ApiEntity> HistoryMutation<E> {
             revert::revert_object(database(ctx)?, info, &id, to_version, reason),
         )
         .await
-        .map_err(|e| e.extend())?;
+        .map_err(|e| {
+            let conflict = matches!(e, HistoryError::Conflict(_));
+            let mut error = e.extend();
+            if conflict {
+                // Not the assignation revert's advice: there is no `force` here, and what blocks
+                // an object's restore (a parent gone, a unique value taken) cannot be overridden.
+                error.message = "the object cannot be restored to that version: what it needs is \
+                                 gone or in the way (see extensions.conflicts)"
+                    .to_owned();
+            }
+            error
+        })?;
         Ok(HistoryRecord::new(entity, row))
     }
 }
