@@ -10,7 +10,7 @@ use entity::HistoryEntity;
 use sea_orm_history::EntitySet;
 
 use super::history::HistoryRecord;
-use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, page_size};
 use super::state;
 use crate::audit::query::{self, EventFilter, TimelineEntry as Entry};
 use crate::audit::{AuditKind as Kind, NewEvent};
@@ -240,7 +240,8 @@ pub async fn project_timeline(
     may_read_audit(ctx).gql()?;
     let (db, limits) = state(ctx).gql()?;
     let first = page_size(limits, first)?;
-    let after = parse_after(after.as_deref(), event_cursor)?;
+    let cursors = Cursors::of_object("timeline", project_id);
+    let after = cursors.after(after.as_deref(), event_cursor)?;
     let page = query::timeline(db, project_id, first, after).await.gql()?;
     // The records' diffs are read in one batch per entity.
     let records: Vec<(HistoryEntity, sea_orm_history::HistoryRow)> = page
@@ -269,7 +270,7 @@ pub async fn project_timeline(
         has_next: page.has_next,
         total: page.total,
     };
-    Ok(connection(page, |(key, _)| key.clone(), |(_, node)| node))
+    Ok(cursors.connection(page, |(key, _)| key.clone(), |(_, node)| node))
 }
 
 /// Audit events are not for anonymous readers: they name users and addresses.
@@ -329,7 +330,8 @@ impl AuditQuery {
             .transpose()
             .gql()?;
         let first = page_size(limits, first)?;
-        let after = parse_after(after.as_deref(), event_cursor)?;
+        let cursors = Cursors::of("auditEvents");
+        let after = cursors.after(after.as_deref(), event_cursor)?;
         let filter = EventFilter {
             kind: kind.map(Kind::from),
             action,
@@ -344,11 +346,7 @@ impl AuditQuery {
             until: until.map(Timestamp::utc),
         };
         let page = query::list_events(db, &filter, first, after).await.gql()?;
-        Ok(connection(
-            page,
-            |event| cursor_of((event.at, event.id)),
-            AuditEvent,
-        ))
+        Ok(cursors.connection(page, |event| cursor_of((event.at, event.id)), AuditEvent))
     }
 
     /// Counts of audit events by kind, action, status, user and day, between `since` and `until`,

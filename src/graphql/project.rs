@@ -6,7 +6,7 @@ use entity::{project, task};
 use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
-use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, page_size};
 use super::task::{Task, TaskStatus};
 use super::{maybe, required, state};
 use crate::error::IntoGraphql;
@@ -136,7 +136,8 @@ impl ProjectQuery {
     ) -> async_graphql::Result<ListConnection<Project>> {
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first)?;
-        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
+        let cursors = Cursors::of("projects");
+        let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<project::Entity, _>(
             db,
             Condition::all(),
@@ -146,7 +147,7 @@ impl ProjectQuery {
         )
         .await
         .gql()?;
-        Ok(connection(page, |m| m.id.to_string(), Project))
+        Ok(cursors.connection(page, |m| m.id.to_string(), Project))
     }
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use super::comment::Comment;
 use super::history::{HistoryRecord, object_history};
 use super::label::Label;
-use super::pagination::{ListConnection, connection, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, page_size};
 use super::project::{Project, tasks_condition};
 use super::scalars::Date;
 use super::state;
@@ -128,7 +128,8 @@ impl Task {
     ) -> async_graphql::Result<ListConnection<Comment>> {
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first)?;
-        let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
+        let cursors = Cursors::of_object("comments", self.0.id);
+        let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<comment::Entity, _>(
             db,
             Condition::all().add(comment::Column::TaskId.eq(self.0.id)),
@@ -138,7 +139,7 @@ impl Task {
         )
         .await
         .gql()?;
-        Ok(connection(page, |m| m.id.to_string(), Comment::now))
+        Ok(cursors.connection(page, |m| m.id.to_string(), Comment::now))
     }
     /// This task's history records, newest first.
     #[graphql(complexity = "super::pagination::list_complexity(first, child_complexity)")]
@@ -175,7 +176,11 @@ pub async fn list_tasks(
 ) -> async_graphql::Result<ListConnection<Task>> {
     let (db, limits) = state(ctx).gql()?;
     let first = page_size(limits, first)?;
-    let after = parse_after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
+    let cursors = match project_id {
+        Some(project) => Cursors::of_object("tasks", project),
+        None => Cursors::of("tasks"),
+    };
+    let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
     let page = service::page_by_id::<task::Entity, _>(
         db,
         tasks_condition(project_id, status),
@@ -185,7 +190,7 @@ pub async fn list_tasks(
     )
     .await
     .gql()?;
-    Ok(connection(page, |m| m.id.to_string(), Task::now))
+    Ok(cursors.connection(page, |m| m.id.to_string(), Task::now))
 }
 
 /// A new task. `status` defaults to TODO and `priority` to 0.

@@ -147,6 +147,37 @@ async fn lists_are_relay_connections_capped_at_one_hundred(app: TestApp) {
         .gql("{ projects(after: \"???\") { totalCount } }", json!({}))
         .await;
     assert_eq!(bad_cursor.code(), "BAD_INPUT");
+
+    // A cursor is one list's: a project's cursor is no label's or task's position, and a version
+    // of one object's history is no position in another's, although both are keyed alike.
+    let project_cursor = first["pageInfo"]["endCursor"].clone();
+    for other in [
+        "query($after: String) { labels(after: $after) { totalCount } }",
+        "query($after: String) { tasks(after: $after) { totalCount } }",
+    ] {
+        let reply = app.gql(other, json!({"after": project_cursor})).await;
+        assert_eq!(reply.code(), "BAD_INPUT", "{other}");
+    }
+    let projects = app
+        .gql(
+            "{ projects(first: 2) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    let [a, b] = [0, 1].map(|i| projects.data()["projects"]["edges"][i]["node"]["id"].clone());
+    app.gql(
+        "mutation($id: ID!) { updateProject(id: $id, input: {name: \"a2\"}) { id } }",
+        json!({"id": a}),
+    )
+    .await
+    .data();
+    let history = "query($id: ID!, $after: String) { history(entity: PROJECT, id: $id, first: 1, after: $after) { edges { node { version } } pageInfo { endCursor } } }";
+    let newest = app.gql(history, json!({"id": a})).await;
+    let cursor = newest.data()["history"]["pageInfo"]["endCursor"].clone();
+    let older = app.gql(history, json!({"id": a, "after": cursor})).await;
+    assert_eq!(older.data()["history"]["edges"][0]["node"]["version"], 1);
+    let elsewhere = app.gql(history, json!({"id": b, "after": cursor})).await;
+    assert_eq!(elsewhere.code(), "BAD_INPUT");
 }
 
 async fn a_mutation_on_a_missing_object_is_not_found(app: TestApp) {

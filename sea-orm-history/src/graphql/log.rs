@@ -4,7 +4,7 @@
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 
-use super::pagination::{ListConnection, connection, list_complexity, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::{bad_input, database, settings};
 use crate::log::{self, tables::log_checkpoint};
@@ -108,11 +108,12 @@ impl LogQuery {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Checkpoint>> {
         let first = page_size(&settings(ctx), first)?;
-        let before = parse_after(after.as_deref(), |s| s.parse::<i64>().ok())?;
+        let cursors = Cursors::of("checkpoints");
+        let before = cursors.after(after.as_deref(), |s| s.parse::<i64>().ok())?;
         let page = log::checkpoints(database(ctx)?, first, before)
             .await
             .map_err(|e| e.extend())?;
-        Ok(connection(page, |c| c.size.to_string(), Checkpoint::from))
+        Ok(cursors.connection(page, |c| c.size.to_string(), Checkpoint::from))
     }
 
     /// The proof that a history record is in the tree of `treeSize` records (default: the current

@@ -1,5 +1,5 @@
-//! Relay connections over [`Page`]s: `first` checked against the limits, opaque cursors, and
-//! `totalCount`.
+//! Relay connections over [`Page`]s: `first` checked against the limits, opaque cursors bound to
+//! their list ([`Cursors`]), and `totalCount`.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{OutputType, SimpleObject};
@@ -35,56 +35,81 @@ pub fn page_size(settings: &HistorySettings, first: Option<i32>) -> async_graphq
     }
 }
 
-/// Encodes a cursor.
-pub fn encode_cursor(raw: &str) -> String {
-    URL_SAFE_NO_PAD.encode(raw)
-}
+/// The cursors of one list. Each cursor names its list (the field, and the object the list belongs
+/// to) before its position, so that a cursor of another list, or of the same field of another
+/// object, is refused as `BAD_INPUT` instead of being read as a position in this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursors(String);
 
-/// Decodes an optional cursor made by [`encode_cursor`] and parses it with `parse`.
-///
-/// # Errors
-/// `BAD_INPUT` when it does not decode or parse.
-pub fn parse_after<T>(
-    after: Option<&str>,
-    parse: impl Fn(&str) -> Option<T>,
-) -> async_graphql::Result<Option<T>> {
-    after
-        .map(|cursor| {
-            URL_SAFE_NO_PAD
-                .decode(cursor)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .and_then(|raw| parse(&raw))
-                .ok_or_else(|| bad_input("after is not a cursor of this list"))
-        })
-        .transpose()
-}
+impl Cursors {
+    /// The cursors of the list `field` (a root field, or one whose items do not depend on its
+    /// object).
+    #[must_use]
+    pub fn of(field: &str) -> Self {
+        Self(field.to_owned())
+    }
 
-/// The connection of `page`: `cursor` gives each item's raw cursor, `node` its GraphQL node.
-pub fn connection<K, T: OutputType>(
-    page: Page<K>,
-    cursor: impl Fn(&K) -> String,
-    node: impl FnMut(K) -> T,
-) -> ListConnection<T> {
-    let mut connection = Connection::with_additional_fields(
-        false,
-        page.has_next,
-        TotalCount {
-            total_count: page.total,
-        },
-    );
-    let cursors: Vec<String> = page
-        .items
-        .iter()
-        .map(|k| encode_cursor(&cursor(k)))
-        .collect();
-    connection.edges.extend(
-        cursors
-            .into_iter()
-            .zip(page.items.into_iter().map(node))
-            .map(|(c, n)| Edge::new(c, n)),
-    );
-    connection
+    /// The cursors of the list `field` of the object `owner` (a task's comments, an object's
+    /// history, …).
+    #[must_use]
+    pub fn of_object(field: &str, owner: impl std::fmt::Display) -> Self {
+        Self(format!("{field}/{owner}"))
+    }
+
+    /// The opaque cursor of the position `raw` in this list.
+    #[must_use]
+    pub fn encode(&self, raw: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}\n{raw}", self.0))
+    }
+
+    /// Decodes an optional cursor made by [`Cursors::encode`] for this list and parses its position
+    /// with `parse`.
+    ///
+    /// # Errors
+    /// `BAD_INPUT` when it does not decode, belongs to another list, or does not parse.
+    pub fn after<T>(
+        &self,
+        after: Option<&str>,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> async_graphql::Result<Option<T>> {
+        after
+            .map(|cursor| {
+                URL_SAFE_NO_PAD
+                    .decode(cursor)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .and_then(|text| {
+                        let (list, raw) = text.split_once('\n')?;
+                        (list == self.0).then(|| parse(raw))?
+                    })
+                    .ok_or_else(|| bad_input("after is not a cursor of this list"))
+            })
+            .transpose()
+    }
+
+    /// The connection of `page`: `cursor` gives each item's position, `node` its GraphQL node.
+    pub fn connection<K, T: OutputType>(
+        &self,
+        page: Page<K>,
+        cursor: impl Fn(&K) -> String,
+        node: impl FnMut(K) -> T,
+    ) -> ListConnection<T> {
+        let mut connection = Connection::with_additional_fields(
+            false,
+            page.has_next,
+            TotalCount {
+                total_count: page.total,
+            },
+        );
+        let cursors: Vec<String> = page.items.iter().map(|k| self.encode(&cursor(k))).collect();
+        connection.edges.extend(
+            cursors
+                .into_iter()
+                .zip(page.items.into_iter().map(node))
+                .map(|(c, n)| Edge::new(c, n)),
+        );
+        connection
+    }
 }
 
 /// The cost of a list field for the complexity limit: its page (`first`, else 20, at most 100) times
@@ -92,4 +117,44 @@ pub fn connection<K, T: OutputType>(
 pub fn list_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     let page = usize::try_from(first.unwrap_or(20).clamp(0, 100)).unwrap_or(100);
     page.saturating_mul(child_complexity).saturating_add(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(cursors: &Cursors, cursor: &str) -> Option<i32> {
+        cursors
+            .after(Some(cursor), |raw| raw.parse().ok())
+            .ok()
+            .flatten()
+    }
+
+    #[test]
+    fn a_cursor_reads_back_in_its_own_list_only() {
+        let history = Cursors::of_object("history", "TASK/a");
+        let cursor = history.encode("7");
+        assert_eq!(position(&history, &cursor), Some(7));
+        assert_eq!(
+            position(&Cursors::of_object("history", "TASK/b"), &cursor),
+            None
+        );
+        assert_eq!(position(&Cursors::of("history"), &cursor), None);
+        assert_eq!(
+            position(&Cursors::of_object("records", "TASK/a"), &cursor),
+            None
+        );
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_one_is_refused() {
+        let list = Cursors::of("projects");
+        assert_eq!(position(&list, "not base64!"), None);
+        assert_eq!(position(&list, &URL_SAFE_NO_PAD.encode("7")), None);
+        assert_eq!(position(&list, &list.encode("seven")), None);
+        assert!(
+            list.after(None, |raw| raw.parse::<i32>().ok())
+                .is_ok_and(|p| p.is_none())
+        );
+    }
 }

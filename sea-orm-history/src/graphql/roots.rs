@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 
-use super::pagination::{ListConnection, connection, list_complexity, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::types::{
     ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, assignation_cursor,
@@ -138,7 +138,8 @@ impl<E: ApiEntity> HistoryQuery<E> {
         if let Some(root) = &root_id {
             assignation_id(root)?;
         }
-        let after = parse_after(after.as_deref(), assignation_cursor)?;
+        let cursors = Cursors::of("assignations");
+        let after = cursors.after(after.as_deref(), assignation_cursor)?;
         let filter = AssignationFilter {
             user,
             app,
@@ -153,7 +154,7 @@ impl<E: ApiEntity> HistoryQuery<E> {
             query::list_assignations(database(ctx)?, registry_of::<E>()?, &filter, first, after)
                 .await
                 .map_err(|e| e.extend())?;
-        Ok(connection(page, cursor_of, Assignation::new))
+        Ok(cursors.connection(page, cursor_of, Assignation::new))
     }
 
     /// What `revertAssignation` would do — each object's planned change and each conflict — writing

@@ -10,7 +10,7 @@ use async_graphql::{
 };
 use serde_json::Value;
 
-use super::pagination::{ListConnection, connection, list_complexity, page_size, parse_after};
+use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::{database, settings};
 use crate::context::AssignationId;
@@ -306,11 +306,12 @@ impl<E: ApiEntity> Assignation<E> {
     ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
         let db = database(ctx)?;
         let first = page_size(&settings(ctx), first)?;
-        let after = parse_after(after.as_deref(), |s| s.parse::<i32>().ok())?;
+        let cursors = Cursors::of_object("records", &self.0.id);
+        let after = cursors.after(after.as_deref(), |s| s.parse::<i32>().ok())?;
         let page = query::assignation_records(db, registry_of::<E>()?, &self.0, first, after)
             .await
             .map_err(|e| e.extend())?;
-        record_connection(db, page, |r| r.step.to_string()).await
+        record_connection(db, page, &cursors, |r| r.step.to_string()).await
     }
     /// The assignation this one undid.
     async fn reverts(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Assignation<E>>> {
@@ -349,11 +350,12 @@ impl<E: ApiEntity> Assignation<E> {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Assignation<E>>> {
         let first = page_size(&settings(ctx), first)?;
-        let after = parse_after(after.as_deref(), assignation_cursor)?;
+        let cursors = Cursors::of_object("children", &self.0.id);
+        let after = cursors.after(after.as_deref(), assignation_cursor)?;
         let page = query::children(database(ctx)?, &self.0.id, first, after)
             .await
             .map_err(|e| e.extend())?;
-        Ok(connection(page, cursor_of, Assignation::new))
+        Ok(cursors.connection(page, cursor_of, Assignation::new))
     }
     /// The human on whose behalf its tree runs (a provenance token's `rcb`, else the user who
     /// started it).
@@ -426,8 +428,9 @@ pub async fn object_history<E: ApiEntity>(
 ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let db = database(ctx)?;
     let first = page_size(&settings(ctx), first)?;
-    let after = parse_after(after.as_deref(), |s| s.parse::<i32>().ok())?;
     let info = info_of(entity)?;
+    let cursors = Cursors::of_object("history", format_args!("{}/{object_id}", info.name));
+    let after = cursors.after(after.as_deref(), |s| s.parse::<i32>().ok())?;
     let page = query::object_history(db, info, object_id, first, after)
         .await
         .map_err(|e| e.extend())?;
@@ -438,7 +441,7 @@ pub async fn object_history<E: ApiEntity>(
         has_next: page.has_next,
         total: page.total,
     };
-    Ok(connection(page, |r| r.row.version.to_string(), |r| r))
+    Ok(cursors.connection(page, |r| r.row.version.to_string(), |r| r))
 }
 
 /// The records made in one W3C trace, oldest first (the `traceHistory` query).
@@ -450,7 +453,8 @@ pub async fn trace_history<E: ApiEntity>(
 ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let db = database(ctx)?;
     let first = page_size(&settings(ctx), first)?;
-    let after = parse_after(after.as_deref(), |raw| {
+    let cursors = Cursors::of_object("traceHistory", trace_id);
+    let after = cursors.after(after.as_deref(), |raw| {
         let (micros, id) = raw.split_once('|')?;
         let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros.parse().ok()?)?;
         Some((at, id.parse::<uuid::Uuid>().ok()?))
@@ -458,16 +462,18 @@ pub async fn trace_history<E: ApiEntity>(
     let page = query::trace_history(db, registry_of::<E>()?, trace_id, first, after)
         .await
         .map_err(|e| e.extend())?;
-    record_connection(db, page, |r| {
+    record_connection(db, page, &cursors, |r| {
         format!("{}|{}", r.at.timestamp_micros(), r.id)
     })
     .await
 }
 
-/// A page of records of several entities as a connection, each with the cursor `cursor` makes of it.
+/// A page of records of several entities as a connection of `cursors`' list, each at the position
+/// `cursor` makes of it.
 async fn record_connection<E: ApiEntity>(
     db: &sea_orm::DatabaseConnection,
     page: query::Page<(&EntityInfo, HistoryRow)>,
+    cursors: &Cursors,
     cursor: impl Fn(&HistoryRow) -> String,
 ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let rows: Vec<(E, HistoryRow)> = page
@@ -475,14 +481,14 @@ async fn record_connection<E: ApiEntity>(
         .into_iter()
         .filter_map(|(info, row)| E::from_name(&info.name).map(|e| (e, row)))
         .collect();
-    let cursors: Vec<String> = rows.iter().map(|(_, r)| cursor(r)).collect();
+    let positions: Vec<String> = rows.iter().map(|(_, r)| cursor(r)).collect();
     let records = HistoryRecord::load(db, rows).await?;
     let page = query::Page {
-        items: cursors.into_iter().zip(records).collect::<Vec<_>>(),
+        items: positions.into_iter().zip(records).collect::<Vec<_>>(),
         has_next: page.has_next,
         total: page.total,
     };
-    Ok(connection(page, |(c, _)| c.clone(), |(_, r)| r))
+    Ok(cursors.connection(page, |(c, _)| c.clone(), |(_, r)| r))
 }
 
 /// The result of checking one object's hash chain.
