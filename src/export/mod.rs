@@ -208,8 +208,8 @@ struct Writer {
     out: mpsc::Sender<Chunk>,
 }
 
-/// Where a chunk gathers: bytes for NDJSON, and for CSV one `csv` writer kept for the whole export
-/// (its buffer made once per chunk, not per row), flushed into its bytes after each row.
+/// Where a chunk gathers: bytes for NDJSON, and for CSV a `csv` writer made once per chunk (not per
+/// row, as its 8 KiB buffer would be), flushed into its bytes after each row.
 enum Sink {
     Ndjson(Vec<u8>),
     Csv(Box<csv::Writer<Vec<u8>>>),

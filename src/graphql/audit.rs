@@ -10,7 +10,7 @@ use entity::HistoryEntity;
 use sea_orm_history::EntitySet;
 
 use super::history::HistoryRecord;
-use super::pagination::{Cursors, ListConnection, page_size};
+use super::pagination::{ListConnection, ListCursors, page_size};
 use super::state;
 use crate::audit::query::{self, EventFilter, TimelineEntry as Entry};
 use crate::audit::{AuditKind as Kind, NewEvent};
@@ -240,7 +240,7 @@ pub async fn project_timeline(
     may_read_audit(ctx).gql()?;
     let (db, limits) = state(ctx).gql()?;
     let first = page_size(limits, first)?;
-    let cursors = Cursors::of_object("timeline", project_id);
+    let cursors = ListCursors::of_object("timeline", project_id);
     let after = cursors.after(after.as_deref(), event_cursor)?;
     let page = query::timeline(db, project_id, first, after).await.gql()?;
     // The records' diffs are read in one batch per entity.
@@ -330,7 +330,7 @@ impl AuditQuery {
             .transpose()
             .gql()?;
         let first = page_size(limits, first)?;
-        let cursors = Cursors::of("auditEvents");
+        let cursors = ListCursors::of("auditEvents");
         let after = cursors.after(after.as_deref(), event_cursor)?;
         let filter = EventFilter {
             kind: kind.map(Kind::from),

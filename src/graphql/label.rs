@@ -6,7 +6,7 @@ use entity::label;
 use sea_orm::Condition;
 
 use super::history::{HistoryRecord, object_history};
-use super::pagination::{Cursors, ListConnection, page_size};
+use super::pagination::{ListConnection, ListCursors, page_size};
 use super::required;
 use super::state;
 use crate::error::IntoGraphql;
@@ -100,7 +100,7 @@ impl LabelQuery {
     ) -> async_graphql::Result<ListConnection<Label>> {
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first)?;
-        let cursors = Cursors::of("labels");
+        let cursors = ListCursors::of("labels");
         let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<label::Entity, _>(
             db,

@@ -1,7 +1,7 @@
 //! Relay connections for Chronicle's lists: `sea-orm-history`'s (opaque cursors bound to their list,
 //! `totalCount`), with `first` checked against the server's limits.
 
-pub use sea_orm_history::graphql::pagination::{Cursors, ListConnection, list_complexity};
+pub use sea_orm_history::graphql::pagination::{ListConnection, ListCursors, list_complexity};
 
 use crate::config::Limits;
 

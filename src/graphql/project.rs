@@ -6,7 +6,7 @@ use entity::{project, task};
 use sea_orm::{ColumnTrait, Condition};
 
 use super::history::{HistoryRecord, object_history};
-use super::pagination::{Cursors, ListConnection, page_size};
+use super::pagination::{ListConnection, ListCursors, page_size};
 use super::task::{Task, TaskStatus};
 use super::{maybe, required, state};
 use crate::error::IntoGraphql;
@@ -136,7 +136,7 @@ impl ProjectQuery {
     ) -> async_graphql::Result<ListConnection<Project>> {
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first)?;
-        let cursors = Cursors::of("projects");
+        let cursors = ListCursors::of("projects");
         let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<project::Entity, _>(
             db,

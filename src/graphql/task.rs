@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use super::comment::Comment;
 use super::history::{HistoryRecord, object_history};
 use super::label::Label;
-use super::pagination::{Cursors, ListConnection, page_size};
+use super::pagination::{ListConnection, ListCursors, page_size};
 use super::project::{Project, tasks_condition};
 use super::scalars::Date;
 use super::state;
@@ -128,7 +128,7 @@ impl Task {
     ) -> async_graphql::Result<ListConnection<Comment>> {
         let (db, limits) = state(ctx).gql()?;
         let first = page_size(limits, first)?;
-        let cursors = Cursors::of_object("comments", self.0.id);
+        let cursors = ListCursors::of_object("comments", self.0.id);
         let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
         let page = service::page_by_id::<comment::Entity, _>(
             db,
@@ -177,8 +177,8 @@ pub async fn list_tasks(
     let (db, limits) = state(ctx).gql()?;
     let first = page_size(limits, first)?;
     let cursors = match project_id {
-        Some(project) => Cursors::of_object("tasks", project),
-        None => Cursors::of("tasks"),
+        Some(project) => ListCursors::of_object("tasks", project),
+        None => ListCursors::of("tasks"),
     };
     let after = cursors.after(after.as_deref(), |s| uuid::Uuid::parse_str(s).ok())?;
     let page = service::page_by_id::<task::Entity, _>(

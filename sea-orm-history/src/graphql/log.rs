@@ -4,7 +4,7 @@
 
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 
-use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
+use super::pagination::{ListConnection, ListCursors, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::{bad_input, database, settings};
 use crate::log::{self, tables::log_checkpoint};
@@ -108,7 +108,7 @@ impl LogQuery {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Checkpoint>> {
         let first = page_size(&settings(ctx), first)?;
-        let cursors = Cursors::of("checkpoints");
+        let cursors = ListCursors::of("checkpoints");
         let before = cursors.after(after.as_deref(), |s| s.parse::<i64>().ok())?;
         let page = log::checkpoints(database(ctx)?, first, before)
             .await

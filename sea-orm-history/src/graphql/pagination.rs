@@ -1,5 +1,5 @@
 //! Relay connections over [`Page`]s: `first` checked against the limits, opaque cursors bound to
-//! their list ([`Cursors`]), and `totalCount`.
+//! their list ([`ListCursors`]), and `totalCount`.
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{OutputType, SimpleObject};
@@ -39,9 +39,9 @@ pub fn page_size(settings: &HistorySettings, first: Option<i32>) -> async_graphq
 /// to) before its position, so that a cursor of another list, or of the same field of another
 /// object, is refused as `BAD_INPUT` instead of being read as a position in this one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Cursors(String);
+pub struct ListCursors(String);
 
-impl Cursors {
+impl ListCursors {
     /// The cursors of the list `field` (a root field, or one whose items do not depend on its
     /// object).
     #[must_use]
@@ -62,7 +62,7 @@ impl Cursors {
         URL_SAFE_NO_PAD.encode(format!("{}\n{raw}", self.0))
     }
 
-    /// Decodes an optional cursor made by [`Cursors::encode`] for this list and parses its position
+    /// Decodes an optional cursor made by [`ListCursors::encode`] for this list and parses its position
     /// with `parse`.
     ///
     /// # Errors
@@ -79,7 +79,8 @@ impl Cursors {
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .and_then(|text| {
-                        let (list, raw) = text.split_once('\n')?;
+                        // The position never holds a newline; the list may (an owner's id).
+                        let (list, raw) = text.rsplit_once('\n')?;
                         (list == self.0).then(|| parse(raw))?
                     })
                     .ok_or_else(|| bad_input("after is not a cursor of this list"))
@@ -123,7 +124,7 @@ pub fn list_complexity(first: Option<i32>, child_complexity: usize) -> usize {
 mod tests {
     use super::*;
 
-    fn position(cursors: &Cursors, cursor: &str) -> Option<i32> {
+    fn position(cursors: &ListCursors, cursor: &str) -> Option<i32> {
         cursors
             .after(Some(cursor), |raw| raw.parse().ok())
             .ok()
@@ -132,23 +133,29 @@ mod tests {
 
     #[test]
     fn a_cursor_reads_back_in_its_own_list_only() {
-        let history = Cursors::of_object("history", "TASK/a");
+        let history = ListCursors::of_object("history", "TASK/a");
         let cursor = history.encode("7");
         assert_eq!(position(&history, &cursor), Some(7));
         assert_eq!(
-            position(&Cursors::of_object("history", "TASK/b"), &cursor),
+            position(&ListCursors::of_object("history", "TASK/b"), &cursor),
             None
         );
-        assert_eq!(position(&Cursors::of("history"), &cursor), None);
+        assert_eq!(position(&ListCursors::of("history"), &cursor), None);
         assert_eq!(
-            position(&Cursors::of_object("records", "TASK/a"), &cursor),
+            position(&ListCursors::of_object("records", "TASK/a"), &cursor),
             None
         );
     }
 
     #[test]
+    fn an_owner_with_a_newline_in_its_id_still_pages() {
+        let list = ListCursors::of_object("history", "NOTE/line one\nline two");
+        assert_eq!(position(&list, &list.encode("3")), Some(3));
+    }
+
+    #[test]
     fn a_cursor_that_is_not_one_is_refused() {
-        let list = Cursors::of("projects");
+        let list = ListCursors::of("projects");
         assert_eq!(position(&list, "not base64!"), None);
         assert_eq!(position(&list, &URL_SAFE_NO_PAD.encode("7")), None);
         assert_eq!(position(&list, &list.encode("seven")), None);

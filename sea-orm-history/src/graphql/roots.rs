@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use async_graphql::{Context, ErrorExtensions, ID, Object};
 
-use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
+use super::pagination::{ListConnection, ListCursors, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::types::{
     ApiEntity, Assignation, HistoryRecord, RevertPreview, Verification, assignation_cursor,
@@ -138,7 +138,7 @@ impl<E: ApiEntity> HistoryQuery<E> {
         if let Some(root) = &root_id {
             assignation_id(root)?;
         }
-        let cursors = Cursors::of("assignations");
+        let cursors = ListCursors::of("assignations");
         let after = cursors.after(after.as_deref(), assignation_cursor)?;
         let filter = AssignationFilter {
             user,
@@ -271,8 +271,9 @@ impl<E: ApiEntity> HistoryMutation<E> {
             let conflict = matches!(e, HistoryError::Conflict(_));
             let mut error = e.extend();
             if conflict {
-                // Not the assignation revert's advice: there is no `force` here, and what blocks
-                // an object's restore (a parent gone, a unique value taken) cannot be overridden.
+                // Not the assignation revert's advice: there is no `force` here. What blocks an
+                // object's restore (a parent gone, a unique value taken, rows pointing at an object
+                // going back to a DELETE) is in the conflicts.
                 error.message = "the object cannot be restored to that version: what it needs is \
                                  gone or in the way (see extensions.conflicts)"
                     .to_owned();

@@ -10,7 +10,7 @@ use async_graphql::{
 };
 use serde_json::Value;
 
-use super::pagination::{Cursors, ListConnection, list_complexity, page_size};
+use super::pagination::{ListConnection, ListCursors, list_complexity, page_size};
 use super::scalars::Timestamp;
 use super::{database, settings};
 use crate::context::AssignationId;
@@ -306,7 +306,7 @@ impl<E: ApiEntity> Assignation<E> {
     ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
         let db = database(ctx)?;
         let first = page_size(&settings(ctx), first)?;
-        let cursors = Cursors::of_object("records", &self.0.id);
+        let cursors = ListCursors::of_object("records", &self.0.id);
         let after = cursors.after(after.as_deref(), |s| s.parse::<i32>().ok())?;
         let page = query::assignation_records(db, registry_of::<E>()?, &self.0, first, after)
             .await
@@ -350,7 +350,7 @@ impl<E: ApiEntity> Assignation<E> {
         after: Option<String>,
     ) -> async_graphql::Result<ListConnection<Assignation<E>>> {
         let first = page_size(&settings(ctx), first)?;
-        let cursors = Cursors::of_object("children", &self.0.id);
+        let cursors = ListCursors::of_object("children", &self.0.id);
         let after = cursors.after(after.as_deref(), assignation_cursor)?;
         let page = query::children(database(ctx)?, &self.0.id, first, after)
             .await
@@ -429,7 +429,7 @@ pub async fn object_history<E: ApiEntity>(
     let db = database(ctx)?;
     let first = page_size(&settings(ctx), first)?;
     let info = info_of(entity)?;
-    let cursors = Cursors::of_object("history", format_args!("{}/{object_id}", info.name));
+    let cursors = ListCursors::of_object("history", format_args!("{}/{object_id}", info.name));
     let after = cursors.after(after.as_deref(), |s| s.parse::<i32>().ok())?;
     let page = query::object_history(db, info, object_id, first, after)
         .await
@@ -453,7 +453,7 @@ pub async fn trace_history<E: ApiEntity>(
 ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let db = database(ctx)?;
     let first = page_size(&settings(ctx), first)?;
-    let cursors = Cursors::of_object("traceHistory", trace_id);
+    let cursors = ListCursors::of_object("traceHistory", trace_id);
     let after = cursors.after(after.as_deref(), |raw| {
         let (micros, id) = raw.split_once('|')?;
         let at = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros.parse().ok()?)?;
@@ -473,7 +473,7 @@ pub async fn trace_history<E: ApiEntity>(
 async fn record_connection<E: ApiEntity>(
     db: &sea_orm::DatabaseConnection,
     page: query::Page<(&EntityInfo, HistoryRow)>,
-    cursors: &Cursors,
+    cursors: &ListCursors,
     cursor: impl Fn(&HistoryRow) -> String,
 ) -> async_graphql::Result<ListConnection<HistoryRecord<E>>> {
     let rows: Vec<(E, HistoryRow)> = page
