@@ -26,9 +26,15 @@ pub enum AppError {
          of . _ : - (no spaces)"
     )]
     BadAssignationId,
-    /// Objects were changed since the assignation being reverted.
-    #[error("objects of this assignation were changed since; revert with force: true to override")]
-    RevertConflict(Vec<Conflict>),
+    /// A revert is blocked (objects changed since, or in the way); the message is the library's,
+    /// which says whether `force` overrides it.
+    #[error("{message}")]
+    RevertConflict {
+        /// What blocks it, and what to do.
+        message: String,
+        /// Each object in the way.
+        conflicts: Vec<Conflict>,
+    },
     /// The assignation was reverted already.
     #[error("the assignation was already reverted")]
     AlreadyReverted,
@@ -58,7 +64,7 @@ impl AppError {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::BadAssignationId => "BAD_ASSIGNATION_ID",
-            Self::RevertConflict(_) => "REVERT_CONFLICT",
+            Self::RevertConflict { .. } => "REVERT_CONFLICT",
             Self::AlreadyReverted => "ALREADY_REVERTED",
             Self::LimitExceeded(_) => "LIMIT_EXCEEDED",
             Self::Internal(_) => "INTERNAL",
@@ -82,7 +88,11 @@ impl From<HistoryError> for AppError {
                     .into(),
             ),
             HistoryError::BadAssignationId => Self::BadAssignationId,
-            HistoryError::Conflict(conflicts) => Self::RevertConflict(conflicts),
+            HistoryError::Conflict(ref conflicts)
+            | HistoryError::RestoreConflict(ref conflicts) => Self::RevertConflict {
+                conflicts: conflicts.clone(),
+                message: err.to_string(),
+            },
             HistoryError::AlreadyReverted { .. } => Self::AlreadyReverted,
             HistoryError::Database(e) => Self::from_database(e),
             other => Self::Internal(other.to_string()),
@@ -116,7 +126,7 @@ impl ErrorExtensions for AppError {
         }
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code());
-            if let Self::RevertConflict(conflicts) = self {
+            if let Self::RevertConflict { conflicts, .. } = self {
                 let list: Vec<async_graphql::Value> = conflicts
                     .iter()
                     .map(|c| {

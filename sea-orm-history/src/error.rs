@@ -77,12 +77,20 @@ pub enum HistoryError {
     /// The caller may not do this (revert another user's assignation, …).
     #[error("{0}")]
     Forbidden(String),
-    /// A revert is blocked; nothing was written.
+    /// A revert of an assignation is blocked; nothing was written.
     #[error(
         "objects of this assignation were changed since, or are in the way; revert with force: true \
          to override later changes (missing parents and taken unique values cannot be overridden)"
     )]
     Conflict(Vec<Conflict>),
+    /// An object's restore to a version ([`crate::revert::revert_object`], which has no `force`) is
+    /// blocked: a parent gone, a unique value taken, or rows pointing at an object going back to a
+    /// DELETE; nothing was written.
+    #[error(
+        "the object cannot be restored to that version: what it needs is gone or in the way (see \
+         the conflicts)"
+    )]
+    RestoreConflict(Vec<Conflict>),
     /// The assignation, or part of the tree under it, was reverted already.
     #[error("{}", already_reverted(by.as_deref(), parts))]
     AlreadyReverted {

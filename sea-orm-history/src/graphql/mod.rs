@@ -118,7 +118,7 @@ impl ErrorExtensions for HistoryError {
             Self::BadInput(_) => "BAD_INPUT",
             Self::Forbidden(_) | Self::ForeignAssignation(_) => "FORBIDDEN",
             Self::BadAssignationId => "BAD_ASSIGNATION_ID",
-            Self::Conflict(_) => "REVERT_CONFLICT",
+            Self::Conflict(_) | Self::RestoreConflict(_) => "REVERT_CONFLICT",
             Self::AlreadyReverted { .. } => "ALREADY_REVERTED",
             Self::NoContext
             | Self::NotRegistered(_)
@@ -148,7 +148,7 @@ impl ErrorExtensions for HistoryError {
                     .collect();
                 ext.set("reverted", list);
             }
-            if let Self::Conflict(conflicts) = self {
+            if let Self::Conflict(conflicts) | Self::RestoreConflict(conflicts) = self {
                 let list: Vec<async_graphql::Value> = conflicts
                     .iter()
                     .map(|c| {

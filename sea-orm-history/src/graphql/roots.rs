@@ -267,19 +267,7 @@ impl<E: ApiEntity> HistoryMutation<E> {
             revert::revert_object(database(ctx)?, info, &id, to_version, reason),
         )
         .await
-        .map_err(|e| {
-            let conflict = matches!(e, HistoryError::Conflict(_));
-            let mut error = e.extend();
-            if conflict {
-                // Not the assignation revert's advice: there is no `force` here. What blocks an
-                // object's restore (a parent gone, a unique value taken, rows pointing at an object
-                // going back to a DELETE) is in the conflicts.
-                error.message = "the object cannot be restored to that version: what it needs is \
-                                 gone or in the way (see extensions.conflicts)"
-                    .to_owned();
-            }
-            error
-        })?;
+        .map_err(|e| e.extend())?;
         Ok(HistoryRecord::new(entity, row))
     }
 }

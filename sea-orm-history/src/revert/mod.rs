@@ -260,8 +260,8 @@ pub async fn revert_assignation(
 /// latest record.
 ///
 /// # Errors
-/// [`HistoryError::NotFound`]; [`HistoryError::Conflict`] when a parent is gone or a unique value is
-/// taken; [`HistoryError::BadInput`] when the object is already in that state; database errors.
+/// [`HistoryError::NotFound`]; [`HistoryError::RestoreConflict`] when a parent is gone, a unique value
+/// is taken, or rows point at an object going back to a DELETE; [`HistoryError::BadInput`] when the object is already in that state; database errors.
 pub async fn revert_object(
     db: &DatabaseConnection,
     info: &EntityInfo,
@@ -275,10 +275,16 @@ pub async fn revert_object(
     reserve_steps(&txn, &ctx, 0).await?;
     let plan = plan::plan_object(&txn, registry, info, object_id, version).await?;
     if !plan.conflicts.is_empty() {
-        return Err(HistoryError::Conflict(plan.conflicts));
+        return Err(HistoryError::RestoreConflict(plan.conflicts));
     }
     let assignation_id = ctx.assignation.to_string();
-    ctx.scope(apply::apply(&txn, registry, &plan)).await?;
+    ctx.scope(apply::apply(&txn, registry, &plan))
+        .await
+        .map_err(|e| match e {
+            // The database's refusal, found while applying, is a conflict of this restore.
+            HistoryError::Conflict(conflicts) => HistoryError::RestoreConflict(conflicts),
+            other => other,
+        })?;
     let latest = latest_rows(&txn, info, &[object_id.to_owned()])
         .await?
         .remove(object_id)
