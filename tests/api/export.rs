@@ -37,6 +37,18 @@ async fn export_events(app: &TestApp, n: usize) -> Vec<audit_event::Model> {
     panic!("fewer than {n} EXPORT events");
 }
 
+/// The projects' history as CSV, downloaded by "auditor".
+async fn projects_csv(app: &TestApp) -> reqwest::Response {
+    app.request(
+        reqwest::Method::GET,
+        "/export/history?format=csv&entity=PROJECT",
+    )
+    .header("X-User", "auditor")
+    .send()
+    .await
+    .expect("download")
+}
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -98,15 +110,7 @@ async fn a_history_download_holds_every_record_and_its_event_holds_the_download_
     assert_eq!(details["format"], "ndjson");
 
     // Filtered, as CSV: the header and the project's one record.
-    let filtered = app
-        .request(
-            reqwest::Method::GET,
-            "/export/history?format=csv&entity=PROJECT",
-        )
-        .header("X-User", "auditor")
-        .send()
-        .await
-        .expect("download");
+    let filtered = projects_csv(&app).await;
     assert_eq!(filtered.status(), 200);
     let csv = filtered.text().await.expect("body");
     let rows: Vec<&str> = csv.lines().collect();
@@ -178,15 +182,7 @@ async fn a_csv_download_of_many_chunks_has_one_header_and_every_record_once(app:
     for i in 0..300 {
         projects.push(app.project(&format!("Project {i}, with \"quotes\"")).await);
     }
-    let response = app
-        .request(
-            reqwest::Method::GET,
-            "/export/history?format=csv&entity=PROJECT",
-        )
-        .header("X-User", "auditor")
-        .send()
-        .await
-        .expect("download");
+    let response = projects_csv(&app).await;
     assert_eq!(response.status(), 200);
     let body = response.bytes().await.expect("body");
     assert!(body.len() > 2 * 64 * 1024, "{} bytes", body.len());
