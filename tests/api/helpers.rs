@@ -493,6 +493,14 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Kills the process at once (SIGKILL: no shutdown, no flush) and waits for it to end.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server is killed");
+        self.child.wait().expect("the server ends");
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

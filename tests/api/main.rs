@@ -11,6 +11,7 @@ mod assignations;
 mod audit;
 mod auth;
 mod capture;
+mod crash;
 mod docs;
 mod domain;
 mod export;
