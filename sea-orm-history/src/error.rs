@@ -167,6 +167,15 @@ impl From<DbErr> for HistoryError {
     }
 }
 
+/// A [`HistoryError`] as a [`DbErr`] ([`HistoryError::into_db_err`]), so that `?` carries it out of
+/// a function or block that returns sea-orm's error (a transaction's body, say), and
+/// [`HistoryError::from`] gives it back whole.
+impl From<HistoryError> for DbErr {
+    fn from(err: HistoryError) -> Self {
+        err.into_db_err()
+    }
+}
+
 fn already_reverted(by: Option<&str>, parts: &[(String, String)]) -> String {
     if parts.is_empty() {
         let by = by.map(|b| format!(" (by {b})")).unwrap_or_default();

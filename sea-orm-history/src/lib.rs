@@ -65,17 +65,16 @@
 //!     .user("alice")
 //!     .app("oven")
 //!     .scope(async {
-//!         let txn = sea_orm_history::begin(&db).await?;
+//!         let txn = sea_orm_history::begin(&db).await?; // a HistoryError, carried as a DbErr
 //!         cake::ActiveModel {
 //!             name: Set("Lemon".into()),
-//!             price: Set("4.50".parse()?),
+//!             price: Set(sea_orm::prelude::Decimal::new(450, 2)),
 //!             updated_at: Set(sea_orm_history::now()),
 //!             ..Default::default()
 //!         }
 //!         .insert(&txn)
-//!         .await?;
-//!         txn.commit().await?;
-//!         Ok::<_, Box<dyn std::error::Error>>(())
+//!         .await?; // the hook writes the history record
+//!         txn.commit().await
 //!     })
 //!     .await?;
 //!

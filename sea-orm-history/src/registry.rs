@@ -197,8 +197,11 @@ impl Registry {
         if missing.is_empty() {
             Ok(())
         } else {
+            let tables: Vec<&str> = missing.into_iter().collect();
             Err(HistoryError::Registry(format!(
-                "{missing:?} declared historized but not registered: add them to the registry"
+                "the entity of table {} is declared historized but not registered: add it to the \
+                 registry",
+                tables.join(", the entity of table ")
             )))
         }
     }
@@ -239,9 +242,20 @@ pub fn screaming_snake(variant: &str) -> String {
 }
 
 /// Builds the registry of `entities`, named after `variants`, and checks each variant's name is its
-/// entity's.
+/// entity's; the error is what [`HistoryError::Registry`] says after its prefix, for the registry to
+/// keep and give again.
 #[doc(hidden)]
 pub fn build_checked(
+    builder: RegistryBuilder,
+    variants: &[&str],
+) -> Result<&'static Registry, String> {
+    build_and_check(builder, variants).map_err(|e| match e {
+        HistoryError::Registry(message) => message,
+        other => other.to_string(),
+    })
+}
+
+fn build_and_check(
     builder: RegistryBuilder,
     variants: &[&str],
 ) -> Result<&'static Registry, HistoryError> {
@@ -308,7 +322,6 @@ macro_rules! __registry_impl {
                             $crate::Registry::builder()$(.entity::<$entity>())+,
                             &[$(stringify!($variant)),+],
                         )
-                        .map_err(|e| e.to_string())
                     })
                     .clone()
                     .map_err($crate::HistoryError::Registry)

@@ -195,7 +195,24 @@ fn a_registry_refuses_a_cascade_from_a_table_that_is_not_historized() {
     let Err(HistoryError::Registry(why)) = partial.check_declared() else {
         panic!("a declared entity is missing and nothing says so");
     };
-    assert!(why.contains("note"), "{why}");
+    assert!(
+        why.contains("the entity of table note is declared historized but not registered"),
+        "{why}"
+    );
+    // A registry! whose variant is not named after its entity says so, once.
+    sea_orm_history::registry! {
+        enum Misnamed {
+            Bookshelf => shelf::Entity,
+        }
+    }
+    let Err(refused) = <Misnamed as sea_orm_history::EntitySet>::registry() else {
+        panic!("a variant named after another entity is accepted");
+    };
+    assert_eq!(
+        refused.to_string(),
+        "the history registry: the variant Bookshelf stands for the entity named SHELF: name the \
+         variant after it, or declare the entity with name = \"BOOKSHELF\""
+    );
 }
 
 async fn a_change_is_historized_in_its_own_transaction_and_a_rollback_leaves_nothing(
