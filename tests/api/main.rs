@@ -10,6 +10,7 @@ mod helpers;
 mod assignations;
 mod audit;
 mod auth;
+mod bench;
 mod capture;
 mod crash;
 mod docs;

@@ -1,0 +1,164 @@
+//! The `bench` binary as the README runs it, in its quick form and on the write path only: it
+//! measures each change historized and on the plain twin, prints the table and writes the same
+//! figures as JSON, and leaves no scratch database behind. What it asserts is the shape of the
+//! results, never a time: timed assertions do not belong in tests.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, fresh_settings};
+
+/// Runs `bench --quick --only write` on `server` and returns its JSON and its table.
+fn quick_write_bench(server: &str) -> (Value, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("bench.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--quick",
+            "--only",
+            "write",
+            "--database-url",
+            server,
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .expect("bench runs");
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "bench failed: {table}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = serde_json::from_slice(&std::fs::read(&json).expect("the JSON file"))
+        .expect("the JSON parses");
+    (results, table)
+}
+
+/// The value of `metric` for `change`.
+fn figure(results: &Value, metric: &str, change: &str) -> f64 {
+    results["results"]
+        .as_array()
+        .expect("a list of results")
+        .iter()
+        .find(|r| r["metric"] == metric && r["params"]["change"] == change)
+        .unwrap_or_else(|| panic!("no {metric} for {change}: {results}"))["value"]
+        .as_f64()
+        .expect("a number")
+}
+
+async fn the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
+    backend: Backend,
+) {
+    let (settings, _database) = fresh_settings(backend).await;
+    let server = match backend {
+        Backend::Sqlite => "sqlite".to_owned(),
+        _ => settings.database.url,
+    };
+    let before = scratch_databases(backend, &server).await;
+    let (results, table) = quick_write_bench(&server);
+    assert_eq!(
+        scratch_databases(backend, &server).await,
+        before,
+        "the bench removes its scratch database"
+    );
+    assert_eq!(results["quick"], true);
+    for change in ["create", "update", "delete"] {
+        let historized = figure(&results, "historized_ms", change);
+        let plain = figure(&results, "plain_ms", change);
+        let ratio = figure(&results, "write_overhead_ratio", change);
+        assert!(historized > 0.0 && plain > 0.0, "{change}: {results}");
+        assert!(
+            (ratio - historized / plain).abs() < 1e-6,
+            "{change}: the ratio is historized over plain"
+        );
+        assert!(
+            table.contains(&format!("write_overhead_ratio | change={change} ")),
+            "the table lists {change}: {table}"
+        );
+    }
+    assert!(figure(&results, "write_overhead_ratio", "create+update") > 0.0);
+    assert!(
+        results["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|r| r["backend"] == backend_name(backend)),
+        "{results}"
+    );
+}
+
+/// The bench's scratch databases on the server (its SQLite files in the temporary directory).
+async fn scratch_databases(backend: Backend, url: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    if backend == Backend::Sqlite {
+        let mut files: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+            .expect("the temporary directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("chronicle_bench_"))
+            .collect();
+        files.sort();
+        return files;
+    }
+    let db = sea_orm::Database::connect(url).await.expect("the server");
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT datname AS name FROM pg_database WHERE datname LIKE 'chronicle\\_bench\\_%' ORDER BY 1"
+        }
+        _ => {
+            "SELECT schema_name AS name FROM information_schema.schemata WHERE schema_name LIKE 'chronicle\\_bench\\_%' ORDER BY 1"
+        }
+    };
+    db.query_all_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql,
+    ))
+    .await
+    .expect("the databases")
+    .iter()
+    .map(|row| row.try_get::<String>("", "name").expect("a name"))
+    .collect()
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+        Backend::MySql => "mysql",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_bench_on_sqlite_reports_the_write_overhead_of_each_change_in_its_table_and_json()
+{
+    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
+        Backend::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
+async fn the_quick_bench_on_postgres_reports_the_write_overhead_of_each_change_in_its_table_and_json()
+ {
+    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
+        Backend::Postgres,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_mysql),
+    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
+)]
+async fn the_quick_bench_on_mysql_reports_the_write_overhead_of_each_change_in_its_table_and_json()
+{
+    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(Backend::MySql)
+        .await;
+}
