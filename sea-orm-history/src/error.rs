@@ -1,13 +1,14 @@
 //! [`HistoryError`], the one error type of the library, and the way it travels through sea-orm's
 //! hooks: `ActiveModelBehavior` returns [`DbErr`], so a history error raised inside a hook is carried as
-//! a [`DbErr::Custom`] with a marker and turned back into the same [`HistoryError`] by
-//! [`HistoryError::from`].
+//! a [`DbErr::Custom`] (its message, then a marker and the error encoded) and turned back into the same
+//! [`HistoryError`] by [`HistoryError::from`].
 
 use sea_orm::{DbErr, SqlErr};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// The marker of a [`HistoryError`] carried in a [`DbErr::Custom`].
-const MARKER: &str = "sea-orm-history: ";
+/// The marker of a [`HistoryError`] carried in a [`DbErr::Custom`]: the error's message, then this
+/// on a line of its own with the error encoded after it.
+const MARKER: &str = "\nsea-orm-history: ";
 
 /// A later change, or a clash, that blocks a revert.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -26,7 +27,7 @@ pub struct Conflict {
 }
 
 /// Why an object blocks a revert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConflictReason {
     /// Changed by a later assignation (`force` overrides it).
@@ -114,7 +115,7 @@ impl HistoryError {
     pub fn into_db_err(self) -> DbErr {
         match self {
             Self::Database(e) => e,
-            other => DbErr::Custom(format!("{MARKER}{}", encode(&other))),
+            other => DbErr::Custom(format!("{other}{MARKER}{}", encode(&other))),
         }
     }
 
@@ -124,9 +125,24 @@ impl HistoryError {
     }
 }
 
-/// The kinds of error that cross a hook, with their payload, as text.
+/// An error as text to cross a hook, its kind first, then its payload (JSON for the structured ones),
+/// so that [`decode`] gives back the same error.
 fn encode(error: &HistoryError) -> String {
+    let conflicts = |list: &[Conflict]| {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|c| (&c.entity, &c.object_id, &c.assignation_id, c.reason))
+            .collect();
+        serde_json::to_string(&rows).unwrap_or_default()
+    };
     match error {
+        HistoryError::Conflict(list) => format!("conflict {}", conflicts(list)),
+        HistoryError::RestoreConflict(list) => format!("restore-conflict {}", conflicts(list)),
+        HistoryError::AlreadyReverted { by, parts } => format!(
+            "already-reverted {}",
+            serde_json::to_string(&(by, parts)).unwrap_or_default()
+        ),
+        HistoryError::Malformed(w) => format!("malformed {w}"),
         HistoryError::NoContext => "no-context".into(),
         HistoryError::NotRegistered(t) => format!("not-registered {t}"),
         HistoryError::ForeignAssignation(a) => format!("foreign-assignation {a}"),
@@ -135,8 +151,24 @@ fn encode(error: &HistoryError) -> String {
         HistoryError::BadInput(w) => format!("bad-input {w}"),
         HistoryError::Forbidden(w) => format!("forbidden {w}"),
         HistoryError::Registry(w) => format!("registry {w}"),
-        other => format!("malformed {other}"),
+        // Carried by `into_db_err` as itself; here only for completeness.
+        HistoryError::Database(e) => format!("malformed {e}"),
     }
+}
+
+/// The conflicts of [`encode`].
+fn decode_conflicts(text: &str) -> Option<Vec<Conflict>> {
+    let rows: Vec<(String, String, String, ConflictReason)> = serde_json::from_str(text).ok()?;
+    Some(
+        rows.into_iter()
+            .map(|(entity, object_id, assignation_id, reason)| Conflict {
+                entity,
+                object_id,
+                assignation_id,
+                reason,
+            })
+            .collect(),
+    )
 }
 
 fn decode(text: &str) -> HistoryError {
@@ -151,6 +183,16 @@ fn decode(text: &str) -> HistoryError {
         "bad-input" => HistoryError::BadInput(rest),
         "forbidden" => HistoryError::Forbidden(rest),
         "registry" => HistoryError::Registry(rest),
+        "conflict" => decode_conflicts(&rest)
+            .map_or_else(|| HistoryError::Malformed(rest), HistoryError::Conflict),
+        "restore-conflict" => decode_conflicts(&rest).map_or_else(
+            || HistoryError::Malformed(rest),
+            HistoryError::RestoreConflict,
+        ),
+        "already-reverted" => serde_json::from_str(&rest).map_or_else(
+            |_| HistoryError::Malformed(rest),
+            |(by, parts)| HistoryError::AlreadyReverted { by, parts },
+        ),
         _ => HistoryError::Malformed(rest),
     }
 }
@@ -158,10 +200,15 @@ fn decode(text: &str) -> HistoryError {
 /// A [`DbErr`] back as the [`HistoryError`] it carries, or as [`HistoryError::Database`].
 impl From<DbErr> for HistoryError {
     fn from(err: DbErr) -> Self {
-        if let DbErr::Custom(message) = &err
-            && let Some(text) = message.strip_prefix(MARKER)
-        {
-            return decode(text);
+        if let DbErr::Custom(message) = &err {
+            // The marker after which the rest decodes to an error whose message is what precedes it
+            // (a message may hold the marker's text itself).
+            for (at, _) in message.match_indices(MARKER) {
+                let decoded = decode(&message[at + MARKER.len()..]);
+                if decoded.to_string() == message[..at] {
+                    return decoded;
+                }
+            }
         }
         Self::Database(err)
     }
@@ -197,14 +244,44 @@ mod tests {
 
     #[test]
     fn a_history_error_crosses_a_hook_and_comes_back_the_same() {
+        let conflict = |reason| Conflict {
+            entity: "CAKE".into(),
+            object_id: "7".into(),
+            assignation_id: "bake \"2\"".into(),
+            reason,
+        };
         for error in [
             HistoryError::NoContext,
-            HistoryError::ForeignAssignation("a-1".into()),
             HistoryError::NotRegistered("widget".into()),
+            HistoryError::Registry("a cycle".into()),
+            HistoryError::ForeignAssignation("a-1".into()),
+            HistoryError::BadAssignationId,
+            HistoryError::NotFound("cake 7".into()),
+            HistoryError::BadInput("nothing to restore".into()),
+            HistoryError::Forbidden("not yours".into()),
+            HistoryError::Conflict(vec![
+                conflict(ConflictReason::ChangedSince),
+                conflict(ConflictReason::UniqueTaken),
+            ]),
+            HistoryError::RestoreConflict(vec![conflict(ConflictReason::MissingParent)]),
+            HistoryError::AlreadyReverted {
+                by: Some("undo-1".into()),
+                parts: vec![("child".into(), "undo-0".into())],
+            },
+            HistoryError::Malformed("a snapshot without its key".into()),
+            HistoryError::Malformed(format!("nested:{MARKER}not-found cake 7")),
         ] {
-            let expected = error.to_string();
-            let back = HistoryError::from(error.into_db_err());
-            assert_eq!(back.to_string(), expected);
+            let expected = format!("{error:?}");
+            let message = error.to_string();
+            // Into a DbErr by `?` (From), as a hook or a transaction's body carries it, and back.
+            let carried: DbErr = error.into();
+            assert!(
+                carried
+                    .to_string()
+                    .starts_with(&format!("Custom Error: {message}\n")),
+                "the DbErr reads as the error: {carried}"
+            );
+            assert_eq!(format!("{:?}", HistoryError::from(carried)), expected);
         }
         assert!(matches!(
             HistoryError::from(DbErr::Custom("other".into())),

@@ -198,11 +198,17 @@ impl Registry {
             Ok(())
         } else {
             let tables: Vec<&str> = missing.into_iter().collect();
-            Err(HistoryError::Registry(format!(
-                "the entity of table {} is declared historized but not registered: add it to the \
-                 registry",
-                tables.join(", the entity of table ")
-            )))
+            Err(HistoryError::Registry(match tables.as_slice() {
+                [table] => format!(
+                    "the entity of table {table} is declared historized but not registered: add it \
+                     to the registry"
+                ),
+                _ => format!(
+                    "the entities of tables {} are declared historized but not registered: add \
+                     them to the registry",
+                    tables.join(", ")
+                ),
+            }))
         }
     }
 

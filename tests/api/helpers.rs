@@ -479,6 +479,12 @@ impl ServerProcess {
         server
     }
 
+    /// Kills the process at once (SIGKILL: no shutdown, no flush) and waits for it to end.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server is killed");
+        self.child.wait().expect("the server ends");
+    }
+
     /// The next stdout line matching `wanted` (earlier lines are dropped); fails after 30 seconds.
     pub fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -490,14 +496,6 @@ impl ServerProcess {
                 Err(e) => panic!("no matching line from the server: {e}"),
             }
         }
-    }
-}
-
-impl ServerProcess {
-    /// Kills the process at once (SIGKILL: no shutdown, no flush) and waits for it to end.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("the server is killed");
-        self.child.wait().expect("the server ends");
     }
 }
 
