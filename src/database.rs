@@ -52,18 +52,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     });
     // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed
     // rows without locking reads, and InnoDB takes no gap locks, which under REPEATABLE READ made
-    // concurrent history writers of different objects deadlock.
-    options.map_sqlx_mysql_pool_opts(|pool| {
-        pool.after_connect(|connection, _| {
-            Box::pin(async move {
-                use sea_orm::sqlx::Executor;
-                connection
-                    .execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    .await
-                    .map(|_| ())
-            })
-        })
-    });
+    // concurrent history writers of different objects deadlock (see `sea_orm_history::mysql`).
+    sea_orm_history::mysql::install(&mut options);
     // SQLite: the SHA-256 function that lets the history writer chain a record in the database, a
     // round trip less per change (see `sea_orm_history::sqlite`).
     sea_orm_history::sqlite::install(&mut options);

@@ -129,6 +129,7 @@
 //! - [`tables`]: the library's own tables (`assignation`, `history_prune_anchor`).
 //! - `migration` (feature `migration`, on by default): the tables in one call each.
 //! - `sqlite` (feature `sqlite`): the SHA-256 function that saves SQLite's writer a round trip.
+//! - `mysql` (feature `mysql`): MySQL connections at `READ COMMITTED`, as the writer needs them.
 //! - `graphql` (feature `graphql`): the async-graphql extension, types, queries and mutations.
 
 #![warn(missing_docs)]
@@ -142,6 +143,8 @@ pub mod graphql;
 pub mod log;
 #[cfg(feature = "migration")]
 pub mod migration;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 pub mod query;
 pub mod record;
 pub mod registry;

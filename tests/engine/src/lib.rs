@@ -40,7 +40,7 @@ macro_rules! on_every_database {
         )*
     };
 }
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityName, Schema};
+use sea_orm::{Database, DatabaseConnection, EntityName, Schema};
 use sea_orm_migration::SchemaManager;
 
 /// Shelves.
@@ -295,12 +295,8 @@ pub async fn fresh(backend: Backend) -> (Option<ScratchDatabase>, DatabaseConnec
             // One connection, so that its session settings hold for every statement.
             let mut options = sea_orm::ConnectOptions::new(scratch.url.clone());
             options.max_connections(1).sqlx_logging(false);
+            sea_orm_history::mysql::install(&mut options);
             let db = Database::connect(options).await.expect("connect");
-            if backend == Backend::MySql {
-                db.execute_unprepared("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    .await
-                    .expect("read committed");
-            }
             (db, Some(scratch))
         }
     };

@@ -1679,3 +1679,25 @@ fn a_registry_refuses_a_table_or_column_named_like_the_history_writers_own() {
         .build()
         .expect("_h_ inside a name is the table's own");
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(chronicle_test_mysql),
+    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
+)]
+async fn a_mysql_connection_made_with_the_librarys_install_reads_committed_rows() {
+    // `fresh` opens MySQL through `sea_orm_history::mysql::install`; InnoDB's default would be
+    // REPEATABLE-READ.
+    let (_guard, db) = fresh(Backend::MySql).await;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            // `tx_isolation` on MariaDB before 11.1, `transaction_isolation` on MySQL 8.
+            "SHOW SESSION VARIABLES WHERE Variable_name IN ('tx_isolation', 'transaction_isolation')",
+        ))
+        .await
+        .expect("the session's level")
+        .expect("a row");
+    let level: String = row.try_get("", "Value").expect("level");
+    assert_eq!(level, "READ-COMMITTED");
+}
