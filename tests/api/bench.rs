@@ -52,6 +52,11 @@ fn figure(results: &Value, metric: &str, change: &str) -> f64 {
         .expect("a number")
 }
 
+crate::on_every_database!(
+    backend;
+    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json,
+);
+
 async fn the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
     backend: Backend,
 ) {
@@ -134,37 +139,4 @@ fn backend_name(backend: Backend) -> &'static str {
         Backend::Postgres => "postgres",
         Backend::MySql => "mysql",
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_quick_bench_on_sqlite_reports_the_write_overhead_of_each_change_in_its_table_and_json()
-{
-    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
-        Backend::Sqlite,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_postgres),
-    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
-)]
-async fn the_quick_bench_on_postgres_reports_the_write_overhead_of_each_change_in_its_table_and_json()
- {
-    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(
-        Backend::Postgres,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_mysql),
-    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
-)]
-async fn the_quick_bench_on_mysql_reports_the_write_overhead_of_each_change_in_its_table_and_json()
-{
-    the_quick_bench_reports_the_write_overhead_of_each_change_in_its_table_and_json(Backend::MySql)
-        .await;
 }

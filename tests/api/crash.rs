@@ -14,7 +14,8 @@ use sea_orm_history::EntitySet;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    As, Backend, ServerProcess, TestApp, assert_history_consistent, fresh_settings,
+    As, Backend, ServerProcess, TestApp, assert_history_consistent, chronicle_verify,
+    fresh_settings,
 };
 
 const CREATE: &str = "mutation($p: ID!, $title: String!) { createTask(input: {projectId: $p, title: $title}) { id } }";
@@ -109,6 +110,11 @@ async fn send(
     assert!(body.get("errors").is_none(), "unexpected errors: {body}");
     Some(body["data"].clone())
 }
+
+crate::on_every_database!(
+    backend;
+    a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_verifies,
+);
 
 async fn a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_verifies(
     backend: Backend,
@@ -210,24 +216,8 @@ async fn a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_
     }
     assert_eq!(logged, records, "the log holds every record once");
 
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
-        .args([
-            "verify",
-            "--quiet",
-            "--actor",
-            "auditor",
-            "--database-url",
-            &url,
-        ])
-        .output()
-        .expect("chronicle verify runs");
-    assert_eq!(
-        verify.status.code(),
-        Some(0),
-        "chronicle verify: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    let (status, report) = chronicle_verify(&url);
+    assert_eq!(status, 0, "chronicle verify: {report}");
 
     // And it takes writes as before.
     let after = app
@@ -239,37 +229,4 @@ async fn a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_
         .await;
     after.data();
     assert_history_consistent(&app).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_mid_write_on_sqlite_leaves_whole_changes_that_a_restarted_server_verifies()
-{
-    a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_verifies(
-        Backend::Sqlite,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_postgres),
-    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
-)]
-async fn a_server_killed_mid_write_on_postgres_leaves_whole_changes_that_a_restarted_server_verifies()
- {
-    a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_verifies(
-        Backend::Postgres,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_mysql),
-    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
-)]
-async fn a_server_killed_mid_write_on_mysql_leaves_whole_changes_that_a_restarted_server_verifies()
-{
-    a_server_killed_mid_write_leaves_whole_changes_that_a_restarted_server_verifies(Backend::MySql)
-        .await;
 }

@@ -365,7 +365,8 @@ pub async fn assert_history_consistent(app: &TestApp) {
 
 /// Declares a test body `async fn name(app: TestApp)` and runs it as `name::sqlite`, `name::postgres`
 /// and `name::mysql`. With `settings = f;` first, each server's settings pass through
-/// `f(&mut Settings)` (a function of the test file) before it starts.
+/// `f(&mut Settings)` (a function of the test file) before it starts. With `backend;` first, the body
+/// is `async fn name(backend: Backend)` and starts what it needs itself (processes, several servers).
 #[macro_export]
 macro_rules! on_every_database {
     (@run $configure:expr; $($name:ident),*) => {
@@ -394,6 +395,9 @@ macro_rules! on_every_database {
                 }
             }
         )*
+    };
+    (backend; $($name:ident),* $(,)?) => {
+        chronicle_test_support::on_every_backend!($($name),*);
     };
     (settings = $configure:ident; $($name:ident),* $(,)?) => {
         $crate::on_every_database!(@run super::$configure; $($name),*);
@@ -506,6 +510,30 @@ impl Drop for ServerProcess {
         // The database goes once the server is gone.
         self.scratch.take();
     }
+}
+
+/// Runs `chronicle verify --quiet` as `auditor` against the database at `url`: its exit code, and its
+/// stdout then stderr.
+pub fn chronicle_verify(url: &str) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args([
+            "verify",
+            "--quiet",
+            "--actor",
+            "auditor",
+            "--database-url",
+            url,
+        ])
+        .output()
+        .expect("chronicle verify runs");
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
 }
 
 /// The metrics as `name{labels}` → value.

@@ -2,11 +2,9 @@
 //! recompute the hash chains and name the first broken link after a record is edited or removed
 //! behind the server's back.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, chronicle_verify};
 
 crate::on_every_database!(
     the_database_refuses_to_update_or_delete_history_records,
@@ -58,25 +56,6 @@ async fn disable_protection(app: &TestApp) {
     }
 }
 
-/// Runs the `chronicle verify` binary against the test's database.
-fn chronicle_verify(app: &TestApp) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_chronicle"))
-        .args([
-            "verify",
-            "--quiet",
-            "--actor",
-            "auditor",
-            "--database-url",
-            &app.url,
-        ])
-        .output()
-        .expect("chronicle verify runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
-}
-
 async fn the_database_refuses_to_update_or_delete_history_records(app: TestApp) {
     let task = task_with_three_versions(&app).await;
     assert!(
@@ -93,7 +72,7 @@ async fn the_database_refuses_to_update_or_delete_history_records(app: TestApp) 
         verify(&app, &task).await,
         json!({"ok": true, "checked": 3, "brokenAt": null, "reason": null})
     );
-    let (status, report) = chronicle_verify(&app);
+    let (status, report) = chronicle_verify(&app.url);
     assert_eq!(status, 0, "{report}");
     assert!(report.contains("every hash chain holds"), "{report}");
     // The run itself is an audited call.
@@ -136,7 +115,7 @@ async fn verify_names_the_first_version_edited_behind_the_servers_back(app: Test
     assert_eq!(verification["brokenAt"], 2);
     assert_eq!(verification["checked"], 2);
 
-    let (status, report) = chronicle_verify(&app);
+    let (status, report) = chronicle_verify(&app.url);
     assert_eq!(status, 1, "{report}");
     assert!(
         report.contains(&format!("BROKEN TASK {task} at version 2")),

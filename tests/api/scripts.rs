@@ -398,41 +398,10 @@ async fn chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_n
     }
 }
 
-mod chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothing {
-    use crate::helpers::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothing(
-            Backend::Sqlite,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(chronicle_test_postgres),
-        ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
-    )]
-    async fn postgres() {
-        super::chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothing(
-            Backend::Postgres,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(chronicle_test_mysql),
-        ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
-    )]
-    async fn mysql() {
-        super::chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothing(
-            Backend::MySql,
-        )
-        .await;
-    }
-}
+crate::on_every_database!(
+    backend;
+    chronicle_migrate_is_one_audited_call_and_its_schema_migrations_write_nothing,
+);
 
 /// A script (a change context outside any request) and the server writing one SQLite file at once:
 /// the script's change transaction takes the write lock before it reads, so the server's mutation
