@@ -124,8 +124,9 @@
 //! - [`write`](mod@write): insert, update or delete a row with its record in a round trip less
 //!   (PostgreSQL, SQLite).
 //! - [`retention`]: pruning old history, with anchors so that chains still verify.
-//! - [`log`]: the verifiable log — one Merkle tree over all history, a sequencer, signed checkpoints,
-//!   inclusion and consistency proofs, and verification against a checkpoint kept elsewhere.
+//! - `log` (feature `log`, on by default): the verifiable log — one Merkle tree over all history, a
+//!   sequencer, signed checkpoints, inclusion and consistency proofs, and verification against a
+//!   checkpoint kept elsewhere.
 //! - [`tables`]: the library's own tables (`assignation`, `history_prune_anchor`).
 //! - `migration` (feature `migration`, on by default): the tables in one call each.
 //! - `sqlite` (feature `sqlite`): the SHA-256 function that saves SQLite's writer a round trip.
@@ -140,6 +141,7 @@ pub mod entity;
 pub mod error;
 #[cfg(feature = "graphql")]
 pub mod graphql;
+#[cfg(feature = "log")]
 pub mod log;
 #[cfg(feature = "migration")]
 pub mod migration;

@@ -8,8 +8,9 @@
 //! - [`types`]: `HistoryRecord`, `FieldChange`, `Assignation` (with its tree: `parent`, `root`,
 //!   `children`, `onBehalfOf`, `tree`), `RevertPreview`, `Verification`, and
 //!   [`types::object_history`] for the `history` field of the application's own types.
-//! - [`log::LogQuery`]: the verifiable log — `logSize`, `checkpoint`, `checkpoints`, `inclusionProof`,
-//!   `consistencyProof` — to merge into the query root; records say their `logIndex`.
+//! - `log::LogQuery` (feature `log`): the verifiable log — `logSize`, `checkpoint`, `checkpoints`,
+//!   `inclusionProof`, `consistencyProof` — to merge into the query root; records say their
+//!   `logIndex`.
 //! - [`koherent`]: Koherent's `provenance` entries, for the `provenance` field of the application's
 //!   own types.
 //! - [`scalars::Timestamp`]: the `DateTime` scalar (RFC 3339 in UTC with `Z`, as snapshots hold it).
@@ -22,6 +23,7 @@
 //! a tree), `LIMIT_EXCEEDED`, `INTERNAL`.
 
 pub mod koherent;
+#[cfg(feature = "log")]
 pub mod log;
 pub mod pagination;
 pub mod roots;

@@ -222,6 +222,7 @@ impl<E: ApiEntity> HistoryRecord<E> {
     }
     /// The record's index in the verifiable log (null until the sequencer has taken it, shortly
     /// after its transaction committed).
+    #[cfg(feature = "log")]
     async fn log_index(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<i64>> {
         crate::log::entry_of(database(ctx)?, self.row.id)
             .await
