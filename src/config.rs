@@ -180,6 +180,9 @@ pub struct PruneSettings {
     /// Write everything removed to this new gzip'd NDJSON file first (an existing file is refused).
     #[arg(long)]
     pub archive: Option<std::path::PathBuf>,
+    /// Count what would be removed, as the prune would choose it, and remove nothing.
+    #[arg(long, conflicts_with = "archive")]
+    pub dry_run: bool,
     /// Audit events, or objects, removed per batch (each batch is one transaction).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub batch_size: u64,

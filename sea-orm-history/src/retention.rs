@@ -90,12 +90,12 @@ pub async fn prune_history<A: ArchiveSink + Send + ?Sized>(
 ) -> HistoryResult<()> {
     for info in registry.entities() {
         let records = report.records.entry(info.name.clone()).or_default();
-        prune_table(
+        walk_table(
             db,
             info,
             cutoff,
             Ord::max(batch, 1),
-            archive.as_deref_mut(),
+            Cut::Remove(archive.as_deref_mut()),
             progress,
             records,
             &mut report.objects,
@@ -105,6 +105,36 @@ pub async fn prune_history<A: ArchiveSink + Send + ?Sized>(
     Ok(())
 }
 
+/// What [`prune_history`] would remove at `cutoff`, counted the same way, `batch` objects at a time,
+/// without removing anything (a dry run); `progress` hears how many records each batch counted.
+///
+/// # Errors
+/// Database errors.
+pub async fn count_prunable(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+    progress: &mut (dyn FnMut(u64) + Send),
+) -> HistoryResult<HistoryPruned> {
+    let mut report = HistoryPruned::default();
+    for info in registry.entities() {
+        let records = report.records.entry(info.name.clone()).or_default();
+        walk_table(
+            db,
+            info,
+            cutoff,
+            Ord::max(batch, 1),
+            Cut::<dyn ArchiveSink + Send>::Count,
+            progress,
+            records,
+            &mut report.objects,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
 /// One object's prunable prefix: versions up to `newest_old`.
 #[derive(Debug, FromQueryResult)]
 struct OldVersions {
@@ -112,13 +142,24 @@ struct OldVersions {
     newest_old: i32,
 }
 
+/// What [`walk_table`] does with each object's prunable prefix.
+enum Cut<'a, A: ArchiveSink + Send + ?Sized> {
+    /// Archive it (with a sink), then delete it.
+    Remove(Option<&'a mut A>),
+    /// Count it (a dry run).
+    Count,
+}
+
+/// Finds, `batch` objects at a time, each object's prunable prefix (its versions older than
+/// `cutoff`, never its latest, past what an earlier prune removed), and removes or counts it
+/// (`cut`) in chunks, adding up the records and objects.
 #[allow(clippy::too_many_arguments)]
-async fn prune_table<A: ArchiveSink + Send + ?Sized>(
+async fn walk_table<A: ArchiveSink + Send + ?Sized>(
     db: &DatabaseConnection,
     info: &EntityInfo,
     cutoff: DateTime<Utc>,
     batch: u64,
-    mut archive: Option<&mut A>,
+    mut cut: Cut<'_, A>,
     progress: &mut (dyn FnMut(u64) + Send),
     removed: &mut u64,
     objects: &mut u64,
@@ -164,7 +205,12 @@ async fn prune_table<A: ArchiveSink + Send + ?Sized>(
             })
             .collect();
         for chunk in cuts.chunks(OBJECT_CHUNK) {
-            let (deleted, touched) = prune_chunk(db, info, chunk, archive.as_deref_mut()).await?;
+            let (deleted, touched) = match &mut cut {
+                Cut::Remove(archive) => {
+                    prune_chunk(db, info, chunk, archive.as_deref_mut()).await?
+                }
+                Cut::Count => count_chunk(db, info, chunk).await?,
+            };
             *removed += deleted;
             *objects += touched;
             progress(deleted);
@@ -196,6 +242,35 @@ async fn anchored_versions(
     Ok(found)
 }
 
+/// The condition selecting the versions up to the cut of each object of `cuts`.
+fn prefix_of(cuts: &[(String, i32)]) -> Condition {
+    cuts.iter().fold(Condition::any(), |any, (id, cut)| {
+        any.add(
+            Condition::all()
+                .add(Expr::col(Alias::new("object_id")).eq(id.as_str()))
+                .add(Expr::col(Alias::new("version")).lte(*cut)),
+        )
+    })
+}
+
+/// Counts the versions up to the cut of each object of `cuts`: (records, objects with any).
+async fn count_chunk(
+    db: &DatabaseConnection,
+    info: &EntityInfo,
+    cuts: &[(String, i32)],
+) -> HistoryResult<(u64, u64)> {
+    let select = Query::select()
+        .column(Alias::new("object_id"))
+        .from(Alias::new(&info.history_table))
+        .cond_where(prefix_of(cuts))
+        .to_owned();
+    let records = count(db, select.clone()).await?;
+    let mut objects = select;
+    objects.distinct();
+    let objects = count(db, objects).await?;
+    Ok((records, objects))
+}
+
 /// Archives, then deletes, the versions up to the cut of each object of `cuts`, and moves their
 /// anchors forward, in one marked transaction. Returns (records removed, objects).
 async fn prune_chunk<A: ArchiveSink + Send + ?Sized>(
@@ -205,13 +280,7 @@ async fn prune_chunk<A: ArchiveSink + Send + ?Sized>(
     archive: Option<&mut A>,
 ) -> HistoryResult<(u64, u64)> {
     let backend = db.get_database_backend();
-    let prefix = cuts.iter().fold(Condition::any(), |any, (id, cut)| {
-        any.add(
-            Condition::all()
-                .add(Expr::col(Alias::new("object_id")).eq(id.as_str()))
-                .add(Expr::col(Alias::new("version")).lte(*cut)),
-        )
-    });
+    let prefix = prefix_of(cuts);
     let mut rows_select = history_select(info);
     rows_select
         .cond_where(prefix.clone())

@@ -1,6 +1,7 @@
-//! `chronicle prune --older-than 90d [--history] [--archive FILE.ndjson.gz]`: remove old audit events
-//! (and old history records, never an object's latest), archiving each batch first, with a progress bar
-//! on a terminal, then print what was removed. Exit status 0 when done, 2 when it could not run (what
+//! `chronicle prune --older-than 90d [--history] [--archive FILE.ndjson.gz | --dry-run]`: remove old
+//! audit events (and old history records, never an object's latest), archiving each batch first, with
+//! a progress bar on a terminal, then print what was removed; with `--dry-run`, count what would be
+//! removed and remove nothing. Exit status 0 when done, 2 when it could not run (what
 //! was removed before the error is archived and stays removed).
 
 use std::io::Write;
@@ -9,14 +10,14 @@ use std::process::ExitCode;
 use crate::config::{DatabaseSettings, PruneSettings};
 use crate::database::connect_migrated;
 use crate::retention::archive::Archive;
-use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, prune};
+use crate::retention::{PruneOptions, PruneReport, candidates, cutoff, dry_run, prune};
 
 /// Runs the prune and prints its report to stdout.
 pub async fn run(settings: &PruneSettings) -> ExitCode {
     let args = serde_json::json!({
         "olderThanSecs": settings.older_than.as_secs(), "history": settings.history,
         "archive": settings.archive.as_ref().map(|p| p.display().to_string()),
-        "batchSize": settings.batch_size,
+        "batchSize": settings.batch_size, "dryRun": settings.dry_run,
     });
     match super::audited(
         "prune",
@@ -28,7 +29,7 @@ pub async fn run(settings: &PruneSettings) -> ExitCode {
     .await
     {
         Ok(report) => {
-            print_report(&report, &mut std::io::stdout().lock());
+            print_report(&report, settings.dry_run, &mut std::io::stdout().lock());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -80,19 +81,32 @@ async fn prune_with_bar(
     let bar = super::progress_bar(
         total,
         settings.quiet,
-        "pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})",
+        if settings.dry_run {
+            "counting [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})"
+        } else {
+            "pruning [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})"
+        },
     )?;
-    let report = prune(&db, options, archive, |n| bar.inc(n)).await;
+    let report = if settings.dry_run {
+        dry_run(&db, options, |n| bar.inc(n)).await
+    } else {
+        prune(&db, options, archive, |n| bar.inc(n)).await
+    };
     bar.finish_and_clear();
     db.close().await?;
     Ok(report.map_err(|e| e.detailed())?)
 }
 
-/// What was removed, one line per table, and where it was archived.
-fn print_report(report: &PruneReport, out: &mut impl Write) {
+/// What was removed (or, in a dry run, would be), one line per table, and where it was archived.
+fn print_report(report: &PruneReport, dry_run: bool, out: &mut impl Write) {
+    let (pruned, removed) = if dry_run {
+        ("a dry run: would prune", "would be removed")
+    } else {
+        ("pruned", "removed")
+    };
     let mut lines = vec![
         format!(
-            "pruned everything older than {}",
+            "{pruned} everything older than {}",
             report.cutoff.to_rfc3339()
         ),
         format!("{:<20} {:>12}", "audit_event", report.audit_events),
@@ -106,9 +120,19 @@ fn print_report(report: &PruneReport, out: &mut impl Write) {
     }
     if !report.history_records.is_empty() {
         lines.push(format!(
-            "{} history records of {} objects removed; each object's latest record kept",
+            "{} history {} of {} {} {removed}; each object's latest record kept",
             report.history_total(),
-            report.objects
+            if report.history_total() == 1 {
+                "record"
+            } else {
+                "records"
+            },
+            report.objects,
+            if report.objects == 1 {
+                "object"
+            } else {
+                "objects"
+            },
         ));
     }
     if report.provenance_tokens > 0 {
@@ -119,6 +143,7 @@ fn print_report(report: &PruneReport, out: &mut impl Write) {
     }
     lines.push(match &report.archive {
         Some(path) => format!("archived to {path}"),
+        None if dry_run => "nothing removed".to_owned(),
         None => "no archive written".to_owned(),
     });
     for line in lines {

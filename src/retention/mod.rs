@@ -86,6 +86,51 @@ pub async fn candidates(db: &DatabaseConnection, options: &PruneOptions) -> AppR
     Ok(total)
 }
 
+/// What [`prune`] at `options` would remove, counted as it chooses it, removing nothing (no audit
+/// event either: a dry run changes nothing); `progress` hears how many rows each batch counted.
+///
+/// # Errors
+/// Database errors.
+pub async fn dry_run(
+    db: &DatabaseConnection,
+    options: &PruneOptions,
+    mut progress: impl FnMut(u64) + Send,
+) -> AppResult<PruneReport> {
+    let mut report = PruneReport {
+        cutoff: options.cutoff,
+        ..PruneReport::default()
+    };
+    report.provenance_tokens = provenance_token::Entity::find()
+        .filter(provenance_token::Column::ExpiresAt.lt(token_horizon()))
+        .count(db)
+        .await?;
+    report.audit_events = audit_event::Entity::find()
+        .filter(audit_event::Column::At.lt(options.cutoff))
+        .count(db)
+        .await?;
+    progress(report.audit_events);
+    if options.history {
+        let registry = HistoryEntity::registry()?;
+        let counted = sea_orm_history::retention::count_prunable(
+            db,
+            registry,
+            options.cutoff,
+            Ord::max(options.batch_size, 1),
+            &mut progress,
+        )
+        .await?;
+        report.history_records = counted.records;
+        report.objects = counted.objects;
+    }
+    Ok(report)
+}
+
+/// Seen provenance tokens that expired before this are forgotten: a day past their expiry, no token
+/// with their `jti` can be accepted any more.
+fn token_horizon() -> DateTime<Utc> {
+    Utc::now() - chrono::Duration::days(1)
+}
+
 /// Prunes what `options` says, writing each batch to `archive` first; `progress` hears how many rows
 /// each batch removed. Ends with a `SYSTEM` audit event.
 ///
@@ -129,7 +174,7 @@ async fn prune_into(
 ) -> AppResult<()> {
     let batch = Ord::max(options.batch_size, 1);
     report.provenance_tokens = provenance_token::Entity::delete_many()
-        .filter(provenance_token::Column::ExpiresAt.lt(Utc::now() - chrono::Duration::days(1)))
+        .filter(provenance_token::Column::ExpiresAt.lt(token_horizon()))
         .exec(db)
         .await?
         .rows_affected;

@@ -1,6 +1,7 @@
 //! Retention: `chronicle prune` (the real binary, against the test's database) removes audit events
 //! older than the age, and with `--history` old history records but never an object's latest; it
-//! writes what it removes to the archive first and says what it did. Verification still holds
+//! writes what it removes to the archive first and says what it did; `--dry-run` counts the same and
+//! removes nothing. Verification still holds
 //! afterwards, a revert that needs pruned history is `NOT_FOUND` and writes nothing, and `serve`
 //! prunes on a schedule when asked.
 
@@ -356,7 +357,91 @@ async fn pruning_again_removes_only_what_is_new_and_anchors_move_forward(app: Te
     );
 }
 
+async fn a_dry_run_counts_what_prune_would_remove_and_removes_nothing(app: TestApp) {
+    let edited = app.project("v1").await;
+    for name in ["v2", "v3", "v4"] {
+        app.gql(UPDATE_PROJECT, json!({"p": edited, "n": name}))
+            .await
+            .data();
+    }
+    let untouched = app.project("once").await;
+    let task = app.task(&untouched, "gone").await;
+    app.gql(
+        "mutation($t: ID!) { deleteTask(id: $t) }",
+        json!({"t": task}),
+    )
+    .await
+    .data();
+    let events_before: BTreeSet<String> = audit_event::Entity::find_all(&app.db)
+        .await
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    let projects_before = app.history_rows(HistoryEntity::Project).await;
+    let tasks_before = app.history_rows(HistoryEntity::Task).await;
+
+    let (code, dry) = prune(&app, &["--older-than", "0s", "--history", "--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    assert!(
+        dry.starts_with("a dry run: would prune everything older than"),
+        "{dry}"
+    );
+    assert_eq!(reported(&dry, "project_history"), 3);
+    assert_eq!(reported(&dry, "task_history"), 1);
+    assert_eq!(reported(&dry, "audit_event"), events_before.len() as u64);
+    assert!(
+        dry.contains("4 history records of 2 objects would be removed"),
+        "{dry}"
+    );
+    assert!(dry.contains("nothing removed"), "{dry}");
+
+    // Nothing is gone: every record and every event is still there.
+    assert_eq!(
+        app.history_rows(HistoryEntity::Project).await,
+        projects_before
+    );
+    assert_eq!(app.history_rows(HistoryEntity::Task).await, tasks_before);
+    let events_after: BTreeSet<String> = audit_event::Entity::find_all(&app.db)
+        .await
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect();
+    assert!(events_after.is_superset(&events_before));
+
+    // A dry run cannot archive (there is nothing to archive): refused before it starts.
+    let dir = archive_dir();
+    let archive = dir.path().join("dry.ndjson.gz");
+    let (code, _) = prune(
+        &app,
+        &[
+            "--older-than",
+            "0s",
+            "--dry-run",
+            "--archive",
+            archive.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(!archive.exists());
+
+    // The prune then removes what the dry run counted (and the dry run's own `FUNCTION` event,
+    // written after it counted).
+    let (code, stdout) = prune(&app, &["--older-than", "0s", "--history"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(reported(&stdout, "project_history"), 3);
+    assert_eq!(reported(&stdout, "task_history"), 1);
+    assert_eq!(
+        reported(&stdout, "audit_event"),
+        events_before.len() as u64 + 1
+    );
+    assert!(
+        stdout.contains("4 history records of 2 objects removed"),
+        "{stdout}"
+    );
+}
+
 on_every_database!(
+    a_dry_run_counts_what_prune_would_remove_and_removes_nothing,
     pruning_again_removes_only_what_is_new_and_anchors_move_forward,
     prune_removes_audit_events_older_than_the_age_and_archives_them_first,
     prune_with_history_keeps_the_latest_record_of_every_object_and_chains_still_verify,
