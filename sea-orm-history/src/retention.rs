@@ -6,7 +6,8 @@
 //! forward (two prunes racing never set it back). History tables refuse deletes except in a
 //! transaction marked for retention (see [`migration`](crate) helpers), which only this module opens.
 //! Work goes in batches of objects; with an [`ArchiveSink`], each batch is handed to it, and must be
-//! stored safely, before it is deleted.
+//! stored safely, before it is deleted. [`count_prunable`] walks the tables the same way and counts
+//! instead (a dry run).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -39,7 +40,7 @@ pub trait ArchiveSink {
     fn store(&mut self, info: &EntityInfo, rows: &[HistoryRow]) -> Result<(), String>;
 }
 
-/// What a history prune removed.
+/// What a history prune removed (or, from [`count_prunable`], would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryPruned {
     /// Records removed, per entity name.

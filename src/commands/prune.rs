@@ -29,7 +29,7 @@ pub async fn run(settings: &PruneSettings) -> ExitCode {
     .await
     {
         Ok(report) => {
-            print_report(&report, settings.dry_run, &mut std::io::stdout().lock());
+            print_report(&report, &mut std::io::stdout().lock());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -98,8 +98,8 @@ async fn prune_with_bar(
 }
 
 /// What was removed (or, in a dry run, would be), one line per table, and where it was archived.
-fn print_report(report: &PruneReport, dry_run: bool, out: &mut impl Write) {
-    let (pruned, removed) = if dry_run {
+fn print_report(report: &PruneReport, out: &mut impl Write) {
+    let (pruned, removed) = if report.dry_run {
         ("a dry run: would prune", "would be removed")
     } else {
         ("pruned", "removed")
@@ -143,7 +143,7 @@ fn print_report(report: &PruneReport, dry_run: bool, out: &mut impl Write) {
     }
     lines.push(match &report.archive {
         Some(path) => format!("archived to {path}"),
-        None if dry_run => "nothing removed".to_owned(),
+        None if report.dry_run => "nothing removed".to_owned(),
         None => "no archive written".to_owned(),
     });
     for line in lines {

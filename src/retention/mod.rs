@@ -43,10 +43,13 @@ pub struct PruneOptions {
     pub trigger: &'static str,
 }
 
-/// What a prune removed.
+/// What a prune removed (or, in a dry run, would remove).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneReport {
+    /// A dry run: counted, nothing removed (only said when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
     /// The cutoff.
     pub cutoff: DateTime<Utc>,
     /// Audit events removed.
@@ -97,6 +100,7 @@ pub async fn dry_run(
     mut progress: impl FnMut(u64) + Send,
 ) -> AppResult<PruneReport> {
     let mut report = PruneReport {
+        dry_run: true,
         cutoff: options.cutoff,
         ..PruneReport::default()
     };

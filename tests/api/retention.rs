@@ -55,6 +55,12 @@ fn archive_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `rows` in (object, version) order.
+fn sorted(mut rows: Vec<sea_orm_history::HistoryRow>) -> Vec<sea_orm_history::HistoryRow> {
+    rows.sort_by(|a, b| (&a.object_id, a.version).cmp(&(&b.object_id, b.version)));
+    rows
+}
+
 /// The line of `table` in prune's report.
 fn reported(stdout: &str, table: &str) -> u64 {
     stdout
@@ -318,12 +324,22 @@ async fn pruning_again_removes_only_what_is_new_and_anchors_move_forward(app: Te
         "{stdout}"
     );
 
-    // Two more versions: the next prune moves the anchor from version 1 to 3.
+    // Two more versions: a dry run counts the two past the anchor and moves nothing, then the
+    // next prune moves the anchor from version 1 to 3.
     for name in ["v3", "v4"] {
         app.gql(UPDATE_PROJECT, json!({"p": project, "n": name}))
             .await
             .data();
     }
+    let (code, stdout) = prune(&app, &["--older-than", "0s", "--history", "--dry-run"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(reported(&stdout, "project_history"), 2);
+    let anchors = sea_orm_history::tables::prune_anchor::Entity::find_all(&app.db).await;
+    assert_eq!(
+        (anchors.len(), anchors[0].version),
+        (1, 1),
+        "a dry run leaves the anchor"
+    );
     let (code, stdout) = prune(&app, &["--older-than", "0s", "--history"]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(reported(&stdout, "project_history"), 2);
@@ -377,8 +393,8 @@ async fn a_dry_run_counts_what_prune_would_remove_and_removes_nothing(app: TestA
         .iter()
         .map(|e| e.id.to_string())
         .collect();
-    let projects_before = app.history_rows(HistoryEntity::Project).await;
-    let tasks_before = app.history_rows(HistoryEntity::Task).await;
+    let projects_before = sorted(app.history_rows(HistoryEntity::Project).await);
+    let tasks_before = sorted(app.history_rows(HistoryEntity::Task).await);
 
     let (code, dry) = prune(&app, &["--older-than", "0s", "--history", "--dry-run"]);
     assert_eq!(code, 0, "{dry}");
@@ -395,18 +411,35 @@ async fn a_dry_run_counts_what_prune_would_remove_and_removes_nothing(app: TestA
     );
     assert!(dry.contains("nothing removed"), "{dry}");
 
-    // Nothing is gone: every record and every event is still there.
+    // Nothing is gone, no anchor is written: every record and every event is still there, and
+    // the one event added is the command's own, saying it was a dry run.
     assert_eq!(
-        app.history_rows(HistoryEntity::Project).await,
+        sorted(app.history_rows(HistoryEntity::Project).await),
         projects_before
     );
-    assert_eq!(app.history_rows(HistoryEntity::Task).await, tasks_before);
-    let events_after: BTreeSet<String> = audit_event::Entity::find_all(&app.db)
-        .await
+    assert_eq!(
+        sorted(app.history_rows(HistoryEntity::Task).await),
+        tasks_before
+    );
+    assert_eq!(app.count("history_prune_anchor").await, 0);
+    let events_after = audit_event::Entity::find_all(&app.db).await;
+    let added: Vec<_> = events_after
         .iter()
-        .map(|e| e.id.to_string())
+        .filter(|e| !events_before.contains(&e.id.to_string()))
         .collect();
-    assert!(events_after.is_superset(&events_before));
+    assert_eq!(events_after.len(), events_before.len() + 1);
+    assert_eq!(
+        (added[0].kind.as_str(), added[0].action.as_str()),
+        ("FUNCTION", "prune")
+    );
+    assert_eq!(
+        added[0].input.as_ref().map(|i| &i["dryRun"]),
+        Some(&json!(true))
+    );
+    assert_eq!(
+        added[0].output.as_ref().map(|o| &o["dryRun"]),
+        Some(&json!(true))
+    );
 
     // A dry run cannot archive (there is nothing to archive): refused before it starts.
     let dir = archive_dir();

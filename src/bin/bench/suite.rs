@@ -955,6 +955,13 @@ pub async fn log(
         let result = at_32(&server, seconds, body).await?;
         per_second[slot].push(result.per_second());
         p99[slot].push(result.quantile_ms(0.99));
+        let params = json!({"turn": turn + 1, "sequencer": every != "0"});
+        out.push(measure(
+            "log_turn_mutations_per_s",
+            params.clone(),
+            result.per_second(),
+        ));
+        out.push(measure("log_turn_p99_ms", params, result.quantile_ms(0.99)));
         if turn == 2 {
             // How far the log trails right after the load, and how long it takes to catch up.
             let (written, logged) = counts(db).await?;
