@@ -250,13 +250,14 @@ async fn prune_with_history_keeps_the_latest_record_of_every_object_and_chains_s
     assert_eq!(verify.status.code(), Some(0));
     let history = app
         .gql(
-            "query($p: ID!) { history(entity: PROJECT, id: $p) { edges { node { version } } } }",
+            "query($p: ID!) { history(entity: PROJECT, id: $p) { totalCount edges { node { version } } } }",
             json!({"p": edited}),
         )
         .await;
     assert_eq!(
-        history.data()["history"]["edges"],
-        json!([{"node": {"version": 5}}, {"node": {"version": 4}}])
+        history.data()["history"],
+        json!({"totalCount": 2, "edges": [{"node": {"version": 5}}, {"node": {"version": 4}}]}),
+        "versions 1 to 3 pruned: two records left, and counted so"
     );
     std::fs::remove_file(&archive).ok();
 }
