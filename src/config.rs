@@ -388,6 +388,12 @@ pub struct LogSettings {
     /// runs at start-up and hourly).
     #[arg(long, env = "CHRONICLE_SEQUENCER_WINDOW", default_value = "10m", value_parser = parse_age)]
     pub sequencer_window: std::time::Duration,
+    /// Records the sequencer appends per transaction. Smaller holds the transaction (on SQLite the
+    /// database's one write lock, which writers then wait for) for less time; larger catches up
+    /// faster after a backlog.
+    #[arg(long, env = "CHRONICLE_SEQUENCER_BATCH", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub sequencer_batch: u64,
 }
 
 impl Default for LogSettings {
@@ -398,6 +404,7 @@ impl Default for LogSettings {
             checkpoint_every: std::time::Duration::from_secs(600),
             sequence_every_ms: 1_000,
             sequencer_window: std::time::Duration::from_secs(600),
+            sequencer_batch: 1_000,
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn spawn(
                     Ord::min(window, RECENT)
                 },
                 full_sweep,
-                ..SequenceOptions::default()
+                batch: settings.sequencer_batch,
             };
             // A sweep starts from the window or the beginning, or goes on from where it was
             // interrupted (starting over would read again, every time it loses the log's lock to

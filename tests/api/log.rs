@@ -33,6 +33,8 @@ fn logged(settings: &mut Settings) {
     );
     settings.log.checkpoint_origin = "chronicle.test/log".into();
     settings.log.sequence_every_ms = 50;
+    // Two records per transaction: a run over the tests' three records takes two.
+    settings.log.sequencer_batch = 2;
     settings.log.checkpoint_every = Duration::from_millis(100);
 }
 

@@ -74,6 +74,9 @@ async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     let mut settings = Settings::for_database(&url);
     sqlite_settings_from_env(&mut settings.database);
     settings.log.sequence_every_ms = sequence_every_ms;
+    if let Some(batch) = env_number("CHRONICLE_SEQUENCER_BATCH") {
+        settings.log.sequencer_batch = batch;
+    }
     settings.operations.access_log = false;
     let app = match Application::build(settings).await {
         Ok(app) => app,
