@@ -85,25 +85,12 @@ pub async fn prune_history<A: ArchiveSink + Send + ?Sized>(
     registry: &Registry,
     cutoff: DateTime<Utc>,
     batch: u64,
-    mut archive: Option<&mut A>,
+    archive: Option<&mut A>,
     progress: &mut (dyn FnMut(u64) + Send),
     report: &mut HistoryPruned,
 ) -> HistoryResult<()> {
-    for info in registry.entities() {
-        let records = report.records.entry(info.name.clone()).or_default();
-        walk_table(
-            db,
-            info,
-            cutoff,
-            Ord::max(batch, 1),
-            Cut::Remove(archive.as_deref_mut()),
-            progress,
-            records,
-            &mut report.objects,
-        )
-        .await?;
-    }
-    Ok(())
+    let mut cut = Cut::Remove(archive);
+    walk_tables(db, registry, cutoff, batch, &mut cut, progress, report).await
 }
 
 /// What [`prune_history`] would remove at `cutoff`, counted the same way, `batch` objects at a time,
@@ -119,6 +106,21 @@ pub async fn count_prunable(
     progress: &mut (dyn FnMut(u64) + Send),
 ) -> HistoryResult<HistoryPruned> {
     let mut report = HistoryPruned::default();
+    let mut cut = Cut::<dyn ArchiveSink + Send>::Count;
+    walk_tables(db, registry, cutoff, batch, &mut cut, progress, &mut report).await?;
+    Ok(report)
+}
+
+/// [`walk_table`] over every entity of `registry`, adding up into `report`.
+async fn walk_tables<A: ArchiveSink + Send + ?Sized>(
+    db: &DatabaseConnection,
+    registry: &Registry,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+    cut: &mut Cut<'_, A>,
+    progress: &mut (dyn FnMut(u64) + Send),
+    report: &mut HistoryPruned,
+) -> HistoryResult<()> {
     for info in registry.entities() {
         let records = report.records.entry(info.name.clone()).or_default();
         walk_table(
@@ -126,14 +128,14 @@ pub async fn count_prunable(
             info,
             cutoff,
             Ord::max(batch, 1),
-            Cut::<dyn ArchiveSink + Send>::Count,
+            cut,
             progress,
             records,
             &mut report.objects,
         )
         .await?;
     }
-    Ok(report)
+    Ok(())
 }
 
 /// One object's prunable prefix: versions up to `newest_old`.
@@ -160,7 +162,7 @@ async fn walk_table<A: ArchiveSink + Send + ?Sized>(
     info: &EntityInfo,
     cutoff: DateTime<Utc>,
     batch: u64,
-    mut cut: Cut<'_, A>,
+    cut: &mut Cut<'_, A>,
     progress: &mut (dyn FnMut(u64) + Send),
     removed: &mut u64,
     objects: &mut u64,
@@ -206,7 +208,7 @@ async fn walk_table<A: ArchiveSink + Send + ?Sized>(
             })
             .collect();
         for chunk in cuts.chunks(OBJECT_CHUNK) {
-            let (deleted, touched) = match &mut cut {
+            let (deleted, touched) = match cut {
                 Cut::Remove(archive) => {
                     prune_chunk(db, info, chunk, archive.as_deref_mut()).await?
                 }

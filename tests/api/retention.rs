@@ -55,6 +55,26 @@ fn archive_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// A project renamed three times (four records) and another with a task created and deleted (one
+/// record, and the task's two); returns the two projects' ids.
+async fn edited_and_deleted(app: &TestApp) -> (String, String) {
+    let edited = app.project("v1").await;
+    for name in ["v2", "v3", "v4"] {
+        app.gql(UPDATE_PROJECT, json!({"p": edited, "n": name}))
+            .await
+            .data();
+    }
+    let untouched = app.project("once").await;
+    let task = app.task(&untouched, "gone").await;
+    app.gql(
+        "mutation($t: ID!) { deleteTask(id: $t) }",
+        json!({"t": task}),
+    )
+    .await
+    .data();
+    (edited, untouched)
+}
+
 /// `rows` in (object, version) order.
 fn sorted(mut rows: Vec<sea_orm_history::HistoryRow>) -> Vec<sea_orm_history::HistoryRow> {
     rows.sort_by(|a, b| (&a.object_id, a.version).cmp(&(&b.object_id, b.version)));
@@ -170,20 +190,7 @@ async fn prune_removes_audit_events_older_than_the_age_and_archives_them_first(a
 async fn prune_with_history_keeps_the_latest_record_of_every_object_and_chains_still_verify(
     app: TestApp,
 ) {
-    let edited = app.project("v1").await;
-    for name in ["v2", "v3", "v4"] {
-        app.gql(UPDATE_PROJECT, json!({"p": edited, "n": name}))
-            .await
-            .data();
-    }
-    let untouched = app.project("once").await;
-    let task = app.task(&untouched, "gone").await;
-    app.gql(
-        "mutation($t: ID!) { deleteTask(id: $t) }",
-        json!({"t": task}),
-    )
-    .await
-    .data();
+    let (edited, untouched) = edited_and_deleted(&app).await;
     let dir = archive_dir();
     let archive = dir.path().join("prune.ndjson.gz");
 
@@ -375,20 +382,7 @@ async fn pruning_again_removes_only_what_is_new_and_anchors_move_forward(app: Te
 }
 
 async fn a_dry_run_counts_what_prune_would_remove_and_removes_nothing(app: TestApp) {
-    let edited = app.project("v1").await;
-    for name in ["v2", "v3", "v4"] {
-        app.gql(UPDATE_PROJECT, json!({"p": edited, "n": name}))
-            .await
-            .data();
-    }
-    let untouched = app.project("once").await;
-    let task = app.task(&untouched, "gone").await;
-    app.gql(
-        "mutation($t: ID!) { deleteTask(id: $t) }",
-        json!({"t": task}),
-    )
-    .await
-    .data();
+    edited_and_deleted(&app).await;
     let events_before: BTreeSet<String> = audit_event::Entity::find_all(&app.db)
         .await
         .iter()

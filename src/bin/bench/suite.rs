@@ -7,8 +7,8 @@
 //! - [`scale`]: the write overhead and the HTTP throughput at concurrency 32 on an empty history
 //!   table, and again once it holds a million records.
 //! - [`log`]: the verifiable log's cost: `createTask` at concurrency 32 with the sequencer off and
-//!   on, in turns (off, on, on, off), how far it trails the load, then how fast it sequences and how long verifying a checkpoint
-//!   of a million records takes.
+//!   on, in turns (off, on, on, off), how far it trails the load, then how fast it sequences and
+//!   how long verifying a checkpoint of a million records takes.
 //! - [`history_latency`]: `history(TASK, id)` p50 over HTTP with 10k, 100k and 1M history records.
 //! - [`revert`]: the revert of one assignation of 10,000 changes over 2,000 objects.
 
