@@ -296,10 +296,17 @@ pub struct DatabaseSettings {
     #[arg(long, env = "CHRONICLE_ACQUIRE_TIMEOUT_SECS", default_value_t = 10)]
     pub acquire_timeout_secs: u64,
     /// A pooled connection idle for at least this many milliseconds is pinged before a request gets
-    /// it; 0 pings at every checkout. The pool already pings each connection as it comes back, so a
-    /// ping at checkout only matters for a connection that waited long enough to have been dropped.
+    /// it; 0 pings at every checkout. A connection in steady use is not pinged: it proved itself
+    /// alive on its last request; one that died since fails the request that uses it and then
+    /// leaves the pool.
     #[arg(long, env = "CHRONICLE_PING_AFTER_IDLE_MS", default_value_t = 1_000)]
     pub ping_after_idle_ms: u64,
+    /// Ping every connection as it comes back to the pool (sqlx's own behaviour), a round trip per
+    /// request. Off by default: only a connection not in step with its server is pinged (a
+    /// `ROLLBACK` queued by a dropped transaction, a result left unread, a dead connection), which
+    /// sends, drains or drops it (see `vendor/README.md`).
+    #[arg(long, env = "CHRONICLE_PING_ON_RELEASE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub ping_on_release: bool,
     /// SQLite only (always in WAL mode): `normal` syncs the log at checkpoints, so a power cut may lose
     /// the last commits but never corrupts; `full` syncs every commit.
     #[arg(long, env = "CHRONICLE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
@@ -705,6 +712,7 @@ impl DatabaseSettings {
             max_connections: 16,
             acquire_timeout_secs: 10,
             ping_after_idle_ms: 1_000,
+            ping_on_release: false,
             sqlite_synchronous: SqliteSync::Normal,
             sqlite_checkpoint_ms: 100,
             sqlite_wal_autocheckpoint: 10_000,

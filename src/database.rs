@@ -1,5 +1,5 @@
 //! The database connection: pool settings per backend (one connection for SQLite, WAL mode; READ
-//! COMMITTED on MySQL), SQLite's background checkpointer, migrations on start, the check `verify` and `prune` make that a database is
+//! COMMITTED on MySQL; sqlx's release ping only where it matters), SQLite's background checkpointer, migrations on start, the check `verify` and `prune` make that a database is
 //! a migrated Chronicle database before they touch it, and [`timed`], the database time of a request.
 
 use std::time::Duration;
@@ -28,8 +28,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
         .sqlx_logging(false);
-    // sqlx pings every connection as it returns to the pool, and by default again as it leaves: a
-    // round trip on every request's path. Only a connection that sat idle is pinged at checkout.
+    // sqlx pings every connection as it leaves the pool by default, a round trip on every request's
+    // path: only a connection that sat idle is pinged at checkout here.
     if settings.ping_after_idle_ms == 0 {
         options.test_before_acquire(true);
     } else {
@@ -50,13 +50,28 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             .busy_timeout(Duration::from_secs(30))
             .pragma("wal_autocheckpoint", autocheckpoint.clone())
     });
+    // And as it comes back, by default: a round trip per request, off its path but CPU on both
+    // sides. With `ping_on_release` off only a connection not in step with its server is pinged
+    // (`test_on_release`, a patch of sqlx: see `vendor/README.md`). sea-orm keeps one
+    // pool-options hook per backend, so each hook below sets it along with what else it does.
+    let ping_on_release = settings.ping_on_release;
+    options.map_sqlx_postgres_pool_opts(move |pool| pool.test_on_release(ping_on_release));
     // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed
     // rows without locking reads, and InnoDB takes no gap locks, which under REPEATABLE READ made
-    // concurrent history writers of different objects deadlock (see `sea_orm_history::mysql`).
-    sea_orm_history::mysql::install(&mut options);
+    // concurrent history writers of different objects deadlock (what `sea_orm_history::mysql::install`
+    // does, in this hook).
+    options.map_sqlx_mysql_pool_opts(move |pool| {
+        pool.test_on_release(ping_on_release)
+            .after_connect(|connection, _| {
+                Box::pin(sea_orm_history::mysql::set_read_committed(connection))
+            })
+    });
     // SQLite: the SHA-256 function that lets the history writer chain a record in the database, a
-    // round trip less per change (see `sea_orm_history::sqlite`).
-    sea_orm_history::sqlite::install(&mut options);
+    // round trip less per change (what `sea_orm_history::sqlite::install` does, in this hook).
+    options.map_sqlx_sqlite_pool_opts(move |pool| {
+        pool.test_on_release(ping_on_release)
+            .after_connect(|connection, _| Box::pin(sea_orm_history::sqlite::register(connection)))
+    });
     let mut db = Database::connect(options).await?;
     db.set_metric_callback(|info| add_database_time(info.elapsed));
     Ok(db)

@@ -271,3 +271,175 @@ async fn sqlite_without_the_background_checkpointer_leaves_a_short_log_to_the_co
     assert_ne!(tasks_in_the_file_alone(&app.url).await, Some(5));
     assert_eq!(app.count("task").await, 5);
 }
+
+/// A transaction dropped without a commit (a request cancelled mid-mutation) releases its locks as
+/// its connection goes back to the pool, although the server's pool does not ping every connection
+/// coming back (`ping_on_release` off, the default): the queued `ROLLBACK` is flushed all the same,
+/// another connection then writes the row, and the first connection serves its next request.
+async fn a_dropped_transaction_releases_its_locks_without_the_pools_release_ping(backend: Backend) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use std::time::Duration;
+
+    let (settings, _scratch) = crate::helpers::fresh_settings(backend).await;
+    assert!(!settings.database.ping_on_release, "the default");
+    let one = chronicle::config::DatabaseSettings {
+        max_connections: 1,
+        ..settings.database.clone()
+    };
+    let first = chronicle::database::connect(&one).await.unwrap();
+    let second = chronicle::database::connect(&one).await.unwrap();
+    let pings_on_release = match backend {
+        Backend::Postgres => first
+            .get_postgres_connection_pool()
+            .options()
+            .get_test_on_release(),
+        Backend::MySql => first
+            .get_mysql_connection_pool()
+            .options()
+            .get_test_on_release(),
+        Backend::Sqlite => first
+            .get_sqlite_connection_pool()
+            .options()
+            .get_test_on_release(),
+    };
+    assert!(!pings_on_release, "the pool skips sqlx's release ping");
+    first
+        .execute_unprepared("CREATE TABLE lock_probe (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+        .await
+        .unwrap();
+    first
+        .execute_unprepared("INSERT INTO lock_probe (id, n) VALUES (1, 1)")
+        .await
+        .unwrap();
+
+    let cancelled = first.begin().await.unwrap();
+    cancelled
+        .execute_unprepared("UPDATE lock_probe SET n = 2 WHERE id = 1")
+        .await
+        .unwrap();
+    drop(cancelled);
+
+    // The other connection needs the row's lock (SQLite: the database's write lock); it waits for
+    // it at most ten seconds here rather than the database's own timeout.
+    let write = second.execute_unprepared("UPDATE lock_probe SET n = n + 10 WHERE id = 1");
+    let written = tokio::time::timeout(Duration::from_secs(10), write)
+        .await
+        .expect("the dropped transaction's lock was released")
+        .unwrap();
+    assert_eq!(written.rows_affected(), 1);
+
+    let n = |db: sea_orm::DatabaseConnection| async move {
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT n FROM lock_probe WHERE id = 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n")
+            .or_else(|_| row.try_get::<i32>("", "n").map(i64::from))
+            .unwrap()
+    };
+    assert_eq!(
+        n(second.clone()).await,
+        11,
+        "the dropped update was rolled back"
+    );
+    assert_eq!(
+        n(first.clone()).await,
+        11,
+        "the first connection serves its next request"
+    );
+}
+
+on_every_database!(backend; a_dropped_transaction_releases_its_locks_without_the_pools_release_ping);
+
+/// A connection whose server end died (killed by the database's administrator, or a restart) fails
+/// at most the one request that uses it and leaves the pool on its way back, without the pool's
+/// release ping (`ping_on_release` off) and without a ping at checkout (a connection in steady use
+/// is not pinged): the next request gets a new connection.
+async fn a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(backend: Backend) {
+    use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+    use std::time::Duration;
+
+    let (settings, _scratch) = crate::helpers::fresh_settings(backend).await;
+    let admin = chronicle::database::connect(&settings.database)
+        .await
+        .unwrap();
+    let pool = chronicle::database::connect(&chronicle::config::DatabaseSettings {
+        max_connections: 1,
+        ping_after_idle_ms: 3_600_000,
+        ..settings.database.clone()
+    })
+    .await
+    .unwrap();
+    let whoami = match backend {
+        Backend::Postgres => "SELECT CAST(pg_backend_pid() AS BIGINT) AS pid",
+        _ => "SELECT CAST(CONNECTION_ID() AS SIGNED) AS pid",
+    };
+    let pid_of = |db: &DatabaseConnection| {
+        let statement = Statement::from_string(db.get_database_backend(), whoami);
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(statement).await?;
+            row.expect("a row").try_get::<i64>("", "pid")
+        }
+    };
+
+    let pid = pid_of(&pool).await.unwrap();
+    let kill = match backend {
+        Backend::Postgres => format!("SELECT pg_terminate_backend({pid})"),
+        _ => format!("KILL {pid}"),
+    };
+    admin.execute_unprepared(&kill).await.unwrap();
+    // The kill reaches the connection a moment later: the requests up to it are served by it. The
+    // pool may also notice it first (MySQL: a connection whose last read stopped before the end
+    // of its result is pinged on its way back), and no request fails.
+    let (mut failures, mut next) = (0, None);
+    for _ in 0..250 {
+        match pid_of(&pool).await {
+            Err(_) => failures += 1,
+            Ok(other) if other != pid => {
+                next = Some(other);
+                break;
+            }
+            Ok(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        failures <= 1,
+        "only the request on the killed connection fails, not {failures}"
+    );
+    let next = next.expect("a new connection serves the requests after it");
+    assert_eq!(
+        pid_of(&pool).await.unwrap(),
+        next,
+        "which then stays in the pool"
+    );
+}
+
+mod a_killed_connection_fails_at_most_one_request_and_leaves_the_pool {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(chronicle_test_postgres),
+        ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+    )]
+    async fn postgres() {
+        super::a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(Backend::Postgres)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(chronicle_test_mysql),
+        ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
+    )]
+    async fn mysql() {
+        super::a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(Backend::MySql)
+            .await;
+    }
+}

@@ -72,9 +72,9 @@ enum Internal {
 /// Serves until killed.
 async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     let mut settings = Settings::for_database(&url);
-    sqlite_settings_from_env(&mut settings.database);
+    database_settings_from_env(&mut settings.database);
     settings.log.sequence_every_ms = sequence_every_ms;
-    if let Some(batch) = env_number("CHRONICLE_SEQUENCER_BATCH") {
+    if let Some(batch) = env_setting("CHRONICLE_SEQUENCER_BATCH") {
         settings.log.sequencer_batch = batch;
     }
     settings.operations.access_log = false;
@@ -95,27 +95,31 @@ async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     }
 }
 
-/// SQLite's checkpoint settings from the variables `chronicle serve` reads
-/// (`CHRONICLE_SQLITE_CHECKPOINT_MS`, `CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT`), for the bench's own
-/// connection and its server alike: `CHRONICLE_SQLITE_CHECKPOINT_MS=0
-/// CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT=1000` measures SQLite's own checkpoints.
-fn sqlite_settings_from_env(settings: &mut DatabaseSettings) {
-    if let Some(ms) = env_number("CHRONICLE_SQLITE_CHECKPOINT_MS") {
+/// The pool's release ping and SQLite's checkpoint settings from the variables `chronicle serve`
+/// reads (`CHRONICLE_PING_ON_RELEASE`, `CHRONICLE_SQLITE_CHECKPOINT_MS`,
+/// `CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT`), for the bench's own connection and its server alike:
+/// `CHRONICLE_SQLITE_CHECKPOINT_MS=0 CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT=1000` measures SQLite's own
+/// checkpoints, `CHRONICLE_PING_ON_RELEASE=true` sqlx's ping of every connection back in its pool.
+pub(crate) fn database_settings_from_env(settings: &mut DatabaseSettings) {
+    if let Some(ping) = env_setting("CHRONICLE_PING_ON_RELEASE") {
+        settings.ping_on_release = ping;
+    }
+    if let Some(ms) = env_setting("CHRONICLE_SQLITE_CHECKPOINT_MS") {
         settings.sqlite_checkpoint_ms = ms;
     }
-    if let Some(pages) = env_number("CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT") {
+    if let Some(pages) = env_setting("CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT") {
         settings.sqlite_wal_autocheckpoint = pages;
     }
 }
 
-/// The environment variable `name` as a number, when it is set (to something else: said, ignored).
-fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+/// The environment variable `name` parsed, when it is set (to something else: said, ignored).
+fn env_setting<T: std::str::FromStr>(name: &str) -> Option<T> {
     let value = std::env::var(name).ok()?;
-    let number = value.parse().ok();
-    if number.is_none() {
-        eprintln!("bench: {name}={value} is not a number, ignored");
+    let parsed = value.parse().ok();
+    if parsed.is_none() {
+        eprintln!("bench: {name}={value} is not a valid value, ignored");
     }
-    number
+    parsed
 }
 
 /// Runs `body` on a fresh migrated database of `server`, dropped afterwards.
@@ -130,7 +134,7 @@ where
         acquire_timeout_secs: 60,
         ..DatabaseSettings::for_url(&scratch.url)
     };
-    sqlite_settings_from_env(&mut settings);
+    database_settings_from_env(&mut settings);
     let outcome = match connect_and_migrate(&settings).await {
         Ok(db) => {
             // The bench's own writes run as the server's do, checkpoints included.

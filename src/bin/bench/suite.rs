@@ -417,11 +417,10 @@ pub async fn http_mutations(
 ) -> Result<Vec<Measure>, String> {
     let (project, tasks) = seed_tasks(db, seeded).await?;
     let server = Server::start(url)?;
-    // The ceiling's pool is the server's (default settings).
-    let pool =
-        chronicle::database::connect(&chronicle::config::Settings::for_database(url).database)
-            .await
-            .map_err(err)?;
+    // The ceiling's pool is the server's (default settings, and the same variables read).
+    let mut settings = chronicle::config::Settings::for_database(url).database;
+    crate::database_settings_from_env(&mut settings);
+    let pool = chronicle::database::connect(&settings).await.map_err(err)?;
     let task_ids: std::sync::Arc<Vec<uuid::Uuid>> =
         std::sync::Arc::new(tasks.iter().map(|t| t.id).collect());
     let idle = server.rss_bytes().unwrap_or(0);

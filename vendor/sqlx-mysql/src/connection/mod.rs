@@ -114,7 +114,10 @@ impl Connection for MySqlConnection {
 
     #[doc(hidden)]
     fn should_flush(&self) -> bool {
-        !self.inner.stream.write_buffer().is_empty()
+        // Chronicle patch (see its vendor/README.md): whether `flush` has work, packets queued or
+        // results still to read (a cancelled query's, or a dead connection's), so that a pool
+        // without its release ping still pings, drains or evicts such a connection.
+        !self.inner.stream.write_buffer().is_empty() || !self.inner.stream.waiting.is_empty()
     }
 
     fn begin(

@@ -241,7 +241,10 @@ impl Connection for PgConnection {
 
     #[doc(hidden)]
     fn should_flush(&self) -> bool {
-        !self.inner.stream.write_buffer().is_empty()
+        // Chronicle patch (see its vendor/README.md): whether `flush` has work, messages queued
+        // or responses still to read (a cancelled query's, or a dead connection's), so that a pool
+        // without its release ping still pings, drains or evicts such a connection.
+        !self.inner.stream.write_buffer().is_empty() || self.inner.pending_ready_for_query_count > 0
     }
 }
 
