@@ -301,10 +301,11 @@ pub struct DatabaseSettings {
     /// leaves the pool.
     #[arg(long, env = "CHRONICLE_PING_AFTER_IDLE_MS", default_value_t = 1_000)]
     pub ping_after_idle_ms: u64,
-    /// Ping every connection as it comes back to the pool (sqlx's own behaviour), a round trip per
-    /// request. Off by default: only a connection not in step with its server is pinged (a
-    /// `ROLLBACK` queued by a dropped transaction, a result left unread, a dead connection), which
-    /// sends, drains or drops it (see `vendor/README.md`).
+    /// PostgreSQL and MySQL: ping every connection as it comes back to the pool (sqlx's own
+    /// behaviour), a round trip per request. Off by default: only a connection not in step with its
+    /// server is pinged (a `ROLLBACK` queued by a dropped transaction, a result left unread, an
+    /// error just read, a dead connection), which sends, drains or drops it (see
+    /// `vendor/README.md`). SQLite always pings (a hop to its connection's thread).
     #[arg(long, env = "CHRONICLE_PING_ON_RELEASE", default_value_t = false, action = clap::ArgAction::Set)]
     pub ping_on_release: bool,
     /// SQLite only (always in WAL mode): `normal` syncs the log at checkpoints, so a power cut may lose

@@ -53,7 +53,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     // And as it comes back, by default: a round trip per request, off its path but CPU on both
     // sides. With `ping_on_release` off only a connection not in step with its server is pinged
     // (`test_on_release`, a patch of sqlx: see `vendor/README.md`). sea-orm keeps one
-    // pool-options hook per backend, so each hook below sets it along with what else it does.
+    // pool-options hook per backend, so the MySQL hook sets it along with what else it does.
+    // SQLite keeps its ping (a hop to the connection's worker thread): its driver cannot tell a
+    // connection whose worker is gone on the way back without it.
     let ping_on_release = settings.ping_on_release;
     options.map_sqlx_postgres_pool_opts(move |pool| pool.test_on_release(ping_on_release));
     // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed
@@ -67,11 +69,8 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
             })
     });
     // SQLite: the SHA-256 function that lets the history writer chain a record in the database, a
-    // round trip less per change (what `sea_orm_history::sqlite::install` does, in this hook).
-    options.map_sqlx_sqlite_pool_opts(move |pool| {
-        pool.test_on_release(ping_on_release)
-            .after_connect(|connection, _| Box::pin(sea_orm_history::sqlite::register(connection)))
-    });
+    // round trip less per change (see `sea_orm_history::sqlite`).
+    sea_orm_history::sqlite::install(&mut options);
     let mut db = Database::connect(options).await?;
     db.set_metric_callback(|info| add_database_time(info.elapsed));
     Ok(db)

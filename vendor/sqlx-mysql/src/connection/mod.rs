@@ -115,9 +115,12 @@ impl Connection for MySqlConnection {
     #[doc(hidden)]
     fn should_flush(&self) -> bool {
         // Chronicle patch (see its vendor/README.md): whether `flush` has work, packets queued or
-        // results still to read (a cancelled query's, or a dead connection's), so that a pool
-        // without its release ping still pings, drains or evicts such a connection.
-        !self.inner.stream.write_buffer().is_empty() || !self.inner.stream.waiting.is_empty()
+        // results still to read (a cancelled query's, or a dead connection's), or whether the last
+        // packet read was an error (which a server may send just before it closes), so that a
+        // pool without its release ping still pings, drains or evicts such a connection.
+        !self.inner.stream.write_buffer().is_empty()
+            || !self.inner.stream.waiting.is_empty()
+            || self.inner.stream.last_read_was_error
     }
 
     fn begin(

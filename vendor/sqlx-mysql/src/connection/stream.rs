@@ -19,6 +19,9 @@ pub struct MySqlStream<S = Box<dyn Socket>> {
     pub(crate) sequence_id: u8,
     pub(crate) waiting: VecDeque<Waiting>,
     pub(crate) is_tls: bool,
+    // Chronicle patch (see its vendor/README.md): an error packet was the last thing read, which a
+    // server may send just before it closes the connection; `should_flush` reports it.
+    pub(crate) last_read_was_error: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -56,10 +59,12 @@ impl<S: Socket> MySqlStream<S> {
             sequence_id: 0,
             socket: BufferedSocket::new(socket),
             is_tls: false,
+            last_read_was_error: false,
         }
     }
 
     pub(crate) async fn wait_until_ready(&mut self) -> Result<(), Error> {
+        self.last_read_was_error = false;
         if !self.socket.write_buffer().is_empty() {
             self.socket.flush().await?;
         }
@@ -163,6 +168,7 @@ impl<S: Socket> MySqlStream<S> {
             .eq(&0xff)
         {
             self.waiting.pop_front();
+            self.last_read_was_error = true;
 
             // instead of letting this packet be looked at everywhere, we check here
             // and emit a proper Error
@@ -213,6 +219,7 @@ impl<S: Socket> MySqlStream<S> {
             sequence_id: self.sequence_id,
             waiting: self.waiting,
             is_tls: self.is_tls,
+            last_read_was_error: self.last_read_was_error,
         }
     }
 }

@@ -97,6 +97,7 @@ impl WithSocket for MapStream {
             sequence_id: self.sequence_id,
             waiting: self.waiting,
             is_tls: true,
+            last_read_was_error: false,
         }
     }
 }
