@@ -399,6 +399,9 @@ macro_rules! on_every_database {
     (backend; $($name:ident),* $(,)?) => {
         chronicle_test_support::on_every_backend!($($name),*);
     };
+    (servers; $($name:ident),* $(,)?) => {
+        chronicle_test_support::on_every_backend!(servers; $($name),*);
+    };
     (settings = $configure:ident; $($name:ident),* $(,)?) => {
         $crate::on_every_database!(@run super::$configure; $($name),*);
     };

@@ -427,26 +427,4 @@ async fn a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(backe
     );
 }
 
-mod a_killed_connection_fails_at_most_one_request_and_leaves_the_pool {
-    use crate::helpers::Backend;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(chronicle_test_postgres),
-        ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
-    )]
-    async fn postgres() {
-        super::a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(Backend::Postgres)
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(
-        not(chronicle_test_mysql),
-        ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
-    )]
-    async fn mysql() {
-        super::a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(Backend::MySql)
-            .await;
-    }
-}
+on_every_database!(servers; a_killed_connection_fails_at_most_one_request_and_leaves_the_pool);

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::helpers::{
     As, Backend, FindAll, ServerProcess, TestApp, assert_history_consistent, fresh_settings,
 };
+use crate::on_every_database;
 
 const UPDATE: &str = "mutation($t: ID!, $title: String!, $p: Int!) { updateTask(id: $t, input: {title: $title, priority: $p}) { id } }";
 
@@ -70,20 +71,4 @@ async fn two_replicas_keep_steps_and_versions_unique_and_gapless(backend: Backen
     assert_eq!(rows.len(), 4 + 64);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_postgres),
-    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
-)]
-async fn two_replicas_on_postgres_keep_steps_and_versions_unique_and_gapless() {
-    two_replicas_keep_steps_and_versions_unique_and_gapless(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(chronicle_test_mysql),
-    ignore = "CHRONICLE_TEST_MYSQL_URL is not set"
-)]
-async fn two_replicas_on_mariadb_keep_steps_and_versions_unique_and_gapless() {
-    two_replicas_keep_steps_and_versions_unique_and_gapless(Backend::MySql).await;
-}
+on_every_database!(servers; two_replicas_keep_steps_and_versions_unique_and_gapless);

@@ -12,30 +12,39 @@ use sea_orm::{ConnectionTrait, Database};
 
 /// Declares `mod name { sqlite, postgres, mysql }` running `async fn name(backend: Backend)` of the
 /// calling test file on each backend (PostgreSQL and MariaDB only when configured; else ignored, with
-/// the reason).
+/// the reason). `on_every_backend!(servers; name)` declares `mod name { postgres, mysql }`, for what
+/// only a database server has (replicas, a connection killed from the server's side).
 #[macro_export]
 macro_rules! on_every_backend {
+    (servers; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                $crate::on_every_backend!(@servers $name);
+            }
+        )*
+    };
+    (@servers $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(not(chronicle_test_postgres), ignore = "CHRONICLE_TEST_POSTGRES_URL is not set")]
+        async fn postgres() {
+            super::$name($crate::Backend::Postgres).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(not(chronicle_test_mysql), ignore = "CHRONICLE_TEST_MYSQL_URL is not set")]
+        async fn mysql() {
+            super::$name($crate::Backend::MySql).await;
+        }
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
-                use $crate::Backend;
-
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::$name(Backend::Sqlite).await;
+                    super::$name($crate::Backend::Sqlite).await;
                 }
 
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(chronicle_test_postgres), ignore = "CHRONICLE_TEST_POSTGRES_URL is not set")]
-                async fn postgres() {
-                    super::$name(Backend::Postgres).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[cfg_attr(not(chronicle_test_mysql), ignore = "CHRONICLE_TEST_MYSQL_URL is not set")]
-                async fn mysql() {
-                    super::$name(Backend::MySql).await;
-                }
+                $crate::on_every_backend!(@servers $name);
             }
         )*
     };
