@@ -308,6 +308,13 @@ pub struct DatabaseSettings {
     /// `vendor/README.md`). SQLite always pings (a hop to its connection's thread).
     #[arg(long, env = "CHRONICLE_PING_ON_RELEASE", default_value_t = false, action = clap::ArgAction::Set)]
     pub ping_on_release: bool,
+    /// PostgreSQL only: a transaction's `BEGIN` travels with its first statement, in one round
+    /// trip, instead of taking one of its own (as the PostgreSQL JDBC driver does; a patch of sqlx,
+    /// see `vendor/README.md`). The `BEGIN` goes ahead of the statement in the same protocol
+    /// pipeline, so the server skips the statement if the `BEGIN` fails. `false`: sqlx's own
+    /// behaviour.
+    #[arg(long, env = "CHRONICLE_PIPELINE_BEGIN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub pipeline_begin: bool,
     /// SQLite only (always in WAL mode): `normal` syncs the log at checkpoints, so a power cut may lose
     /// the last commits but never corrupts; `full` syncs every commit.
     #[arg(long, env = "CHRONICLE_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Normal)]
@@ -714,6 +721,7 @@ impl DatabaseSettings {
             acquire_timeout_secs: 10,
             ping_after_idle_ms: 1_000,
             ping_on_release: false,
+            pipeline_begin: true,
             sqlite_synchronous: SqliteSync::Normal,
             sqlite_checkpoint_ms: 100,
             sqlite_wal_autocheckpoint: 10_000,

@@ -1,5 +1,6 @@
 //! The database connection: pool settings per backend (one connection for SQLite, WAL mode; READ
-//! COMMITTED on MySQL; sqlx's release ping only where it matters), SQLite's background checkpointer, migrations on start, the check `verify` and `prune` make that a database is
+//! COMMITTED on MySQL; sqlx's release ping only where it matters; PostgreSQL's `BEGIN` with the
+//! transaction's first statement), SQLite's background checkpointer, migrations on start, the check `verify` and `prune` make that a database is
 //! a migrated Chronicle database before they touch it, and [`timed`], the database time of a request.
 
 use std::time::Duration;
@@ -56,6 +57,10 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
     // pool-options hook per backend, so the MySQL hook sets it along with what else it does.
     // SQLite keeps its ping (a hop to the connection's worker thread): its driver cannot tell a
     // connection whose worker is gone on the way back without it.
+    // PostgreSQL: a transaction's `BEGIN` sent with its first statement, a round trip less per
+    // transaction (`pipeline_begin`, a patch of sqlx too).
+    let pipeline_begin = settings.pipeline_begin;
+    options.map_sqlx_postgres_opts(move |pg| pg.pipeline_begin(pipeline_begin));
     let ping_on_release = settings.ping_on_release;
     options.map_sqlx_postgres_pool_opts(move |pool| pool.test_on_release(ping_on_release));
     // MySQL: READ COMMITTED, as PostgreSQL's default. Each statement then reads the latest committed

@@ -27,6 +27,7 @@ mod provenance;
 mod replicas;
 mod retention;
 mod revert;
+mod round_trips;
 mod schema;
 mod scripts;
 mod trace;

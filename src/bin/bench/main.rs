@@ -95,14 +95,19 @@ async fn serve_for_bench(url: String, sequence_every_ms: u64) -> ExitCode {
     }
 }
 
-/// The pool's release ping and SQLite's checkpoint settings from the variables `chronicle serve`
-/// reads (`CHRONICLE_PING_ON_RELEASE`, `CHRONICLE_SQLITE_CHECKPOINT_MS`,
+/// The pool's release ping, PostgreSQL's pipelined `BEGIN` and SQLite's checkpoint settings from
+/// the variables `chronicle serve` reads (`CHRONICLE_PING_ON_RELEASE`, `CHRONICLE_PIPELINE_BEGIN`,
+/// `CHRONICLE_SQLITE_CHECKPOINT_MS`,
 /// `CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT`), for the bench's own connection and its server alike:
 /// `CHRONICLE_SQLITE_CHECKPOINT_MS=0 CHRONICLE_SQLITE_WAL_AUTOCHECKPOINT=1000` measures SQLite's own
-/// checkpoints, `CHRONICLE_PING_ON_RELEASE=true` sqlx's ping of every connection back in its pool.
+/// checkpoints, `CHRONICLE_PING_ON_RELEASE=true` sqlx's ping of every connection back in its pool,
+/// `CHRONICLE_PIPELINE_BEGIN=false` a round trip of its own for every `BEGIN`.
 pub(crate) fn database_settings_from_env(settings: &mut DatabaseSettings) {
     if let Some(ping) = env_setting("CHRONICLE_PING_ON_RELEASE") {
         settings.ping_on_release = ping;
+    }
+    if let Some(pipeline) = env_setting("CHRONICLE_PIPELINE_BEGIN") {
+        settings.pipeline_begin = pipeline;
     }
     if let Some(ms) = env_setting("CHRONICLE_SQLITE_CHECKPOINT_MS") {
         settings.sqlite_checkpoint_ms = ms;

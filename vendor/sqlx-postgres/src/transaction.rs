@@ -22,6 +22,13 @@ impl TransactionManager for PgTransactionManager {
             // a transaction (we need to issue a `SAVEPOINT` instead)
             Some(_) if depth > 0 => return Err(Error::InvalidSavePointStatement),
             Some(statement) => statement,
+            // Chronicle patch (see its vendor/README.md): with `pipeline_begin`, a top-level
+            // `BEGIN` waits to travel with the transaction's first statement.
+            None if depth == 0 && conn.inner.pipeline_begin => {
+                conn.inner.begin_pending = true;
+                conn.inner.transaction_depth += 1;
+                return Ok(());
+            }
             None => begin_ansi_transaction_sql(depth),
         };
 
@@ -38,6 +45,10 @@ impl TransactionManager for PgTransactionManager {
     }
 
     async fn commit(conn: &mut PgConnection) -> Result<(), Error> {
+        // Chronicle patch: a transaction that sent nothing has nothing to commit.
+        if take_unsent_begin(conn) {
+            return Ok(());
+        }
         if conn.inner.transaction_depth > 0 {
             conn.execute(commit_ansi_transaction_sql(conn.inner.transaction_depth))
                 .await?;
@@ -49,6 +60,10 @@ impl TransactionManager for PgTransactionManager {
     }
 
     async fn rollback(conn: &mut PgConnection) -> Result<(), Error> {
+        // Chronicle patch: a transaction that sent nothing has nothing to roll back.
+        if take_unsent_begin(conn) {
+            return Ok(());
+        }
         if conn.inner.transaction_depth > 0 {
             conn.execute(rollback_ansi_transaction_sql(conn.inner.transaction_depth))
                 .await?;
@@ -60,6 +75,10 @@ impl TransactionManager for PgTransactionManager {
     }
 
     fn start_rollback(conn: &mut PgConnection) {
+        // Chronicle patch: a transaction that sent nothing has nothing to roll back.
+        if take_unsent_begin(conn) {
+            return;
+        }
         if conn.inner.transaction_depth > 0 {
             conn.queue_simple_query(
                 rollback_ansi_transaction_sql(conn.inner.transaction_depth).as_str(),
@@ -72,6 +91,18 @@ impl TransactionManager for PgTransactionManager {
 
     fn get_transaction_depth(conn: &<Self::Database as Database>::Connection) -> usize {
         conn.inner.transaction_depth
+    }
+}
+
+/// Chronicle patch: ends a top-level transaction whose `BEGIN` is still pending (see
+/// `PgConnectOptions::pipeline_begin`) without a word to the server; whether there was one.
+fn take_unsent_begin(conn: &mut PgConnection) -> bool {
+    if conn.inner.begin_pending {
+        conn.inner.begin_pending = false;
+        conn.inner.transaction_depth -= 1;
+        true
+    } else {
+        false
     }
 }
 

@@ -150,6 +150,8 @@ impl PgConnection {
                 cache_elem_type_to_array: HashMap::new(),
                 cache_table_data: HashMap::new(),
                 log_settings: options.log_settings.clone(),
+                pipeline_begin: options.pipeline_begin,
+                begin_pending: false,
             }),
         })
     }

@@ -206,10 +206,22 @@ impl PgConnection {
         let mut logger = QueryLogger::new(query, self.inner.log_settings.clone());
         let sql = logger.sql().as_str();
 
+        // Chronicle patch (see its vendor/README.md): a transaction's pending `BEGIN` travels with
+        // its first statement when that one is prepared already (in the cache, so named: the
+        // `BEGIN` takes the unnamed statement and portal), in the same write.
+        let pipeline_begin = self.inner.begin_pending
+            && arguments.is_some()
+            && self.inner.cache_statement.contains_key(sql);
+
         // before we continue, wait until we are "ready" to accept more queries
-        self.wait_until_ready().await?;
+        if pipeline_begin {
+            self.wait_until_ready_keeping_begin().await?;
+        } else {
+            self.wait_until_ready().await?;
+        }
 
         let mut metadata: Arc<PgStatementMetadata>;
+        let mut sends_begin = false;
 
         let format = if let Some(mut arguments) = arguments {
             // Check this before we write anything to the stream.
@@ -237,17 +249,54 @@ impl PgConnection {
             arguments.apply_patches(self, &metadata.parameters).await?;
 
             // consume messages till `ReadyForQuery` before bind and execute
-            self.wait_until_ready().await?;
+            if pipeline_begin {
+                self.wait_until_ready_keeping_begin().await?;
+            } else {
+                self.wait_until_ready().await?;
+            }
+
+            // Chronicle patch: `BEGIN` through the extended protocol and before this statement's
+            // `Sync`, so that the server skips the statement if `BEGIN` fails (still pending unless
+            // patching the arguments above ran a query, which sent it).
+            if pipeline_begin && self.inner.begin_pending {
+                self.inner.begin_pending = false;
+                sends_begin = true;
+                self.inner.stream.write_msg(Parse {
+                    param_types: &[],
+                    query: "BEGIN",
+                    statement: StatementId::UNNAMED,
+                })?;
+                self.inner.stream.write_msg(Bind {
+                    portal: PortalId::UNNAMED,
+                    statement: StatementId::UNNAMED,
+                    formats: &[],
+                    num_params: 0,
+                    params: &[],
+                    result_formats: &[],
+                })?;
+                self.inner.stream.write_msg(message::Execute {
+                    portal: PortalId::UNNAMED,
+                    limit: 0,
+                })?;
+            }
 
             // bind to attach the arguments to the statement and create a portal
-            self.inner.stream.write_msg(Bind {
+            let bound = self.inner.stream.write_msg(Bind {
                 portal: PortalId::UNNAMED,
                 statement,
                 formats: &[PgValueFormat::Binary],
                 num_params,
                 params: &arguments.buffer,
                 result_formats: &[PgValueFormat::Binary],
-            })?;
+            });
+            if let Err(error) = bound {
+                // Chronicle patch: a `BEGIN` written above runs alone, so that the connection
+                // stays in step with its server, in its transaction.
+                if sends_begin {
+                    self.write_sync();
+                }
+                return Err(error);
+            }
 
             // executes the portal up to the passed limit
             // the protocol-level limit acts nearly identically to the `LIMIT` in SQL
@@ -291,6 +340,21 @@ impl PgConnection {
         };
 
         self.inner.stream.flush().await?;
+
+        // Chronicle patch: the `BEGIN`'s answers come first. An error here (returned by `recv`)
+        // leaves this statement's `ReadyForQuery` pending, which the next use of the connection
+        // reads, as after any failed statement.
+        if sends_begin {
+            self.inner.stream.recv_expect::<ParseComplete>().await?;
+            let bound = self.inner.stream.recv().await?;
+            if bound.format != BackendMessageFormat::BindComplete {
+                return Err(err_protocol!(
+                    "expecting BindComplete but received {:?}",
+                    bound.format
+                ));
+            }
+            self.inner.stream.recv_expect::<CommandComplete>().await?;
+        }
 
         Ok(try_stream! {
             loop {

@@ -76,6 +76,11 @@ pub struct PgConnectionInner {
     pub(crate) transaction_depth: usize,
 
     log_settings: LogSettings,
+
+    // Chronicle patch (see its vendor/README.md): `PgConnectOptions::pipeline_begin`, and whether
+    // a transaction's `BEGIN` is still to be sent (counted in `transaction_depth` already).
+    pub(crate) pipeline_begin: bool,
+    pub(crate) begin_pending: bool,
 }
 
 pub(crate) struct TableData {
@@ -92,6 +97,14 @@ impl PgConnection {
 
     // will return when the connection is ready for another query
     pub(crate) async fn wait_until_ready(&mut self) -> Result<(), Error> {
+        // Chronicle patch: whatever waits for the connection sends a pending `BEGIN` first.
+        self.queue_pending_begin()?;
+        self.wait_until_ready_keeping_begin().await
+    }
+
+    /// Chronicle patch: `wait_until_ready` as published, which leaves a pending `BEGIN` pending
+    /// (for a statement that is about to send it with its own messages).
+    pub(crate) async fn wait_until_ready_keeping_begin(&mut self) -> Result<(), Error> {
         if !self.inner.stream.write_buffer_mut().is_empty() {
             self.inner.stream.flush().await?;
         }
@@ -134,9 +147,22 @@ impl PgConnection {
     /// Used for rolling back transactions and releasing advisory locks.
     #[inline(always)]
     pub(crate) fn queue_simple_query(&mut self, query: &str) -> Result<(), Error> {
+        // Chronicle patch: a pending `BEGIN` goes first.
+        self.queue_pending_begin()?;
         self.inner.stream.write_msg(Query(query))?;
         self.inner.pending_ready_for_query_count += 1;
 
+        Ok(())
+    }
+
+    /// Chronicle patch: queues the `BEGIN` of a transaction that has not sent it yet (see
+    /// `PgConnectOptions::pipeline_begin`), as a simple query, as `begin()` does without the option.
+    fn queue_pending_begin(&mut self) -> Result<(), Error> {
+        if self.inner.begin_pending {
+            self.inner.begin_pending = false;
+            self.inner.stream.write_msg(Query("BEGIN"))?;
+            self.inner.pending_ready_for_query_count += 1;
+        }
         Ok(())
     }
 

@@ -30,6 +30,8 @@ pub struct PgConnectOptions {
     pub(crate) log_settings: LogSettings,
     pub(crate) extra_float_digits: Option<Cow<'static, str>>,
     pub(crate) options: Option<String>,
+    // Chronicle patch (see its vendor/README.md).
+    pub(crate) pipeline_begin: bool,
 }
 
 impl Default for PgConnectOptions {
@@ -95,6 +97,7 @@ impl PgConnectOptions {
             statement_cache_capacity: 100,
             application_name: var("PGAPPNAME").ok(),
             extra_float_digits: Some("2".into()),
+            pipeline_begin: false,
             log_settings: Default::default(),
             options: var("PGOPTIONS").ok(),
         }
@@ -351,6 +354,22 @@ impl PgConnectOptions {
     /// The default cache capacity is 100 statements.
     pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
         self.statement_cache_capacity = capacity;
+        self
+    }
+
+    /// Chronicle patch (see its `vendor/README.md`): whether a transaction's `BEGIN` waits to travel
+    /// with its first statement instead of taking a round trip of its own. Off by default (as
+    /// published).
+    ///
+    /// On, `begin()` of a top-level transaction with the default statement sends nothing; the
+    /// next prepared statement the connection already has in its cache sends `BEGIN` in the same
+    /// write, through the extended protocol ahead of its own messages and before their one `Sync`,
+    /// so that if `BEGIN` fails the server skips the statement too (as the PostgreSQL JDBC driver
+    /// does). Anything else (a simple query, a statement to prepare, a savepoint, a ping) sends
+    /// the `BEGIN` first and waits for it, as published; a commit or rollback of a transaction
+    /// that sent nothing sends nothing.
+    pub fn pipeline_begin(mut self, pipeline: bool) -> Self {
+        self.pipeline_begin = pipeline;
         self
     }
 
