@@ -387,8 +387,8 @@ async fn a_killed_connection_fails_at_most_one_request_and_leaves_the_pool(backe
         let statement = Statement::from_string(db.get_database_backend(), whoami);
         let db = db.clone();
         async move {
-            // Every row read (MySQL's one-row read leaves the end of its result unread, and that
-            // connection is pinged on its way back whatever happens next).
+            // Every row read: a read that stops before the end of its result leaves the
+            // connection to be pinged on its way back whatever happens next.
             let rows = db.query_all_raw(statement).await?;
             rows[0].try_get::<i64>("", "pid")
         }

@@ -1,8 +1,10 @@
-//! What a transaction costs in round trips to PostgreSQL, counted on the wire by a proxy between
-//! the server's pool and the database: with `pipeline_begin` (the default) a transaction's `BEGIN`
-//! travels with its first statement, and the transaction behaves as it does with a `BEGIN` of its
-//! own: what it wrote is gone after a rollback, a failed first statement aborts it, and an empty
-//! one leaves the connection out of any transaction.
+//! What a transaction costs in round trips to its database. On PostgreSQL, counted on the wire by a
+//! proxy between the server's pool and the database: with `pipeline_begin` (the default) a
+//! transaction's `BEGIN` travels with its first statement, and the transaction behaves as it does
+//! with a `BEGIN` of its own: what it wrote is gone after a rollback, a failed first statement
+//! aborts it, and an empty one leaves the connection out of any transaction. On PostgreSQL and
+//! MariaDB, a read of one row leaves its connection in step with its server, so that the pool does
+//! not ping it on its way back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::{Backend, fresh_settings};
+use crate::on_every_database;
 
 /// A TCP proxy in front of a PostgreSQL server that counts the `ReadyForQuery` messages the server
 /// sends: one for every round trip a client waits for.
@@ -220,3 +223,37 @@ async fn a_transaction_whose_begin_travels_with_its_statement_is_still_one_trans
         "the row after the savepoint, not the one in it"
     );
 }
+
+/// sea-orm's `one()` is the driver's `fetch_optional`: it reads to the end of the result (MySQL's
+/// driver, as published, stopped at the first row and left the rest to the pool's release ping).
+async fn a_one_row_read_leaves_its_connection_in_step_with_its_server(backend: Backend) {
+    use sea_orm::sqlx::{self, Connection};
+
+    let (settings, _scratch) = fresh_settings(backend).await;
+    let db = chronicle::database::connect(&settings.database)
+        .await
+        .unwrap();
+    let rows = "SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3";
+    match backend {
+        Backend::Postgres => {
+            let mut connection = db.get_postgres_connection_pool().acquire().await.unwrap();
+            let first = sqlx::query(rows)
+                .fetch_optional(&mut *connection)
+                .await
+                .unwrap();
+            assert!(first.is_some(), "a row");
+            assert!(!connection.should_flush(), "nothing left to read");
+        }
+        _ => {
+            let mut connection = db.get_mysql_connection_pool().acquire().await.unwrap();
+            let first = sqlx::query(rows)
+                .fetch_optional(&mut *connection)
+                .await
+                .unwrap();
+            assert!(first.is_some(), "a row");
+            assert!(!connection.should_flush(), "nothing left to read");
+        }
+    }
+}
+
+on_every_database!(servers; a_one_row_read_leaves_its_connection_in_step_with_its_server);

@@ -309,13 +309,19 @@ impl<'c> Executor<'c> for &'c mut MySqlConnection {
         let mut s = self.fetch_many(query);
 
         Box::pin(async move {
+            // Chronicle patch (see its vendor/README.md): read to the end of the result, as the
+            // PostgreSQL driver does, so that the connection is in step with its server after a
+            // one-row read and its pool need not ping it to drain the rest.
+            let mut first = None;
             while let Some(v) = s.try_next().await? {
                 if let Either::Right(r) = v {
-                    return Ok(Some(r));
+                    if first.is_none() {
+                        first = Some(r);
+                    }
                 }
             }
 
-            Ok(None)
+            Ok(first)
         })
     }
 
