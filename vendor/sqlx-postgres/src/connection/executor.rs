@@ -146,6 +146,20 @@ impl PgConnection {
         Ok(())
     }
 
+    /// Chronicle patch: reads the answers to a `BEGIN` sent with a statement (see `run`).
+    async fn recv_begin_answers(&mut self) -> Result<(), Error> {
+        self.inner.stream.recv_expect::<ParseComplete>().await?;
+        let bound = self.inner.stream.recv().await?;
+        if bound.format != BackendMessageFormat::BindComplete {
+            return Err(err_protocol!(
+                "expecting BindComplete but received {:?}",
+                bound.format
+            ));
+        }
+        self.inner.stream.recv_expect::<CommandComplete>().await?;
+        Ok(())
+    }
+
     #[inline(always)]
     pub(crate) fn write_sync(&mut self) {
         self.inner
@@ -281,43 +295,45 @@ impl PgConnection {
             }
 
             // bind to attach the arguments to the statement and create a portal
-            let bound = self.inner.stream.write_msg(Bind {
-                portal: PortalId::UNNAMED,
-                statement,
-                formats: &[PgValueFormat::Binary],
-                num_params,
-                params: &arguments.buffer,
-                result_formats: &[PgValueFormat::Binary],
-            });
-            if let Err(error) = bound {
-                // Chronicle patch: a `BEGIN` written above runs alone, so that the connection
-                // stays in step with its server, in its transaction.
+            // Chronicle patch: the statement's messages written in one go, so that if one cannot
+            // be (an allocation failed), a `BEGIN` written above still gets its `Sync` below and
+            // runs alone: the connection stays in step with its server, in its transaction.
+            let stream = &mut self.inner.stream;
+            let written = (|| -> Result<(), Error> {
+                stream.write_msg(Bind {
+                    portal: PortalId::UNNAMED,
+                    statement,
+                    formats: &[PgValueFormat::Binary],
+                    num_params,
+                    params: &arguments.buffer,
+                    result_formats: &[PgValueFormat::Binary],
+                })?;
+
+                // executes the portal up to the passed limit
+                // the protocol-level limit acts nearly identically to the `LIMIT` in SQL
+                stream.write_msg(message::Execute {
+                    portal: PortalId::UNNAMED,
+                    // Non-zero limits cause query plan pessimization by disabling parallel workers:
+                    // https://github.com/launchbadge/sqlx/issues/3673
+                    limit: 0,
+                })?;
+                // From https://www.postgresql.org/docs/current/protocol-flow.html:
+                //
+                // "An unnamed portal is destroyed at the end of the transaction, or as
+                // soon as the next Bind statement specifying the unnamed portal as
+                // destination is issued. (Note that a simple Query message also
+                // destroys the unnamed portal."
+
+                // we ask the database server to close the unnamed portal and free the associated resources
+                // earlier - after the execution of the current query.
+                stream.write_msg(Close::Portal(PortalId::UNNAMED))
+            })();
+            if let Err(error) = written {
                 if sends_begin {
                     self.write_sync();
                 }
                 return Err(error);
             }
-
-            // executes the portal up to the passed limit
-            // the protocol-level limit acts nearly identically to the `LIMIT` in SQL
-            self.inner.stream.write_msg(message::Execute {
-                portal: PortalId::UNNAMED,
-                // Non-zero limits cause query plan pessimization by disabling parallel workers:
-                // https://github.com/launchbadge/sqlx/issues/3673
-                limit: 0,
-            })?;
-            // From https://www.postgresql.org/docs/current/protocol-flow.html:
-            //
-            // "An unnamed portal is destroyed at the end of the transaction, or as
-            // soon as the next Bind statement specifying the unnamed portal as
-            // destination is issued. (Note that a simple Query message also
-            // destroys the unnamed portal."
-
-            // we ask the database server to close the unnamed portal and free the associated resources
-            // earlier - after the execution of the current query.
-            self.inner
-                .stream
-                .write_msg(Close::Portal(PortalId::UNNAMED))?;
 
             // finally, [Sync] asks postgres to process the messages that we sent and respond with
             // a [ReadyForQuery] message when it's completely done. Theoretically, we could send
@@ -345,15 +361,13 @@ impl PgConnection {
         // leaves this statement's `ReadyForQuery` pending, which the next use of the connection
         // reads, as after any failed statement.
         if sends_begin {
-            self.inner.stream.recv_expect::<ParseComplete>().await?;
-            let bound = self.inner.stream.recv().await?;
-            if bound.format != BackendMessageFormat::BindComplete {
-                return Err(err_protocol!(
-                    "expecting BindComplete but received {:?}",
-                    bound.format
-                ));
+            if let Err(error) = self.recv_begin_answers().await {
+                // The server is in no transaction and skipped the statement: the next statement
+                // sends the `BEGIN` again rather than run outside the transaction (published sqlx
+                // failed `begin()` itself).
+                self.inner.begin_pending = true;
+                return Err(error);
             }
-            self.inner.stream.recv_expect::<CommandComplete>().await?;
         }
 
         Ok(try_stream! {
