@@ -235,26 +235,23 @@ async fn a_one_row_read_leaves_its_connection_in_step_with_its_server(backend: B
     let db = chronicle::database::connect(&settings.database)
         .await
         .unwrap();
-    let rows = "SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3";
+    // The same check on either backend's pool (sqlx's pools are typed by their database).
+    macro_rules! a_first_row_then_nothing_left_to_read {
+        ($pool:expr) => {{
+            let mut connection = $pool.acquire().await.unwrap();
+            let first = sqlx::query("SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 3")
+                .fetch_optional(&mut *connection)
+                .await
+                .unwrap();
+            assert!(first.is_some(), "a row");
+            assert!(!connection.should_flush(), "nothing left to read");
+        }};
+    }
     match backend {
         Backend::Postgres => {
-            let mut connection = db.get_postgres_connection_pool().acquire().await.unwrap();
-            let first = sqlx::query(rows)
-                .fetch_optional(&mut *connection)
-                .await
-                .unwrap();
-            assert!(first.is_some(), "a row");
-            assert!(!connection.should_flush(), "nothing left to read");
+            a_first_row_then_nothing_left_to_read!(db.get_postgres_connection_pool())
         }
-        _ => {
-            let mut connection = db.get_mysql_connection_pool().acquire().await.unwrap();
-            let first = sqlx::query(rows)
-                .fetch_optional(&mut *connection)
-                .await
-                .unwrap();
-            assert!(first.is_some(), "a row");
-            assert!(!connection.should_flush(), "nothing left to read");
-        }
+        _ => a_first_row_then_nothing_left_to_read!(db.get_mysql_connection_pool()),
     }
 }
 
