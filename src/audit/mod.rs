@@ -255,6 +255,31 @@ fn cut(value: String, max: usize) -> String {
     }
 }
 
+/// `text` with every NUL character as U+FFFD: PostgreSQL stores no NUL, in text or in `jsonb`, and a
+/// failed mutation's arguments may hold one (refused with `BAD_INPUT`, but its event is still
+/// written). Done on every database alike, so that they all keep the same event.
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// [`without_nul`] of every key and string in `value`.
+fn json_without_nul(value: Json) -> Json {
+    match value {
+        Json::String(text) => Json::String(without_nul(text)),
+        Json::Array(items) => Json::Array(items.into_iter().map(json_without_nul).collect()),
+        Json::Object(map) => Json::Object(
+            map.into_iter()
+                .map(|(key, v)| (without_nul(key), json_without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// Records `event`, resolving the project it belongs to (so it shows in that project's timeline).
 ///
 /// # Errors
@@ -280,7 +305,8 @@ pub async fn row_of<C: ConnectionTrait>(
     db: &C,
     event: NewEvent,
 ) -> Result<audit_event::Model, DbErr> {
-    let scope_id = match (event.scope_id, event.entity, &event.object_id) {
+    let object_id = event.object_id.map(without_nul);
+    let scope_id = match (event.scope_id, event.entity, &object_id) {
         (Some(known), _, _) => known,
         (None, Some(entity), Some(object_id)) => scope_of(db, entity, object_id).await?,
         _ => None,
@@ -292,23 +318,25 @@ pub async fn row_of<C: ConnectionTrait>(
     Ok(audit_event::Model {
         id: uuid::Uuid::now_v7(),
         kind: event.kind.as_str().to_owned(),
-        action: cut(event.action, MAX_ACTION),
+        action: without_nul(cut(event.action, MAX_ACTION)),
         status: event.status.as_str().to_owned(),
         at: event.at,
         duration_ms: event.duration_ms,
-        actor: event.user,
-        app: event.app,
-        assignation_id: event.assignation_id,
+        actor: event.user.map(without_nul),
+        app: event.app.map(without_nul),
+        assignation_id: event.assignation_id.map(without_nul),
         ip: event.ip,
-        user_agent: event.user_agent.map(|ua| cut(ua, MAX_USER_AGENT)),
-        input: event.input,
-        output: event.output,
-        error: event.error.map(|e| cut(e, MAX_ERROR)),
-        logs: Json::from(event.logs),
+        user_agent: event
+            .user_agent
+            .map(|ua| without_nul(cut(ua, MAX_USER_AGENT))),
+        input: event.input.map(json_without_nul),
+        output: event.output.map(json_without_nul),
+        error: event.error.map(|e| without_nul(cut(e, MAX_ERROR))),
+        logs: json_without_nul(Json::from(event.logs)),
         entity: event.entity.map(|e| e.name().to_owned()),
-        object_id: event.object_id,
+        object_id,
         scope_id,
-        details: event.details,
+        details: event.details.map(json_without_nul),
         trace_id: trace.as_ref().map(|t| t.trace_id().to_owned()),
         span_id: trace.as_ref().map(|t| t.span_id().to_owned()),
     })

@@ -21,6 +21,7 @@ use crate::audit::{AuditKind, AuditStatus};
 use crate::auth::Source;
 use crate::error::AppError;
 use crate::http::graphql::refusal_for;
+use crate::operations::access::AccessUser;
 use crate::startup::AppState;
 
 /// `GET /export/history`.
@@ -130,6 +131,8 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
         Ok(parsed) => parsed,
         Err(e) => return refusal.answer(StatusCode::BAD_REQUEST, &e, None).await,
     };
+    // The access log's user: the principal, as for `/graphql`.
+    let access_user = principal.user.clone().map(AccessUser);
     let (tx, mut rx) = mpsc::channel::<super::Chunk>(8);
     let db = state.db.clone();
     let (ip, user_agent) = (refusal.ip.clone(), refusal.user_agent.clone());
@@ -164,6 +167,9 @@ async fn export(State(state): State<AppState>, request: Request, what: &'static 
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(user) = access_user {
+        response.extensions_mut().insert(user);
     }
     response
 }

@@ -414,6 +414,7 @@ impl AuditMutation {
             }
         }
         if let Some(Json(mut details)) = details {
+            validate::json_without_nul("details", &details).gql()?;
             if let Some(settings) = ctx.data_opt::<crate::config::AuditSettings>() {
                 crate::audit::mask(&mut details, &settings.mask);
             }

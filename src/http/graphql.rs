@@ -343,6 +343,26 @@ async fn execute(
     let refused_whole = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    // Fields refused for going over a limit (a page larger than the cap, say) while the rest ran:
+    // a refused limit, written as one `SECURITY` event like a refusal of the whole request.
+    let over_limits: Vec<&str> = response
+        .errors
+        .iter()
+        .filter(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|c| *c == async_graphql::Value::from("LIMIT_EXCEEDED"))
+        })
+        .map(|e| e.message.as_str())
+        .collect();
+    if !refused_whole && !over_limits.is_empty() {
+        let mut event =
+            NewEvent::new(AuditKind::Security, "refused_query").failed(over_limits.join("; "));
+        event.user = user.clone();
+        event.app = app.clone();
+        refusal.record(event, Some(assignation_id.as_str())).await;
+    }
     let mut status = StatusCode::OK;
     if refused_whole {
         let message = response

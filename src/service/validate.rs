@@ -88,6 +88,23 @@ fn no_nul(field: &str, value: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// JSON (a custom event's details) whose keys and strings hold no NUL (see [`no_nul`]).
+///
+/// # Errors
+/// `BAD_INPUT` naming `field`.
+pub fn json_without_nul(field: &str, value: &serde_json::Value) -> AppResult<()> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => no_nul(field, text),
+        Value::Array(items) => items.iter().try_for_each(|v| json_without_nul(field, v)),
+        Value::Object(map) => map.iter().try_for_each(|(key, v)| {
+            no_nul(field, key)?;
+            json_without_nul(field, v)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// A lookup key (an object id, a user name to filter by): at most `max` characters, no control
 /// characters.
 ///

@@ -14,6 +14,8 @@ crate::on_every_database!(
     a_project_timeline_holds_the_history_and_events_of_everything_under_it,
     a_forced_revert_keeps_its_warning_in_its_event,
     a_fast_request_writes_no_performance_event,
+    a_failed_mutation_whose_arguments_hold_nul_still_writes_its_event,
+    a_page_over_the_cap_is_refused_and_written_as_a_security_event,
 );
 
 crate::on_every_database!(
@@ -131,6 +133,64 @@ async fn every_mutation_field_writes_one_event_even_when_it_fails_and_rolls_back
             )
             .as_str()
         )
+    );
+}
+
+async fn a_failed_mutation_whose_arguments_hold_nul_still_writes_its_event(app: TestApp) {
+    let refused = app
+        .gql(
+            "mutation($name: String!) { createProject(input: {name: $name}) { id } }",
+            json!({"name": "Apollo\u{0}11"}),
+        )
+        .await;
+    assert_eq!(refused.code(), "BAD_INPUT");
+    // A custom event's details are refused whole, as any other text holding NUL.
+    let details = app
+        .gql(
+            "mutation($d: JSON) { recordEvent(action: \"note\", details: $d) { id } }",
+            json!({"d": {"k\u{0}": "v", "w": ["a\u{0}b"]}}),
+        )
+        .await;
+    assert_eq!(details.code(), "BAD_INPUT");
+
+    assert_eq!(app.count("project").await, 0);
+    assert_eq!(app.count("audit_event").await, 1);
+    let list = events(&app, json!({"kind": "MUTATION"})).await;
+    let event = &nodes(&list)[0];
+    assert_eq!(event["action"], "createProject");
+    assert_eq!(event["status"], "FAILURE");
+    // Stored as U+FFFD: PostgreSQL keeps no NUL, and every database keeps the same event.
+    assert_eq!(
+        event["input"],
+        json!({"input": {"name": "Apollo\u{FFFD}11"}})
+    );
+}
+
+async fn a_page_over_the_cap_is_refused_and_written_as_a_security_event(app: TestApp) {
+    app.project("Apollo").await;
+    let reply = app
+        .send(
+            &As::user("mallory").in_assignation("paging-1"),
+            "{ projects(first: 101) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reply.code(), "LIMIT_EXCEEDED");
+    assert_eq!(reply.body["errors"][0]["path"], json!(["projects"]));
+
+    let rows = entity::audit_event::Entity::find_all(&app.db).await;
+    let security: Vec<_> = rows.iter().filter(|e| e.kind == "SECURITY").collect();
+    assert_eq!(security.len(), 1, "{rows:?}");
+    assert_eq!(security[0].action, "refused_query");
+    assert_eq!(security[0].actor.as_deref(), Some("mallory"));
+    assert_eq!(security[0].assignation_id.as_deref(), Some("paging-1"));
+    assert!(
+        security[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("100")),
+        "{:?}",
+        security[0].error
     );
 }
 

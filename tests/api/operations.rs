@@ -69,6 +69,20 @@ async fn every_request_writes_one_access_log_line_in_the_combined_format() {
         ),
         "{line}"
     );
+    // An export names its user too.
+    let export = reqwest::Client::new()
+        .get(format!(
+            "{}/export/history?entity=PROJECT&format=ndjson",
+            server.address
+        ))
+        .header("X-User", "alice")
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(export.status(), 200);
+    export.bytes().await.expect("the export's body");
+    let line = server.wait_for_line(|l| l.contains("/export/history"));
+    assert!(line.starts_with("127.0.0.1 - alice ["), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
