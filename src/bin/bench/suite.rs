@@ -417,9 +417,13 @@ pub async fn http_mutations(
 ) -> Result<Vec<Measure>, String> {
     let (project, tasks) = seed_tasks(db, seeded).await?;
     let server = Server::start(url)?;
-    // The ceiling's pool is the server's (default settings, and the same variables read).
+    // The ceiling's pool is the server's (default settings, and the same variables read, its size
+    // included).
     let mut settings = chronicle::config::Settings::for_database(url).database;
     crate::database_settings_from_env(&mut settings);
+    if let Some(size) = crate::env_setting("CHRONICLE_MAX_CONNECTIONS") {
+        settings.max_connections = size;
+    }
     let pool = chronicle::database::connect(&settings).await.map_err(err)?;
     let task_ids: std::sync::Arc<Vec<uuid::Uuid>> =
         std::sync::Arc::new(tasks.iter().map(|t| t.id).collect());
