@@ -26,7 +26,10 @@
 //! history as it is by then).
 //!
 //! Run it in the change's transaction, as every historized change: the check that the stored row
-//! equals the values sent comes after the statement, and its error is undone by the rollback.
+//! equals the values sent comes after the statement, and its error is undone by the rollback. The
+//! one exception is an [`insert`] that [`one_statement_insert`] allows: on PostgreSQL, in an
+//! assignation of its own, it is one statement, atomic without a transaction around it, and run on
+//! the pool it saves the `BEGIN` and the `COMMIT` (a round trip).
 //!
 //! On MySQL/MariaDB (no `RETURNING`), and whenever the record cannot be known before the write (a
 //! column left to its database default; an update that sets no column), they are plain
@@ -83,6 +86,27 @@ where
     written::<A, C>(db, &active, HistoryKind::Create, statement)
         .await?
         .ok_or_else(|| HistoryError::Malformed("the INSERT returned no row".into()).into_db_err())
+}
+
+/// Whether [`insert`] of `active` is one statement that needs no transaction around it: on
+/// PostgreSQL, every column of `active` set (the row's `INSERT`, the reservation and the record are
+/// then one data-modifying statement, atomic on its own), and the running context's assignation its
+/// own ([`ChangeContext::generated`]: no other transaction reserves steps in it, so nothing needs
+/// locking before the statement). Run [`insert`] on the pool then, not in a transaction: the statement
+/// commits alone, a round trip less than `BEGIN` … `COMMIT` (its `COMMIT` is the statement's own).
+///
+/// It is the caller who knows the rest of what makes that safe, and should only then do it: the
+/// entity's `before_save` and `after_save` write nothing of their own (as the hooks of
+/// [`historized!`](crate::historized) do), and its columns store the values sent (the check that they
+/// did comes after the statement, too late to undo it).
+pub fn one_statement_insert<A, C>(db: &C, active: &A) -> bool
+where
+    A: ActiveModelTrait,
+    C: ConnectionTrait,
+{
+    db.get_database_backend() == DbBackend::Postgres
+        && ChangeContext::current().is_some_and(|ctx| ctx.exclusive)
+        && every_column_set(active)
 }
 
 /// Updates the row `active` stands for and records the UPDATE: `ActiveModelTrait::update`, a round

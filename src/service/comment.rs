@@ -22,21 +22,26 @@ pub async fn create_comment(
     body: String,
 ) -> AppResult<comment::Model> {
     validate::text("body", &body, 1, MAX_BODY_CHARS)?;
+    let at = now();
+    let comment = comment::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        task_id: Set(task_id),
+        body: Set(body),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    if write::one_statement_insert(db, &comment) {
+        // PostgreSQL: one statement, its own transaction (see `super`); the comment's foreign key
+        // locks the task against a concurrent delete.
+        return write::insert(db, comment)
+            .await
+            .map_err(parent_missing("task"));
+    }
     let txn = begin_change(db).await?;
     lock_parent::<task::Entity>(&txn, task_id, "task").await?;
-    let at = now();
-    let model = write::insert(
-        &txn,
-        comment::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            task_id: Set(task_id),
-            body: Set(body),
-            created_at: Set(at),
-            updated_at: Set(at),
-        },
-    )
-    .await
-    .map_err(parent_missing("task"))?;
+    let model = write::insert(&txn, comment)
+        .await
+        .map_err(parent_missing("task"))?;
     commit(txn).await?;
     Ok(model)
 }

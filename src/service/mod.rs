@@ -1,6 +1,11 @@
 //! The work behind the resolvers: plain async functions over a database connection, callable from
 //! tests and from code outside GraphQL. Every mutation runs in one transaction opened by
-//! [`begin_change`]; the entity hooks write its history inside it.
+//! [`begin_change`]; the entity hooks write its history inside it. A create on PostgreSQL in the
+//! request's own assignation (none named, so one generated for it) is one statement, which is its own
+//! transaction: the row, the assignation and the chained record together
+//! (`sea_orm_history::write::one_statement_insert`), without a `BEGIN` and a `COMMIT` of its own, a
+//! round trip less. The server's entities allow it: their hooks are `historized!`'s, which write
+//! nothing of their own beside that statement, and their columns store the values sent.
 //!
 //! - [`project`], [`task`], [`label`], [`comment`]: create, update, delete (with cascades).
 //! - [`validate`]: the input rules of the API.

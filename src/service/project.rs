@@ -45,20 +45,21 @@ pub async fn create_project(
         input.description.as_deref(),
         limits.max_description_chars,
     )?;
-    let txn = begin_change(db).await?;
     let at = now();
-    let model = write::insert(
-        &txn,
-        project::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            name: Set(input.name),
-            description: Set(input.description),
-            archived: Set(false),
-            created_at: Set(at),
-            updated_at: Set(at),
-        },
-    )
-    .await?;
+    let project = project::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(input.name),
+        description: Set(input.description),
+        archived: Set(false),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    if write::one_statement_insert(db, &project) {
+        // PostgreSQL: one statement, its own transaction (see `super`).
+        return Ok(write::insert(db, project).await?);
+    }
+    let txn = begin_change(db).await?;
+    let model = write::insert(&txn, project).await?;
     commit(txn).await?;
     Ok(model)
 }

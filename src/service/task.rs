@@ -65,27 +65,32 @@ pub async fn create_task(
     )?;
     let priority = input.priority.unwrap_or(0);
     validate::priority(priority)?;
+    let at = now();
+    let task = task::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(input.project_id),
+        title: Set(input.title),
+        description: Set(input.description),
+        status: Set(input.status.unwrap_or(TaskStatus::Todo)),
+        priority: Set(priority),
+        due_date: Set(input.due_date),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    if write::one_statement_insert(db, &task) {
+        // PostgreSQL: one statement, its own transaction (see `super`); the task's foreign key
+        // locks the project against a concurrent delete.
+        return write::insert(db, task)
+            .await
+            .map_err(parent_missing("project"));
+    }
     let txn = begin_change(db).await?;
     // The project is locked (by the task's foreign key, or first), so that a concurrent
     // deleteProject cannot miss this task.
     lock_parent::<project::Entity>(&txn, input.project_id, "project").await?;
-    let at = now();
-    let model = write::insert(
-        &txn,
-        task::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            project_id: Set(input.project_id),
-            title: Set(input.title),
-            description: Set(input.description),
-            status: Set(input.status.unwrap_or(TaskStatus::Todo)),
-            priority: Set(priority),
-            due_date: Set(input.due_date),
-            created_at: Set(at),
-            updated_at: Set(at),
-        },
-    )
-    .await
-    .map_err(parent_missing("project"))?;
+    let model = write::insert(&txn, task)
+        .await
+        .map_err(parent_missing("project"))?;
     commit(txn).await?;
     Ok(model)
 }

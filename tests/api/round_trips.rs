@@ -2,7 +2,8 @@
 //! proxy between the server's pool and the database: with `pipeline_begin` (the default) a
 //! transaction's `BEGIN` travels with its first statement, and the transaction behaves as it does
 //! with a `BEGIN` of its own: what it wrote is gone after a rollback, a failed first statement
-//! aborts it, and an empty one leaves the connection out of any transaction. On PostgreSQL and
+//! aborts it, and an empty one leaves the connection out of any transaction; a create in its own
+//! assignation is one statement without a transaction around it, one round trip. On PostgreSQL and
 //! MariaDB, a read of one row leaves its connection in step with its server, so that the pool does
 //! not ping it on its way back.
 
@@ -256,3 +257,104 @@ async fn a_one_row_read_leaves_its_connection_in_step_with_its_server(backend: B
 }
 
 on_every_database!(servers; a_one_row_read_leaves_its_connection_in_step_with_its_server);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(chronicle_test_postgres),
+    ignore = "CHRONICLE_TEST_POSTGRES_URL is not set"
+)]
+async fn a_create_in_its_own_assignation_is_one_statement_and_one_round_trip_on_postgresql() {
+    use chronicle::config::Limits;
+    use chronicle::service::task::{NewTask, create_task};
+    use entity::HistoryEntity;
+    use sea_orm_history::{AssignationId, ChangeContext, EntitySet};
+
+    let (settings, _scratch) = fresh_settings(Backend::Postgres).await;
+    let (db, wire) = pool_through_proxy(&settings.database.url, true).await;
+    chronicle::database::migrate_schema(&db).await.unwrap();
+    let registry = HistoryEntity::registry().unwrap();
+    let limits = Limits::default();
+    let project = ChangeContext::fresh(registry)
+        .scope(chronicle::service::project::create_project(
+            &db,
+            &limits,
+            chronicle::service::project::NewProject {
+                name: "Apollo".into(),
+                description: None,
+            },
+        ))
+        .await
+        .unwrap();
+    let new_task = |title: &str| NewTask {
+        project_id: project.id,
+        title: title.into(),
+        description: None,
+        status: None,
+        priority: None,
+        due_date: None,
+    };
+    // The first create of the connection prepares its statement (a round trip of its own).
+    ChangeContext::fresh(registry)
+        .scope(create_task(&db, &limits, new_task("prepared")))
+        .await
+        .unwrap();
+    wire.round_trips();
+
+    let alone = ChangeContext::fresh(registry)
+        .scope(create_task(&db, &limits, new_task("alone")))
+        .await
+        .unwrap();
+    assert_eq!(wire.round_trips(), 1, "no BEGIN, no COMMIT: one statement");
+    // A named assignation, which other requests may join: its transaction locks it first.
+    let named = AssignationId::parse("shared-1").unwrap();
+    ChangeContext::new(registry, named.clone())
+        .scope(create_task(&db, &limits, new_task("joined")))
+        .await
+        .unwrap();
+    ChangeContext::new(registry, named)
+        .scope(create_task(&db, &limits, new_task("joined again")))
+        .await
+        .unwrap();
+    wire.round_trips();
+    ChangeContext::new(registry, AssignationId::parse("shared-2").unwrap())
+        .scope(create_task(&db, &limits, new_task("in a transaction")))
+        .await
+        .unwrap();
+    assert_eq!(
+        wire.round_trips(),
+        3,
+        "BEGIN with the reservation, the statement, COMMIT"
+    );
+
+    // What the one statement committed: the row, its record, its assignation.
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<i64>("", "n")
+                .unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) AS n FROM task").await, 5);
+    assert_eq!(count("SELECT COUNT(*) AS n FROM task_history").await, 5);
+    let record = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT h.version, h.step, a.change_count FROM task_history h \
+             JOIN assignation a ON a.id = h.assignation_id WHERE h.object_id = $1",
+            [alone.id.to_string().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.try_get::<i32>("", "version").unwrap(), 1);
+    assert_eq!(record.try_get::<i32>("", "step").unwrap(), 0);
+    assert_eq!(record.try_get::<i32>("", "change_count").unwrap(), 1);
+    assert_eq!(
+        count("SELECT change_count::bigint AS n FROM assignation WHERE id = 'shared-1'").await,
+        2
+    );
+}
