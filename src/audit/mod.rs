@@ -266,18 +266,27 @@ fn without_nul(text: String) -> String {
     }
 }
 
-/// [`without_nul`] of every key and string in `value`.
-fn json_without_nul(value: Json) -> Json {
-    match value {
-        Json::String(text) => Json::String(without_nul(text)),
-        Json::Array(items) => Json::Array(items.into_iter().map(json_without_nul).collect()),
-        Json::Object(map) => Json::Object(
-            map.into_iter()
-                .map(|(key, v)| (without_nul(key), json_without_nul(v)))
-                .collect(),
-        ),
-        other => other,
+/// [`without_nul`] of every key and string in `value`, in place: an event without NUL (every event
+/// but a rare refused one) is walked, not copied.
+fn json_without_nul(mut value: Json) -> Json {
+    fn clean(value: &mut Json) {
+        match value {
+            Json::String(text) if text.contains('\0') => *text = text.replace('\0', "\u{FFFD}"),
+            Json::Array(items) => items.iter_mut().for_each(clean),
+            Json::Object(map) => {
+                if map.keys().any(|key| key.contains('\0')) {
+                    *map = std::mem::take(map)
+                        .into_iter()
+                        .map(|(key, v)| (without_nul(key), v))
+                        .collect();
+                }
+                map.values_mut().for_each(clean);
+            }
+            _ => {}
+        }
     }
+    clean(&mut value);
+    value
 }
 
 /// Records `event`, resolving the project it belongs to (so it shows in that project's timeline).

@@ -348,12 +348,7 @@ async fn execute(
     let over_limits: Vec<&str> = response
         .errors
         .iter()
-        .filter(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|x| x.get("code"))
-                .is_some_and(|c| *c == async_graphql::Value::from("LIMIT_EXCEEDED"))
-        })
+        .filter(|e| has_code(e, "LIMIT_EXCEEDED"))
         .map(|e| e.message.as_str())
         .collect();
     if !refused_whole && !over_limits.is_empty() {
@@ -375,12 +370,10 @@ async fn execute(
         event.user = user.clone();
         event.app = app;
         refusal.record(event, Some(assignation_id.as_str())).await;
-        let unauthenticated = response.errors.iter().all(|e| {
-            e.extensions
-                .as_ref()
-                .and_then(|x| x.get("code"))
-                .is_some_and(|c| *c == async_graphql::Value::from("UNAUTHENTICATED"))
-        });
+        let unauthenticated = response
+            .errors
+            .iter()
+            .all(|e| has_code(e, "UNAUTHENTICATED"));
         status = if unauthenticated {
             StatusCode::UNAUTHORIZED
         } else {
@@ -414,6 +407,15 @@ async fn execute(
         response.extensions_mut().insert(AccessUser(user));
     }
     response
+}
+
+/// Whether `error` carries `extensions.code` `code`.
+fn has_code(error: &async_graphql::ServerError, code: &str) -> bool {
+    error
+        .extensions
+        .as_ref()
+        .and_then(|x| x.get("code"))
+        .is_some_and(|c| *c == async_graphql::Value::from(code))
 }
 
 /// What a slow request's `PERFORMANCE` event says about it, taken before it runs.

@@ -5,7 +5,7 @@ use sea_orm::{DatabaseConnection, IntoActiveModel, Set};
 use sea_orm_history::{now, write};
 use uuid::Uuid;
 
-use super::{begin_change, commit, find_for_update, lock_parent, parent_missing, validate};
+use super::{begin_change, commit, create_child, find_for_update, validate};
 use crate::error::AppResult;
 
 /// The longest comment body, in characters.
@@ -30,20 +30,7 @@ pub async fn create_comment(
         created_at: Set(at),
         updated_at: Set(at),
     };
-    if write::one_statement_insert(db, &comment) {
-        // PostgreSQL: one statement, its own transaction (see `super`); the comment's foreign key
-        // locks the task against a concurrent delete.
-        return write::insert(db, comment)
-            .await
-            .map_err(parent_missing("task"));
-    }
-    let txn = begin_change(db).await?;
-    lock_parent::<task::Entity>(&txn, task_id, "task").await?;
-    let model = write::insert(&txn, comment)
-        .await
-        .map_err(parent_missing("task"))?;
-    commit(txn).await?;
-    Ok(model)
+    create_child::<_, task::Entity>(db, comment, task_id, "task").await
 }
 
 /// Changes a comment's body. The same body writes nothing.

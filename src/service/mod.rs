@@ -119,6 +119,39 @@ pub(crate) fn parent_missing(what: &str) -> impl FnOnce(sea_orm::DbErr) -> AppEr
     }
 }
 
+/// Inserts `row`, a child of the `P` row `parent` (which `what` names), with its history: alone on
+/// PostgreSQL when the library allows it (`write::one_statement_insert`: one statement, its own
+/// transaction, the child's foreign key locking the parent against a concurrent delete), else in a
+/// change's transaction that locks the parent first where the database needs it ([`lock_parent`]).
+///
+/// # Errors
+/// `NOT_FOUND` (named `what`) when there is no such parent; database errors.
+pub(crate) async fn create_child<A, P>(
+    db: &DatabaseConnection,
+    row: A,
+    parent: uuid::Uuid,
+    what: &str,
+) -> AppResult<<A::Entity as EntityTrait>::Model>
+where
+    A: sea_orm::ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A::Entity: sea_orm_history::Historized,
+    <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+    P: EntityTrait,
+    P::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = uuid::Uuid>,
+{
+    use sea_orm_history::write;
+    if write::one_statement_insert(db, &row) {
+        return write::insert(db, row).await.map_err(parent_missing(what));
+    }
+    let txn = begin_change(db).await?;
+    lock_parent::<P>(&txn, parent, what).await?;
+    let model = write::insert(&txn, row)
+        .await
+        .map_err(parent_missing(what))?;
+    commit(txn).await?;
+    Ok(model)
+}
+
 /// Commits `txn`.
 ///
 /// # Errors

@@ -9,9 +9,7 @@ use sea_orm::{
 use sea_orm_history::{now, write};
 use uuid::Uuid;
 
-use super::{
-    begin_change, commit, find_for_share, find_for_update, lock_parent, parent_missing, validate,
-};
+use super::{begin_change, commit, create_child, find_for_share, find_for_update, validate};
 use crate::config::Limits;
 use crate::error::{AppError, AppResult};
 
@@ -77,22 +75,9 @@ pub async fn create_task(
         created_at: Set(at),
         updated_at: Set(at),
     };
-    if write::one_statement_insert(db, &task) {
-        // PostgreSQL: one statement, its own transaction (see `super`); the task's foreign key
-        // locks the project against a concurrent delete.
-        return write::insert(db, task)
-            .await
-            .map_err(parent_missing("project"));
-    }
-    let txn = begin_change(db).await?;
     // The project is locked (by the task's foreign key, or first), so that a concurrent
     // deleteProject cannot miss this task.
-    lock_parent::<project::Entity>(&txn, input.project_id, "project").await?;
-    let model = write::insert(&txn, task)
-        .await
-        .map_err(parent_missing("project"))?;
-    commit(txn).await?;
-    Ok(model)
+    create_child::<_, project::Entity>(db, task, input.project_id, "project").await
 }
 
 /// Updates a task. An update that changes no value writes nothing.
